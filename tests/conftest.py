@@ -1,0 +1,66 @@
+"""Shared fixtures: the bundled model (real, offline) and tiny random models built from configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import (
+    AlbertConfig,
+    AutoModel,
+    AutoTokenizer,
+    BertConfig,
+    DistilBertConfig,
+    ElectraConfig,
+    MPNetConfig,
+    RobertaConfig,
+    XLMRobertaConfig,
+)
+
+from viz.models import Encoder, bundled_model_dir, load_encoder
+
+SMALL = dict(
+    vocab_size=30522,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=64,
+)
+
+TINY_CONFIGS = {
+    "bert": lambda: BertConfig(**SMALL),
+    "roberta": lambda: RobertaConfig(
+        **{**SMALL, "max_position_embeddings": 66}, pad_token_id=1, type_vocab_size=1
+    ),
+    "xlm-roberta": lambda: XLMRobertaConfig(
+        **{**SMALL, "max_position_embeddings": 66}, pad_token_id=1, type_vocab_size=1
+    ),
+    "electra": lambda: ElectraConfig(**SMALL, embedding_size=16),
+    "albert": lambda: AlbertConfig(**{**SMALL, "num_hidden_layers": 3}, embedding_size=16),
+    "distilbert": lambda: DistilBertConfig(
+        vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64
+    ),
+    "mpnet": lambda: MPNetConfig(**{**SMALL, "max_position_embeddings": 66}),
+}
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return AutoTokenizer.from_pretrained(bundled_model_dir())
+
+
+def tiny_model(model_type: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    config = TINY_CONFIGS[model_type]()
+    config._attn_implementation = "eager"
+    return AutoModel.from_config(config, attn_implementation="eager").eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_encoders(tokenizer) -> dict[str, Encoder]:
+    return {t: Encoder.from_model(tiny_model(t), tokenizer, name=f"tiny-{t}") for t in TINY_CONFIGS}
+
+
+@pytest.fixture(scope="session")
+def bundled() -> Encoder:
+    return load_encoder()

@@ -1,0 +1,168 @@
+"""Capture: parity with Hugging Face's own outputs, recomputation, hook hygiene, threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import TINY_CONFIGS
+from viz.analysis.attention_math import attention_from_qkv
+from viz.capture import capture, trace, uses_segments
+
+SENTENCE = "The bank by the river flooded, so the bank closed early."
+PAIR = "Where did the water go?"
+
+
+def reference_outputs(encoder, result):
+    """Hugging Face's own hidden states and attentions for the same token ids."""
+    inputs = {"input_ids": torch.tensor([result.token_ids.tolist()])}
+    if uses_segments(encoder):
+        inputs["token_type_ids"] = torch.tensor([result.segment_ids.tolist()])
+    with torch.inference_mode():
+        out = encoder.base(**inputs, output_hidden_states=True, output_attentions=True)
+    return (
+        np.stack([h[0].numpy() for h in out.hidden_states]),
+        np.stack([a[0].numpy() for a in out.attentions]),
+    )
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
+def test_parity_with_huggingface(tiny_encoders, model_type):
+    encoder = tiny_encoders[model_type]
+    result = trace(encoder, SENTENCE, PAIR)
+    hidden, attentions = reference_outputs(encoder, result)
+    L = encoder.facts.num_layers
+    assert result.hidden_states.shape == hidden.shape == (L + 1, result.num_tokens, 32)
+    assert result.attentions.shape == attentions.shape
+    np.testing.assert_allclose(result.hidden_states, hidden, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(result.attentions, attentions, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(result.attentions.sum(-1), 1.0, atol=1e-5)
+
+
+def test_parity_bundled_model(bundled):
+    result = trace(bundled, SENTENCE, PAIR)
+    hidden, attentions = reference_outputs(bundled, result)
+    assert result.hidden_states.shape == (7, result.num_tokens, 384)
+    assert result.attentions.shape == (6, 12, result.num_tokens, result.num_tokens)
+    np.testing.assert_allclose(result.hidden_states, hidden, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(result.attentions, attentions, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
+def test_attention_recomputed_from_qkv(tiny_encoders, model_type):
+    encoder = tiny_encoders[model_type]
+    result = trace(encoder, SENTENCE)
+    for layer in range(encoder.facts.num_layers):
+        probs, context = attention_from_qkv(
+            result.queries[layer], result.keys[layer], result.values[layer], result.attn_bias
+        )
+        np.testing.assert_allclose(probs, result.attentions[layer], atol=1e-4)
+        np.testing.assert_allclose(context, result.attn_context[layer], atol=1e-4)
+        dense = encoder.layers[0 if encoder.facts.shared_layers else layer]
+        out_proj = dense.get_submodule(encoder.points.attn_out)
+        with torch.inference_mode():
+            projected = out_proj(torch.from_numpy(context.astype(np.float32))).numpy()
+        np.testing.assert_allclose(projected, result.attn_outputs[layer], atol=1e-4)
+
+
+def test_bundled_recompute_and_residuals(bundled):
+    result = trace(bundled, SENTENCE)
+    for layer in range(6):
+        probs, context = attention_from_qkv(
+            result.queries[layer], result.keys[layer], result.values[layer]
+        )
+        np.testing.assert_allclose(context, result.attn_context[layer], atol=1e-4)
+    # the feed-forward activation is GELU of the first FFN projection: never all zero, F wide
+    assert result.ffn_activations.shape == (6, result.num_tokens, 1536)
+    assert np.abs(result.ffn_outputs).max() > 0
+
+
+def test_albert_layers_told_apart(tiny_encoders):
+    encoder = tiny_encoders["albert"]
+    assert encoder.facts.shared_layers and len(encoder.layers) == 1
+    result = trace(encoder, SENTENCE)
+    assert result.attentions.shape[0] == 3
+    assert not np.allclose(result.hidden_states[1], result.hidden_states[2])
+
+
+def hook_count(model: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def test_no_hook_left_after_forward_raises(tiny_encoders):
+    encoder = tiny_encoders["bert"]
+    before = hook_count(encoder.model)
+    with pytest.raises(RuntimeError, match="boom"):
+        with capture(encoder):
+            assert hook_count(encoder.model) > before
+            raise RuntimeError("boom")
+    assert hook_count(encoder.model) == before
+    assert not encoder.lock.locked()
+
+
+def test_no_hook_left_after_hook_raises(tiny_encoders):
+    encoder = tiny_encoders["bert"]
+    before = hook_count(encoder.model)
+
+    def bad_hook(module, args, output):
+        raise ValueError("hook failed")
+
+    # a foreign hook that raises mid-forward, while ours are registered
+    handle = encoder.layers[1].register_forward_hook(bad_hook)
+    try:
+        with pytest.raises(ValueError, match="hook failed"):
+            trace(encoder, SENTENCE)
+    finally:
+        handle.remove()
+    assert hook_count(encoder.model) == before
+    trace(encoder, SENTENCE)  # and it still works afterwards
+
+
+def test_threads_give_serial_results(bundled):
+    texts = [
+        f"Sentence number {i} talks about {'rivers' if i % 2 else 'money'} and banks."
+        for i in range(25)
+    ]
+    serial = {t: trace(bundled, t) for t in texts}
+    results: dict[tuple[int, str], object] = {}
+    errors: list[BaseException] = []
+
+    def worker(worker_id: int) -> None:
+        try:
+            for t in texts[worker_id % 5 :] + texts[: worker_id % 5]:
+                results[(worker_id, t)] = trace(bundled, t)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(results) == 8 * 25
+    for (_, text), got in results.items():
+        want = serial[text]
+        assert got.tokens == want.tokens
+        np.testing.assert_array_equal(got.hidden_states, want.hidden_states)
+        np.testing.assert_array_equal(got.attentions, want.attentions)
+        np.testing.assert_array_equal(got.ffn_activations, want.ffn_activations)
+
+
+def test_trace_is_immutable_and_round_trips(tmp_path, bundled):
+    from viz.trace import Trace
+
+    result = trace(bundled, SENTENCE, PAIR)
+    with pytest.raises(ValueError):
+        result.hidden_states[0, 0, 0] = 1.0
+    path = tmp_path / "t.npz"
+    result.save_npz(path)
+    loaded = Trace.load_npz(path)
+    assert loaded.tokens == result.tokens and loaded.pair == PAIR
+    np.testing.assert_array_equal(loaded.attentions, result.attentions)
+    import pickle
+
+    assert pickle.loads(pickle.dumps(result)).tokens == result.tokens

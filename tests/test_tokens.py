@@ -1,0 +1,73 @@
+"""Tokenisation: pairs, truncation reporting, display labels, words, awkward characters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from viz.capture import trace
+from viz.tokens import encode, word_groups, word_labels
+
+
+def test_pair_segments_and_words(tokenizer):
+    enc = encode(tokenizer, "Unbelievable tokenization", "Second one", 512)
+    assert enc.tokens[0] == "[CLS]" and enc.tokens.count("[SEP]") == 2
+    first_sep = enc.tokens.index("[SEP]")
+    assert set(enc.segment_ids[: first_sep + 1]) == {0}
+    assert set(enc.segment_ids[first_sep + 1 :]) == {1}
+    words = word_labels(enc.display, word_groups(enc.word_ids))
+    assert words == ["[CLS]", "Unbelievable", "tokenization", "[SEP]", "Second", "one", "[SEP]"]
+    assert any(t.startswith("##") for t in enc.display)  # subwords are marked
+    # word ids are unique across the pair
+    real = enc.word_ids[enc.word_ids >= 0]
+    assert len(set(real)) == 4
+
+
+def test_truncation_is_reported(tokenizer):
+    text = " ".join(["word"] * 600)
+    enc = encode(tokenizer, text, None, 512)
+    assert len(enc.input_ids) == 512
+    assert enc.dropped_tokens == 602 - 512
+    assert encode(tokenizer, "short", None, 512).dropped_tokens == 0
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t  \n", None])
+def test_empty_text_is_a_clear_error(tokenizer, text):
+    with pytest.raises(ValueError, match="empty"):
+        encode(tokenizer, text, None, 512)
+
+
+def test_only_control_characters_is_a_clear_error(tokenizer):
+    with pytest.raises(ValueError, match="no characters the model can read"):
+        encode(tokenizer, "\x01\x02\x00\x7f", None, 512)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Family: 👨‍👩‍👧 and a flag 🇫🇷!",
+        "我们在河边的银行见面。",
+        "שלום עולם مرحبا بالعالم",
+        "zero\u200bwidth and control\x07 chars\x00 NUL",
+        "é composed and e\u0301 combining",
+        "[CLS] looks special [MASK] <s>",
+    ],
+)
+def test_awkward_text_traces(bundled, text):
+    result = trace(bundled, text)
+    assert result.num_tokens >= 3
+    assert np.isfinite(result.hidden_states).all()
+    assert all(label for label in result.display_tokens)
+    # text that merely looks like a special token is not treated as one
+    assert result.special.sum() == 2
+
+
+def test_special_looking_text_is_not_special(bundled):
+    result = trace(bundled, "[CLS] [SEP] [MASK]")
+    assert result.special.tolist() == [True] + [False] * (result.num_tokens - 2) + [True]
+    special_ids = {
+        bundled.tokenizer.cls_token_id,
+        bundled.tokenizer.sep_token_id,
+        bundled.tokenizer.mask_token_id,
+    }
+    assert not special_ids & set(result.token_ids[1:-1].tolist())

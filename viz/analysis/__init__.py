@@ -1,0 +1,1 @@
+"""Pure analyses: arrays in, arrays out. No streamlit, no torch modules where avoidable."""

@@ -1,0 +1,146 @@
+"""Embedding extraction: token embeddings per layer and pooled sentence embeddings.
+
+Batched, and sorted by length inside each chunk so batches carry little padding. No hooks are
+needed: ``output_hidden_states`` gives every layer. The encoder's lock is still taken, because a
+concurrent ``capture`` registers hooks on the same shared model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from viz.models import Encoder
+
+POOLINGS = ("mean", "cls", "max")
+
+
+def parse_layers(spec: str, num_layers: int) -> list[int]:
+    """``all`` | ``last4`` | comma-separated ints (negative counts from the end) -> indices into
+    ``hidden_states`` (0 = embeddings, ``num_layers`` = last layer)."""
+    spec = spec.strip().lower()
+    count = num_layers + 1
+    if spec == "all":
+        return list(range(count))
+    if spec == "last4":
+        return list(range(max(0, count - 4), count))
+    try:
+        wanted = [int(part) for part in spec.split(",") if part.strip()]
+    except ValueError as err:
+        raise ValueError(f"--layers '{spec}' is not 'all', 'last4' or numbers like 0,3,6.") from err
+    if not wanted:
+        raise ValueError("--layers is empty: give 'all', 'last4' or numbers like 0,3,6.")
+    out = []
+    for layer in wanted:
+        if not -count <= layer < count:
+            raise ValueError(
+                f"Layer {layer} does not exist: this model has layers 0 (embeddings) to "
+                f"{num_layers}."
+            )
+        out.append(layer % count)
+    return out
+
+
+def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
+    """[K, B, T, D] hidden states + [B, T] attention mask -> [B, K, D] sentence vectors."""
+    if how == "cls":
+        return hidden[:, :, 0].transpose(0, 1)
+    m = mask[None, :, :, None].to(hidden.dtype)  # [1, B, T, 1]
+    if how == "mean":
+        summed = (hidden * m).sum(dim=2)
+        return (summed / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
+    if how == "max":
+        return hidden.masked_fill(m == 0, float("-inf")).amax(dim=2).transpose(0, 1)
+    raise ValueError(f"Pooling '{how}' is unknown: use one of {', '.join(POOLINGS)}.")
+
+
+def _forward_batches(
+    encoder: Encoder, texts: Sequence[str], layers: list[int], batch_size: int, pooling: str | None
+) -> Iterator[tuple[list[int], object]]:
+    """Yield (original indices, pooled [B, K, D] array or list of [K, T_i, D] arrays)."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    max_len = encoder.facts.max_tokens
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        batch = encoder.tokenizer(
+            [texts[i] if texts[i].strip() else " " for i in index],
+            padding=True,
+            truncation=True,
+            max_length=max_len,
+            return_tensors="pt",
+            split_special_tokens=True,  # typed "[CLS]" is text, not the model's token
+        )
+        batch = {
+            k: v.to(encoder.device)
+            for k, v in batch.items()
+            if k in ("input_ids", "attention_mask", "token_type_ids")
+        }
+        with torch.inference_mode(), encoder.lock:
+            out = encoder.base(**batch, output_hidden_states=True)
+        hidden = torch.stack([out.hidden_states[i] for i in layers])  # [K, B, T, D]
+        if pooling is None:
+            lengths = batch["attention_mask"].sum(dim=1).tolist()
+            per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
+            yield index, [per_text[b, :, :n] for b, n in enumerate(lengths)]
+        else:
+            yield index, pool(hidden, batch["attention_mask"], pooling).float().cpu().numpy()
+
+
+def sentence_embeddings(
+    encoder: Encoder,
+    texts: Sequence[str],
+    layers: list[int] | None = None,
+    pooling: str = "mean",
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Pooled sentence vectors ``[N, K, D]`` for layers ``K`` (default: all, 0 = embeddings)."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"Pooling '{pooling}' is unknown: use one of {', '.join(POOLINGS)}.")
+    if batch_size < 1:
+        raise ValueError("The batch size must be at least 1.")
+    layers = list(range(encoder.facts.num_layers + 1)) if layers is None else layers
+    result = np.zeros((len(texts), len(layers), encoder.facts.hidden_size), dtype=np.float32)
+    for index, pooled in _forward_batches(encoder, texts, layers, batch_size, pooling):
+        result[index] = pooled
+    return result
+
+
+def token_embeddings(
+    encoder: Encoder, texts: Sequence[str], layers: list[int] | None = None, batch_size: int = 32
+) -> list[np.ndarray]:
+    """Per text, token vectors ``[K, T_i, D]`` (special tokens included, padding removed)."""
+    layers = list(range(encoder.facts.num_layers + 1)) if layers is None else layers
+    result: list[np.ndarray | None] = [None] * len(texts)
+    for index, per_text in _forward_batches(encoder, texts, layers, batch_size, None):
+        for i, array in zip(index, per_text):
+            result[i] = array
+    return result  # type: ignore[return-value]
+
+
+def concat_last_four(embeddings: np.ndarray) -> np.ndarray:
+    """The "concatenate the last four layers" recipe: ``[N, K>=4, D]`` -> ``[N, 4*D]``."""
+    if embeddings.ndim != 3 or embeddings.shape[1] < 4:
+        raise ValueError("Need embeddings of shape [N, K, D] with at least 4 layers.")
+    return embeddings[:, -4:].reshape(len(embeddings), -1)
+
+
+def stream_sentence_embeddings(
+    encoder: Encoder,
+    lines: Iterable[str],
+    layers: list[int],
+    pooling: str,
+    batch_size: int,
+    chunk: int = 4096,
+) -> Iterator[np.ndarray]:
+    """Embed an arbitrarily long stream in chunks of ``chunk`` texts: memory is bounded by the
+    chunk, not by the number of lines. Yields ``[n, K, D]`` blocks in input order."""
+    buffer: list[str] = []
+    for line in lines:
+        buffer.append(line)
+        if len(buffer) == chunk:
+            yield sentence_embeddings(encoder, buffer, layers, pooling, batch_size)
+            buffer = []
+    if buffer:
+        yield sentence_embeddings(encoder, buffer, layers, pooling, batch_size)

@@ -1,0 +1,136 @@
+"""Tokenisation for tracing, token display, and subword -> word merging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_CHARS = 200_000  # longer pastes are cut before tokenising (and the cut is reported)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One tokenised input (a sentence or a pair), already cut to the model's maximum."""
+
+    input_ids: list[int]
+    token_type_ids: list[int] | None
+    tokens: tuple[str, ...]
+    special: np.ndarray  # bool [T]
+    word_ids: np.ndarray  # int64 [T], -1 for special tokens, unique across a pair
+    segment_ids: np.ndarray  # int64 [T]
+    offsets: np.ndarray  # int64 [T, 2]
+    dropped_tokens: int
+    display: tuple[str, ...]
+
+
+def clean_text(text: str | None, what: str = "text") -> str:
+    if text is None or not text.strip():
+        raise ValueError(f"The {what} is empty: type a sentence.")
+    return text.replace("\x00", "")  # NUL breaks some tokenizers and means nothing here
+
+
+def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> Encoded:
+    """Tokenise ``text`` (and ``pair``), truncating to ``max_tokens`` and counting what was cut."""
+    text = clean_text(text)
+    pair = clean_text(pair, "second sentence") if pair is not None else None
+    cut_chars = max(0, len(text) - MAX_CHARS) + max(0, len(pair or "") - MAX_CHARS)
+    text, pair = text[:MAX_CHARS], (pair[:MAX_CHARS] if pair is not None else None)
+    # split_special_tokens: typed "[CLS]" or "<s>" is the user's text, never the model's token
+    full = tokenizer(
+        text, pair, add_special_tokens=True, truncation=False, split_special_tokens=True
+    )
+    enc = tokenizer(
+        text,
+        pair,
+        add_special_tokens=True,
+        truncation="longest_first",
+        max_length=max_tokens,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+        split_special_tokens=True,
+    )
+    ids = list(enc["input_ids"])
+    if len(ids) <= sum(enc["special_tokens_mask"]):
+        raise ValueError(
+            "The text has no characters the model can read (only spaces, control or unknown "
+            "characters). Type a sentence with words."
+        )
+    dropped = len(full["input_ids"]) - len(ids)
+    if cut_chars:
+        dropped = max(dropped, 1)  # at least report it; the exact count is beyond MAX_CHARS
+    special = np.array(enc["special_tokens_mask"], dtype=bool)
+    T = len(ids)
+    seq = enc.sequence_ids() if hasattr(enc, "sequence_ids") else [0] * T
+    words = enc.word_ids() if hasattr(enc, "word_ids") else list(range(T))
+    segment = np.zeros(T, dtype=np.int64)
+    current = 0
+    for i, s in enumerate(seq):
+        current = s if s is not None else current
+        segment[i] = current
+    # a special token between the two sentences belongs to the first ([SEP] closes it)
+    word_ids = np.full(T, -1, dtype=np.int64)
+    first_words = max((w for w, s in zip(words, seq) if s == 0 and w is not None), default=-1) + 1
+    for i, (w, s) in enumerate(zip(words, seq)):
+        if w is not None and not special[i]:
+            word_ids[i] = w + (first_words if s == 1 else 0)
+    offsets = np.array(enc["offset_mapping"], dtype=np.int64).reshape(T, 2)
+    tokens = tuple(tokenizer.convert_ids_to_tokens(ids))
+    display = display_tokens(tokens, special, word_ids, offsets, segment, text, pair)
+    return Encoded(
+        input_ids=ids,
+        token_type_ids=list(enc["token_type_ids"]) if "token_type_ids" in enc else None,
+        tokens=tokens,
+        special=special,
+        word_ids=word_ids,
+        segment_ids=segment,
+        offsets=offsets,
+        dropped_tokens=dropped,
+        display=display,
+    )
+
+
+def display_tokens(
+    tokens: tuple[str, ...],
+    special: np.ndarray,
+    word_ids: np.ndarray,
+    offsets: np.ndarray,
+    segment: np.ndarray,
+    text: str,
+    pair: str | None,
+) -> tuple[str, ...]:
+    """Readable labels: the user's own characters for each token (so byte-level BPE and
+    SentencePiece read like WordPiece), with ``##`` marking a word's continuation pieces."""
+    out = []
+    for i, tok in enumerate(tokens):
+        if special[i]:
+            out.append(tok)
+            continue
+        source = pair if (segment[i] == 1 and pair is not None) else text
+        start, end = offsets[i]
+        piece = source[start:end].strip() if end > start else ""
+        if not piece:
+            piece = tok
+        continues = i > 0 and word_ids[i] >= 0 and word_ids[i - 1] == word_ids[i]
+        out.append(("##" + piece) if continues else piece)
+    return tuple(out)
+
+
+def word_groups(word_ids: np.ndarray) -> list[list[int]]:
+    """Token positions grouped into words, in order; special tokens are their own group."""
+    groups: list[list[int]] = []
+    previous = None
+    for i, w in enumerate(word_ids):
+        if w >= 0 and w == previous:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        previous = w if w >= 0 else None
+    return groups
+
+
+def word_labels(display: tuple[str, ...], groups: list[list[int]]) -> list[str]:
+    return [
+        "".join(display[i].removeprefix("##") if k else display[i] for k, i in enumerate(g))
+        for g in groups
+    ]

@@ -1,0 +1,149 @@
+"""The Trace: everything one forward pass computed for one input, as float32 numpy arrays.
+
+A Trace is an immutable value. It pickles (so ``st.cache_data`` can keep it), saves to a
+pickle-free ``.npz`` and checks its shapes on construction.
+
+Shape letters, used everywhere in ``viz``: L layers, H heads, T tokens, D hidden size,
+dk = D / H per-head width, F feed-forward width.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The configuration facts a UI needs about the model that produced a trace."""
+
+    name: str
+    model_type: str
+    num_layers: int  # L
+    num_heads: int  # H
+    hidden_size: int  # D
+    head_dim: int  # dk
+    ffn_size: int  # F
+    activation: str
+    max_tokens: int
+    layer_norm_eps: float
+    has_mlm_head: bool = False
+    shared_layers: bool = False  # ALBERT: one set of weights for every layer
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """One input through the encoder.
+
+    Arrays (float32 unless noted):
+        hidden_states   [L+1, T, D]  index 0 = embedding output, i = output of layer i-1... as HF
+        attentions      [L, H, T, T] softmax probabilities, rows sum to 1
+        queries/keys/values [L, H, T, dk]
+        attn_context    [L, T, D]    heads concatenated, before the output projection
+        attn_outputs    [L, T, D]    what attention adds to the residual stream
+        ffn_activations [L, T, F]    after the nonlinearity
+        ffn_outputs     [L, T, D]    what the feed-forward block adds to the residual stream
+        attn_bias       [H, T, T] or None  relative-position bias added to scores (MPNet)
+    Token arrays, [T]: token_ids (int64), special (bool), word_ids (int64, -1 for special
+    tokens, unique across a pair), segment_ids (int64: 0 first sentence, 1 second), offsets
+    [T, 2] (character spans into ``text`` or ``pair``).
+    """
+
+    facts: ModelFacts
+    text: str
+    pair: str | None
+    tokens: tuple[str, ...]
+    token_ids: np.ndarray
+    special: np.ndarray
+    word_ids: np.ndarray
+    segment_ids: np.ndarray
+    offsets: np.ndarray
+    dropped_tokens: int
+    hidden_states: np.ndarray
+    attentions: np.ndarray
+    queries: np.ndarray
+    keys: np.ndarray
+    values: np.ndarray
+    attn_context: np.ndarray
+    attn_outputs: np.ndarray
+    ffn_activations: np.ndarray
+    ffn_outputs: np.ndarray
+    attn_bias: np.ndarray | None = None
+    display_tokens: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        f = self.facts
+        L, H, dk, D, F = f.num_layers, f.num_heads, f.head_dim, f.hidden_size, f.ffn_size
+        T = len(self.tokens)
+        expected = {
+            "token_ids": (T,),
+            "special": (T,),
+            "word_ids": (T,),
+            "segment_ids": (T,),
+            "offsets": (T, 2),
+            "hidden_states": (L + 1, T, D),
+            "attentions": (L, H, T, T),
+            "queries": (L, H, T, dk),
+            "keys": (L, H, T, dk),
+            "values": (L, H, T, dk),
+            "attn_context": (L, T, H * dk),
+            "attn_outputs": (L, T, D),
+            "ffn_activations": (L, T, F),
+            "ffn_outputs": (L, T, D),
+        }
+        if self.attn_bias is not None:
+            expected["attn_bias"] = (H, T, T)
+        for name, shape in expected.items():
+            got = getattr(self, name).shape
+            if got != shape:
+                raise ValueError(f"Trace.{name} has shape {got}, expected {shape}.")
+        for array in (getattr(self, n) for n in expected):
+            array.flags.writeable = False  # immutable all the way down
+        if not self.display_tokens:
+            object.__setattr__(self, "display_tokens", tuple(self.tokens))
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.tokens)
+
+    def save_npz(self, path: str | Path) -> None:
+        """Write every array plus tokens and facts; readable with ``np.load`` (no pickle)."""
+        arrays = {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+        }
+        np.savez_compressed(
+            path,
+            tokens=np.array(self.tokens, dtype=str),
+            display_tokens=np.array(self.display_tokens, dtype=str),
+            text=np.array(self.text),
+            pair=np.array(self.pair if self.pair is not None else ""),
+            dropped_tokens=np.array(self.dropped_tokens),
+            facts_json=np.array(json.dumps(asdict(self.facts))),
+            **arrays,
+        )
+
+    @classmethod
+    def load_npz(cls, path: str | Path) -> Trace:
+        with np.load(path, allow_pickle=False) as data:
+            facts = ModelFacts(**json.loads(str(data["facts_json"])))
+            pair = str(data["pair"])
+            arrays = {
+                f.name: data[f.name]
+                for f in fields(cls)
+                if f.name in data.files
+                and f.name not in ("tokens", "display_tokens", "text", "pair", "dropped_tokens")
+            }
+            return cls(
+                facts=facts,
+                text=str(data["text"]),
+                pair=pair or None,
+                tokens=tuple(str(t) for t in data["tokens"]),
+                display_tokens=tuple(str(t) for t in data["display_tokens"]),
+                dropped_tokens=int(data["dropped_tokens"]),
+                **arrays,
+            )
