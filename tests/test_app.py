@@ -1,25 +1,113 @@
-"""The app driven by Streamlit's AppTest: no server, real model, real script."""
+"""The app driven by Streamlit's AppTest: no server, the real model, the real script."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+import viz.capture
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
+VIEW_CHARTS = {"attention": 3, "layers": 6, "embeddings": 1, "heads": 1, "export": 0}
 
 
-def test_app_traces_the_typed_sentence():
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    assert not at.exception
-    at.sidebar.text_area[0].input("A cat sat on the mat.").run()
+def new_app(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+@pytest.fixture
+def forward_passes(monkeypatch) -> list[str]:
+    """Count real traces: app.py calls viz.capture.trace through the module every run."""
+    calls: list[str] = []
+    real = viz.capture.trace
+
+    def counting(encoder, text, pair=None):
+        calls.append(text)
+        return real(encoder, text, pair)
+
+    monkeypatch.setattr(viz.capture, "trace", counting)
+    return calls
+
+
+def test_every_view_layer_and_head_without_rerunning_the_model(forward_passes):
+    at = new_app()
+    at.sidebar.text_area(key="text").input("Counting forward passes: the river bank.").run()
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) >= 1
-    assert "cat" in at.dataframe[0].value["token"].tolist()
+    assert forward_passes[-1] == "Counting forward passes: the river bank."
+    passes = len(forward_passes)
+    for view, expected in VIEW_CHARTS.items():
+        at.sidebar.radio(key="view").set_value(view).run()
+        assert not at.exception and not at.error, view
+        assert charts(at) == expected, view
+    at.sidebar.radio(key="view").set_value("attention").run()
+    for layer, head in ((3, 5), (6, 12), (1, 1)):
+        at.slider(key="layer").set_value(layer).run()
+        at.slider(key="head").set_value(head).run()
+        assert not at.exception
+    at.checkbox(key="average").check().run()
+    at.checkbox(key="hide_special").check().run()
+    at.checkbox(key="merge").check().run()
+    assert not at.exception and charts(at) == 3
+    assert len(forward_passes) == passes  # nothing above ran the model again
 
 
-def test_app_empty_text_is_a_message_not_a_crash():
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.sidebar.text_area[0].input("   ").run()
+def test_address_restores_the_page():
+    at = new_app(view="heads", layer="4", head="7", text="Links restore pages.", lang="zh")
     assert not at.exception
-    assert at.error and "empty" in at.error[0].value
+    assert at.sidebar.text_area(key="text").value == "Links restore pages."
+    assert at.sidebar.radio(key="view").value == "heads"
+    assert at.session_state.layer == 4 and at.session_state.head == 7
+    assert "注意力" in at.sidebar.radio(key="view").options[0]  # Chinese labels
+    assert at.query_params["view"] in ("heads", ["heads"])
+    at.sidebar.radio(key="view").set_value("attention").run()
+    assert at.query_params["view"] in ("attention", ["attention"])
+    assert at.slider(key="layer").value == 4 and at.slider(key="head").value == 7
+
+
+def test_pair_mode_and_chinese_example():
+    at = new_app()
+    at.sidebar.text_input(key="pair").input("Where did the water go?").run()
+    assert not at.exception and not at.error and charts(at) == 3
+    at.sidebar.selectbox(key="example_pick").set_value(
+        next(e for e in at.sidebar.selectbox(key="example_pick").options if "银行" in str(e))
+    ).run()
+    assert not at.exception and "银行" in at.sidebar.text_area(key="text").value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("text", "   ", "empty"),
+        ("model", "/no/such/folder", "does not exist"),
+        ("model", "not-a-real-org/not-a-model", "not-a-real-org"),
+    ],
+)
+def test_bad_input_is_a_message_and_the_app_recovers(field, value, message, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    at = new_app()
+
+    def widget():
+        sidebar = at.sidebar
+        return sidebar.text_area(key="text") if field == "text" else sidebar.text_input(key="model")
+
+    widget().input(value).run()
+    assert not at.exception
+    assert at.error and message in at.error[0].value.replace("\\", "")
+    widget().input("A good sentence." if field == "text" else "all-MiniLM-L6-v2").run()
+    assert not at.exception and not at.error and charts(at) == 3
+
+
+def test_truncation_is_reported():
+    at = new_app()
+    at.sidebar.text_area(key="text").input("word " * 700).run()
+    assert not at.exception
+    assert at.warning and "190" in at.warning[0].value  # 700 + 2 specials - 512

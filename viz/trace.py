@@ -9,6 +9,7 @@ dk = D / H per-head width, F feed-forward width.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -109,7 +110,17 @@ class Trace:
     def num_tokens(self) -> int:
         return len(self.tokens)
 
-    def save_npz(self, path: str | Path) -> None:
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (what a cache entry costs)."""
+        return sum(a.nbytes for a in vars(self).values() if isinstance(a, np.ndarray))
+
+    def to_npz_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        self.save_npz(buffer)
+        return buffer.getvalue()
+
+    def save_npz(self, path: str | Path | io.BytesIO) -> None:
         """Write every array plus tokens and facts; readable with ``np.load`` (no pickle)."""
         arrays = {
             f.name: getattr(self, f.name)

@@ -1,0 +1,58 @@
+"""Figures: user text escaped, repeated tokens distinct, long inputs stay light."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from viz.analysis.projection import project_layers
+from viz.figures import attention, heads, layers, projection
+
+RNG = np.random.default_rng(0)
+
+
+def attention_stack(L: int, H: int, T: int) -> np.ndarray:
+    x = RNG.random((L, H, T, T)).astype(np.float32)
+    return x / x.sum(-1, keepdims=True)
+
+
+def test_labels_are_escaped_and_distinct():
+    labels = ["[CLS]", "the", "<script>alert(1)</script>", "the", "[SEP]"]
+    fig = attention.heatmap(attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t")
+    x = list(fig.data[0].x)
+    assert len(set(x)) == 5  # the two "the" stay apart
+    assert all("<script>" not in label for label in x)
+    assert "&lt;script&gt;" in x[2]
+    hv = attention.head_view(attention_stack(1, 1, 5)[0, 0], labels, "t")
+    assert all("<script>" not in str(t.text) for t in hv.data)
+
+
+def test_long_input_views_stay_light():
+    T = 512
+    A = attention_stack(6, 12, T)
+    labels = [f"tok{i}" for i in range(T)]
+    heat = attention.heatmap(A[0, 0], labels, np.arange(T), "t")
+    grid = attention.model_view(A, "t")
+    size_heat = len(heat.to_json())
+    size_grid = len(grid.to_json())
+    assert size_heat < 2_500_000, size_heat  # base64 float32, not 20-byte decimal text
+    assert size_grid < 1_500_000, size_grid
+    ticks = heat.layout.xaxis.ticktext
+    assert len(ticks) <= 60  # labels thin out
+
+
+def test_layer_and_head_figures_build():
+    hidden = RNG.normal(size=(7, 9, 16))
+    labels = [f"t{i}" for i in range(9)]
+    assert layers.similarity(np.eye(7), "cka", "CKA").data[0].z.shape == (7, 7)
+    assert layers.token_change(RNG.random((6, 9)), labels, "c").data
+    assert layers.norms_by_layer(RNG.random((7, 9)), labels, "n").data
+    assert len(layers.contributions(RNG.random((6, 2)), ("a", "f"), "c").data) == 2
+    proj = project_layers(hidden, list(range(7)))
+    fig = projection.token_paths(proj, labels, list(range(7)), "layer", "p")
+    assert len(fig.data) == 1 + 7  # path lines + one trace per layer
+    assert "explained variance" in fig.layout.title.text
+    d = RNG.random((24, 24))
+    d = (d + d.T) / 2
+    np.fill_diagonal(d, 0)
+    hs = heads.head_similarity(d, np.arange(24)[::-1], 12, "h")
+    assert list(hs.data[0].x)[0] == "L2H12"

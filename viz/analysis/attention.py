@@ -1,0 +1,88 @@
+"""Attention matrices prepared for display: hide special tokens, average heads, merge subwords.
+
+Merging follows Clark et al. (2019): attention *to* a word is the sum over its pieces (keys),
+attention *from* a word is the mean over its pieces (queries), so rows still sum to 1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from viz.tokens import word_groups, word_labels
+
+
+def merge_words(matrix: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """[..., T, T] -> [..., W, W] with W = len(groups)."""
+    summed = np.stack([matrix[..., g].sum(axis=-1) for g in groups], axis=-1)  # [..., T, W]
+    return np.stack([summed[..., g, :].mean(axis=-2) for g in groups], axis=-2)  # [..., W, W]
+
+
+def prepare(
+    attention: np.ndarray,
+    labels: tuple[str, ...] | list[str],
+    special: np.ndarray,
+    word_ids: np.ndarray,
+    *,
+    hide_special: bool = False,
+    merge_subwords: bool = False,
+) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """One matrix [T, T] (or a stack [..., T, T]) -> (matrix, labels, original positions).
+
+    Hidden special tokens are dropped from both axes (rows then no longer sum to 1: the
+    share they received is exactly what was hidden)."""
+    positions = np.arange(attention.shape[-1])
+    labels = list(labels)
+    if merge_subwords:
+        groups = word_groups(word_ids)
+        attention = merge_words(attention, groups)
+        labels = word_labels(tuple(labels), groups)
+        positions = np.array([g[0] for g in groups])
+        special = np.array([bool(special[g[0]]) for g in groups])
+    if hide_special and (~special).sum() > 0:
+        keep = np.flatnonzero(~special)
+        attention = attention[..., keep[:, None], keep[None, :]]
+        labels = [labels[i] for i in keep]
+        positions = positions[keep]
+    return attention, labels, positions
+
+
+def downsample(matrix: np.ndarray, size: int) -> np.ndarray:
+    """Average-pool the last two axes of [..., T, T] to at most [..., size, size]."""
+    T = matrix.shape[-1]
+    if T <= size:
+        return matrix
+    edges = np.linspace(0, T, size + 1).astype(int)
+    rows = np.add.reduceat(matrix, edges[:-1], axis=-2) / np.diff(edges)[:, None]
+    return np.add.reduceat(rows, edges[:-1], axis=-1) / np.diff(edges)[None, :]
+
+
+def rollout(attentions: np.ndarray, residual: bool = True) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020). [L, H, T, T] -> [L, T, T]: entry l is how
+    much each token at layer l+1's output draws on each input token, through every layer.
+
+    Heads are averaged; with ``residual`` the identity is added (A + I) and rows renormalised,
+    modelling the skip connection."""
+    A = attentions.mean(axis=1).astype(np.float64)  # [L, T, T]
+    T = A.shape[-1]
+    if residual:
+        A = A + np.eye(T)
+        A = A / A.sum(axis=-1, keepdims=True)
+    out = np.empty_like(A)
+    joint = np.eye(T)
+    for layer in range(A.shape[0]):
+        joint = A[layer] @ joint
+        out[layer] = joint
+    return out
+
+
+def norm_based(attentions: np.ndarray, values: np.ndarray, out_weight: np.ndarray) -> np.ndarray:
+    """Norm-based attention (Kobayashi et al. 2020) for one layer: ‖α_ij · f(x_j)‖, where
+    f(x_j) = v_j W_O^h is what token j sends through head h.
+
+    attentions [H, T, T], values [H, T, dk], out_weight [D, H*dk] (torch Linear layout)
+    -> [H, T, T]."""
+    H, T, dk = values.shape
+    W = out_weight.reshape(out_weight.shape[0], H, dk).transpose(1, 2, 0)  # [H, dk, D]
+    transformed = np.einsum("htk,hkd->htd", values.astype(np.float64), W)  # [H, T, D]
+    norms = np.linalg.norm(transformed, axis=-1)  # [H, T] = ‖f(x_j)‖ per head
+    return attentions * norms[:, None, :]

@@ -1,0 +1,58 @@
+"""Layer-by-layer comparisons of hidden states. Inputs are a Trace's arrays; outputs arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm == 0, 1, norm)
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
+    """Linear CKA (Kornblith et al. 2019) between [T, D1] and [T, D2] representations."""
+    x = x.astype(np.float64) - x.mean(axis=0)
+    y = y.astype(np.float64) - y.mean(axis=0)
+    cross = np.linalg.norm(y.T @ x) ** 2
+    denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    return float(cross / denom) if denom > 0 else 0.0
+
+
+def cka_matrix(hidden: np.ndarray) -> np.ndarray:
+    """[L+1, T, D] -> [L+1, L+1] linear CKA between every pair of layers."""
+    n = hidden.shape[0]
+    out = np.eye(n)
+    for i in range(n):
+        for j in range(i + 1, n):
+            out[i, j] = out[j, i] = linear_cka(hidden[i], hidden[j])
+    return out
+
+
+def cosine_matrix(hidden: np.ndarray) -> np.ndarray:
+    """[L+1, T, D] -> [L+1, L+1]: mean over tokens of cos(token at layer i, same token at j)."""
+    unit = _unit(hidden.astype(np.float64))  # [L+1, T, D]
+    return np.einsum("itd,jtd->ij", unit, unit) / hidden.shape[1]
+
+
+def token_change(hidden: np.ndarray) -> np.ndarray:
+    """[L+1, T, D] -> [L, T]: 1 - cos between each token's vector before and after layer l."""
+    unit = _unit(hidden.astype(np.float64))
+    return 1.0 - np.einsum("ltd,ltd->lt", unit[:-1], unit[1:])
+
+
+def norms(hidden: np.ndarray) -> np.ndarray:
+    """[..., T, D] -> [..., T] L2 norms."""
+    return np.linalg.norm(hidden.astype(np.float64), axis=-1)
+
+
+def contributions(hidden: np.ndarray, attn_out: np.ndarray, ffn_out: np.ndarray) -> np.ndarray:
+    """How much each block adds, per layer, relative to the residual stream it is added to.
+
+    Returns [L, 2]: mean over tokens of ‖attention update‖ / ‖layer input‖ and
+    ‖feed-forward update‖ / ‖layer input‖."""
+    base = norms(hidden[:-1])  # [L, T]
+    base = np.where(base == 0, 1, base)
+    return np.stack(
+        [(norms(attn_out) / base).mean(axis=1), (norms(ffn_out) / base).mean(axis=1)], axis=1
+    )

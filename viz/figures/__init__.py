@@ -1,0 +1,1 @@
+"""Pure Plotly builders: arrays in, ``go.Figure`` out. One module per view."""

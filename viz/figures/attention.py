@@ -1,0 +1,172 @@
+"""Attention figures: one head's heatmap, the model view grid, a BertViz-style head view."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.analysis.attention import downsample
+from viz.figures.common import base_layout, compact, position_labels, safe, token_axes
+
+THUMB = 40  # thumbnail side in cells; longer inputs are average-pooled down to this
+
+
+def heatmap(
+    matrix: np.ndarray,
+    labels: list[str],
+    positions: np.ndarray,
+    title: str,
+    value_name: str = "weight",
+    zmax: float | None = None,
+) -> go.Figure:
+    """[T, T] rows = queries (from), columns = keys (to). Hover shows both tokens and the
+    exact value; axes are positions so repeated tokens stay distinct."""
+    names = position_labels(labels, positions)
+    T = len(names)
+    fig = go.Figure(
+        go.Heatmap(
+            z=compact(matrix),
+            x=names,
+            y=names,
+            colorscale="Blues",
+            zmin=0,
+            zmax=zmax if zmax is not None else float(max(matrix.max(), 1e-9)),
+            colorbar={"title": {"text": value_name}, "thickness": 12},
+            hovertemplate="from %{y}<br>to %{x}<br>" + value_name + " %{z:.6f}<extra></extra>",
+        )
+    )
+    token_axes(fig, names)
+    fig.update_xaxes(title_text="to (key)", side="bottom")
+    fig.update_yaxes(title_text="from (query)")
+    side = 420 + min(T, 80) * 6
+    return base_layout(fig, title, height=side)
+
+
+def model_view(
+    attentions: np.ndarray, title: str, selected: tuple[int, int] | None = None, thumb: int = THUMB
+) -> go.Figure:
+    """All layers x heads as small multiples, in one light heatmap: [L, H, T, T] -> a grid of
+    thumbnails (average-pooled to ``thumb`` cells a side), layer rows, head columns."""
+    L, H, T, _ = attentions.shape
+    small = downsample(attentions, thumb)  # [L, H, t, t]
+    t = small.shape[-1]
+    gap = max(1, t // 8)
+    cell = t + gap
+    grid = np.full((L * cell - gap, H * cell - gap), np.nan, dtype=np.float32)
+    for layer in range(L):
+        for head in range(H):
+            grid[layer * cell : layer * cell + t, head * cell : head * cell + t] = small[
+                layer, head
+            ]
+    # each cell knows its layer and head, for hover and for click-to-open
+    lay = np.repeat(np.arange(L * cell - gap) // cell, H * cell - gap).reshape(grid.shape)
+    hed = np.tile(np.arange(H * cell - gap) // cell, (L * cell - gap, 1))
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid,
+            customdata=np.stack([lay + 1, hed + 1], axis=-1).astype(np.uint8),  # 1 byte each
+            colorscale="Blues",
+            zmin=0,
+            zmax=float(np.nanmax(grid)) if np.isfinite(grid).any() else 1.0,
+            showscale=False,
+            hoverongaps=False,
+            hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<extra></extra>",
+        )
+    )
+    centers_x = np.arange(H) * cell + (t - 1) / 2
+    centers_y = np.arange(L) * cell + (t - 1) / 2
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=centers_x,
+        ticktext=[f"H{h + 1}" for h in range(H)],
+        side="top",
+        showgrid=False,
+        zeroline=False,
+    )
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=centers_y,
+        ticktext=[f"L{i + 1}" for i in range(L)],
+        autorange="reversed",
+        showgrid=False,
+        zeroline=False,
+        scaleanchor="x",
+    )
+    # an invisible marker on every thumbnail: Plotly heatmaps emit no selection events, markers do
+    ly, hx = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
+    fig.add_trace(
+        go.Scatter(
+            x=(hx * cell + (t - 1) / 2).ravel(),
+            y=(ly * cell + (t - 1) / 2).ravel(),
+            mode="markers",
+            marker={"symbol": "square", "size": 28, "opacity": 0.01, "color": "#000"},
+            customdata=np.stack([ly.ravel() + 1, hx.ravel() + 1], axis=-1),
+            hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.update_layout(clickmode="event+select", dragmode=False)
+    if selected is not None:
+        layer, head = selected
+        fig.add_shape(
+            type="rect",
+            x0=head * cell - 0.5 - gap / 2,
+            x1=head * cell + t - 0.5 + gap / 2,
+            y0=layer * cell - 0.5 - gap / 2,
+            y1=layer * cell + t - 0.5 + gap / 2,
+            line={"color": "#d62728", "width": 2},
+        )
+    return base_layout(fig, title, height=max(340, 70 * L + 100), top=90)
+
+
+def head_view(
+    matrix: np.ndarray,
+    labels: list[str],
+    title: str,
+    threshold: float = 0.05,
+    max_lines: int = 3000,
+) -> go.Figure:
+    """BertViz-style lines from each query (left) to each key (right); opacity = weight.
+    Lines below ``threshold`` are dropped, and at most ``max_lines`` strongest are drawn."""
+    T = len(labels)
+    names = [safe(label) for label in labels]
+    q, k = np.nonzero(matrix >= threshold)
+    w = matrix[q, k]
+    if len(w) > max_lines:
+        keep = np.argsort(w)[-max_lines:]
+        q, k, w = q[keep], k[keep], w[keep]
+    fig = go.Figure()
+    bins = [(0.0, 0.1, 0.15), (0.1, 0.3, 0.35), (0.3, 0.6, 0.6), (0.6, 1.01, 0.95)]
+    for low, high, opacity in bins:
+        sel = (w >= low) & (w < high)
+        if not sel.any():
+            continue
+        xs = np.column_stack([np.zeros(sel.sum()), np.ones(sel.sum()), np.full(sel.sum(), np.nan)])
+        ys = np.column_stack([q[sel], k[sel], np.full(sel.sum(), np.nan)])
+        fig.add_trace(
+            go.Scatter(
+                x=xs.ravel(),
+                y=ys.ravel(),
+                mode="lines",
+                hoverinfo="skip",
+                line={"color": "#1f77b4", "width": 1 + 3 * low},
+                opacity=opacity,
+                showlegend=False,
+            )
+        )
+    for side, anchor in ((0, "left"), (1, "right")):
+        fig.add_trace(
+            go.Scatter(
+                x=np.full(T, side),
+                y=np.arange(T),
+                mode="markers+text",
+                text=names,
+                textposition=f"middle {anchor}",
+                marker={"size": 4, "color": "#444"},
+                hovertemplate="%{text}<extra></extra>",
+                showlegend=False,
+            )
+        )
+    fig.update_xaxes(visible=False, range=[-0.8, 1.8])
+    fig.update_yaxes(visible=False, autorange="reversed")
+    return base_layout(fig, title, height=max(400, 18 * T + 80))

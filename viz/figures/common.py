@@ -1,0 +1,80 @@
+"""Helpers shared by every figure: safe labels, thinned ticks, compact float arrays."""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+
+MAX_TICKS = 60  # beyond this, tick labels thin out so they stay readable
+FONT = "Noto Sans, Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif"
+
+
+def safe(text: str) -> str:
+    """Escape user text for Plotly, which renders a subset of HTML in labels and hovers."""
+    return html.escape(text, quote=True)
+
+
+def position_labels(labels: list[str], positions: np.ndarray | None = None) -> list[str]:
+    """Unique, escaped labels ``"3 bank"``: repeated tokens stay distinct on categorical axes."""
+    positions = np.arange(len(labels)) if positions is None else positions
+    return [f"{int(p)} {safe(label)}" for p, label in zip(positions, labels)]
+
+
+def thinned_ticks(labels: list[str], max_ticks: int = MAX_TICKS) -> tuple[list[int], list[str]]:
+    """Tick indices and their labels, every k-th one when there are too many."""
+    step = max(1, int(np.ceil(len(labels) / max_ticks)))
+    vals = list(range(0, len(labels), step))
+    return vals, [labels[i] for i in vals]
+
+
+def compact(array: np.ndarray) -> np.ndarray:
+    """float32: Plotly ships numpy arrays as base64 typed arrays, 4 bytes per value."""
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def base_layout(fig: go.Figure, title: str, height: int = 500, top: int = 50) -> go.Figure:
+    """Shared look. ``title`` is ours (may hold <br>/<sup>); escape user text before passing."""
+    fig.update_layout(
+        title={"text": title, "font": {"size": 15}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": top, "b": 10},
+        font={"family": FONT},
+    )
+    return fig
+
+
+def token_axes(
+    fig: go.Figure,
+    labels: list[str],
+    row: int | None = None,
+    col: int | None = None,
+    x: bool = True,
+    y: bool = True,
+) -> None:
+    """Categorical axes of unique ``position_labels``, thinned; y reads top-down."""
+    idx, text = thinned_ticks(labels)
+    vals = [labels[i] for i in idx]
+    kwargs = {} if row is None else {"row": row, "col": col}
+    size = 11 if len(labels) <= 40 else 9
+    if x:
+        fig.update_xaxes(
+            type="category",
+            tickmode="array",
+            tickvals=vals,
+            ticktext=text,
+            tickangle=-60,
+            tickfont={"size": size},
+            **kwargs,
+        )
+    if y:
+        fig.update_yaxes(
+            type="category",
+            tickmode="array",
+            tickvals=vals,
+            ticktext=text,
+            autorange="reversed",
+            tickfont={"size": size},
+            **kwargs,
+        )

@@ -1,0 +1,37 @@
+"""Head similarity map."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.figures.common import base_layout, compact
+
+
+def head_similarity(
+    distance: np.ndarray, order: np.ndarray, num_heads: int, title: str
+) -> go.Figure:
+    """[N, N] Jensen-Shannon distances, rows and columns in clustered ``order``."""
+    names = [f"L{i // num_heads + 1}H{i % num_heads + 1}" for i in range(len(distance))]
+    ordered = [names[i] for i in order]
+    fig = go.Figure(
+        go.Heatmap(
+            z=compact(distance[np.ix_(order, order)]),
+            x=ordered,
+            y=ordered,
+            colorscale="Viridis_r",
+            zmin=0,
+            zmax=float(max(distance.max(), 1e-9)),
+            colorbar={"thickness": 12, "title": "JS"},
+            hovertemplate="%{y} vs %{x}<br>JS distance %{z:.4f}<extra></extra>",
+        )
+    )
+    step = max(1, int(np.ceil(len(names) / 80)))
+    size = 9 if len(names) <= 80 else 8
+    fig.update_xaxes(
+        tickmode="array", tickvals=ordered[::step], tickfont={"size": size}, tickangle=-90
+    )
+    fig.update_yaxes(
+        tickmode="array", tickvals=ordered[::step], tickfont={"size": size}, autorange="reversed"
+    )
+    return base_layout(fig, title, height=max(500, 11 * len(names) + 140))

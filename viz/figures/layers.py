@@ -1,0 +1,139 @@
+"""Layer comparison figures: two layers side by side, similarity matrices, token change,
+norms and block contributions."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from viz.figures.common import base_layout, compact, position_labels, token_axes
+
+
+def layer_names(num_layers: int) -> list[str]:
+    return ["emb"] + [f"L{i}" for i in range(1, num_layers + 1)]
+
+
+def side_by_side(
+    left: np.ndarray,
+    right: np.ndarray,
+    labels: list[str],
+    titles: tuple[str, str],
+    title: str,
+    value_name: str = "weight",
+) -> go.Figure:
+    """Two [T, T] matrices with a shared colour scale."""
+    names = position_labels(labels)
+    zmax = float(max(left.max(), right.max(), 1e-9))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.12)
+    for col, matrix in ((1, left), (2, right)):
+        fig.add_trace(
+            go.Heatmap(
+                z=compact(matrix),
+                x=names,
+                y=names,
+                colorscale="Blues",
+                zmin=0,
+                zmax=zmax,
+                showscale=col == 2,
+                colorbar={"thickness": 12},
+                hovertemplate="from %{y}<br>to %{x}<br>" + value_name + " %{z:.6f}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        token_axes(fig, names, row=1, col=col)
+    return base_layout(fig, title, height=430 + min(len(names), 80) * 5)
+
+
+def similarity(matrix: np.ndarray, title: str, value_name: str) -> go.Figure:
+    """[L+1, L+1] layer-by-layer similarity."""
+    names = layer_names(matrix.shape[0] - 1)
+    fig = go.Figure(
+        go.Heatmap(
+            z=compact(matrix),
+            x=names,
+            y=names,
+            colorscale="Viridis",
+            zmin=float(min(0, matrix.min())),
+            zmax=1,
+            text=np.round(matrix, 2),
+            texttemplate="%{text}" if len(names) <= 13 else None,
+            hovertemplate="%{y} vs %{x}<br>" + value_name + " %{z:.4f}<extra></extra>",
+            colorbar={"thickness": 12},
+        )
+    )
+    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    return base_layout(fig, title, height=460)
+
+
+def token_change(change: np.ndarray, labels: list[str], title: str) -> go.Figure:
+    """[L, T] 1 - cosine between a token's vector before and after each layer."""
+    names = position_labels(labels)
+    rows = [f"L{i}" for i in range(1, change.shape[0] + 1)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=compact(change),
+            x=names,
+            y=rows,
+            colorscale="Oranges",
+            zmin=0,
+            hovertemplate="%{x}<br>%{y}: 1 − cos = %{z:.4f}<extra></extra>",
+            colorbar={"thickness": 12},
+        )
+    )
+    token_axes(fig, names, y=False)
+    fig.update_yaxes(autorange="reversed")
+    return base_layout(fig, title, height=300 + 22 * len(rows))
+
+
+def norms_by_layer(norms: np.ndarray, labels: list[str], title: str) -> go.Figure:
+    """[L+1, T] hidden-state norms: median and range over tokens per layer, plus each token on
+    hover (specials often stand out)."""
+    names = layer_names(norms.shape[0] - 1)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Box(
+            y=compact(norms.ravel()),
+            x=np.repeat(names, norms.shape[1]),
+            text=np.tile(position_labels(labels), norms.shape[0])
+            if norms.shape[1] <= 128
+            else None,
+            boxpoints="all" if norms.shape[1] <= 128 else "outliers",
+            jitter=0.4,
+            pointpos=0,
+            marker={"size": 4},
+            line={"width": 1},
+            name="‖h‖",
+            hovertemplate="%{x} %{text}<br>‖h‖ = %{y:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(showlegend=False)
+    fig.update_yaxes(title_text="‖h‖ (L2 norm)")
+    return base_layout(fig, title, height=420)
+
+
+def contributions(contrib: np.ndarray, names: tuple[str, str], title: str) -> go.Figure:
+    """[L, 2] mean ‖update‖ / ‖residual‖ of the attention and feed-forward blocks."""
+    rows = [f"L{i}" for i in range(1, contrib.shape[0] + 1)]
+    fig = go.Figure(
+        [
+            go.Bar(
+                x=rows,
+                y=contrib[:, 0],
+                name=names[0],
+                marker_color="#1f77b4",
+                hovertemplate="%{x}: %{y:.4f}<extra>" + names[0] + "</extra>",
+            ),
+            go.Bar(
+                x=rows,
+                y=contrib[:, 1],
+                name=names[1],
+                marker_color="#ff7f0e",
+                hovertemplate="%{x}: %{y:.4f}<extra>" + names[1] + "</extra>",
+            ),
+        ]
+    )
+    fig.update_layout(barmode="group", legend={"orientation": "h", "y": 1.08})
+    fig.update_yaxes(title_text="‖update‖ / ‖input‖")
+    return base_layout(fig, title, height=400)

@@ -1,0 +1,66 @@
+"""Token embeddings in 2-D, with each token's path across layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from viz.analysis.projection import Projection
+from viz.figures.common import base_layout, safe
+
+
+def token_paths(
+    proj: Projection,
+    labels: list[str],
+    layers: list[int],
+    color_by: str,
+    title: str,
+    axis_names: tuple[str, str] = ("dim 1", "dim 2"),
+) -> go.Figure:
+    """coords are layer-major ([len(layers) * T, 2]); lines join a token's points in layer
+    order. ``color_by``: "layer" or "token"."""
+    T = len(labels)
+    K = len(layers)
+    xy = proj.coords.reshape(K, T, 2)
+    names = [safe(label) for label in labels]
+    fig = go.Figure()
+    token_colors = sample_colorscale("Turbo", np.linspace(0.05, 0.95, max(T, 2)))
+    layer_colors = sample_colorscale("Viridis", np.linspace(0, 1, max(K, 2)))
+    if K > 1:  # one trace for every path line: None separates tokens
+        lines = np.concatenate([xy.transpose(1, 0, 2), np.full((T, 1, 2), np.nan)], axis=1)
+        fig.add_trace(
+            go.Scatter(
+                x=lines[..., 0].ravel(),
+                y=lines[..., 1].ravel(),
+                mode="lines",
+                line={"width": 1, "color": "rgba(120,120,120,0.35)"},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    for k, layer in enumerate(layers):
+        color = layer_colors[k] if color_by == "layer" else token_colors[:T]
+        fig.add_trace(
+            go.Scatter(
+                # label the last layer's points (the end of each path) when they are few enough
+                x=xy[k, :, 0],
+                y=xy[k, :, 1],
+                mode="markers+text" if T <= 40 and k == K - 1 else "markers",
+                text=names,
+                textposition="top center",
+                name="emb" if layer == 0 else f"L{layer}",
+                marker={"size": 8, "color": color, "line": {"width": 0.5, "color": "white"}},
+                hovertemplate="%{text}<br>"
+                + ("emb" if layer == 0 else f"layer {layer}")
+                + "<extra></extra>",
+                showlegend=color_by == "layer",
+            )
+        )
+    sub = proj.params
+    if proj.explained is not None:
+        sub += f" · explained variance {proj.explained[0]:.1%} + {proj.explained[1]:.1%}"
+    fig.update_xaxes(title_text=axis_names[0], zeroline=False)
+    fig.update_yaxes(title_text=axis_names[1], zeroline=False)
+    fig.update_layout(legend={"orientation": "h", "y": -0.12})
+    return base_layout(fig, f"{title}<br><sup>{safe(sub)}</sup>", height=620)
