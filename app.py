@@ -7,7 +7,9 @@ escaped Plotly labels, never as Markdown or HTML.
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,19 +17,47 @@ import streamlit as st
 
 from viz import capture
 from viz.analysis import attention as attn
+from viz.analysis import contrast as contrast_stats
 from viz.analysis import heads as head_stats
 from viz.analysis import layers as layer_stats
+from viz.analysis import mlm
+from viz.analysis import probe as probing
+from viz.analysis.head_math import LayerSteps, recompute_layer
 from viz.analysis.projection import METHODS, project_layers
 from viz.cache import BoundedCache
+from viz.extract import POOLINGS, pooled_embeddings
 from viz.figures import attention as attention_fig
+from viz.figures import head_math as math_fig
 from viz.figures import heads as heads_fig
 from viz.figures import layers as layers_fig
+from viz.figures import lines as lines_fig
 from viz.figures import projection as projection_fig
 from viz.i18n import EXAMPLES, LANGUAGES, tr
 from viz.models import DEFAULT_MODEL, ModelLoadError, load_encoder
+from viz.tokens import word_groups, word_labels
 from viz.trace import Trace
+from viz.weights import layer_weights
 
-VIEWS = ("attention", "layers", "embeddings", "heads", "export")
+VIEWS = (
+    "attention",
+    "layers",
+    "embeddings",
+    "heads",
+    "math",
+    "contrast",
+    "probe",
+    "mlm",
+    "ablation",
+    "export",
+)
+ATTENTION_MODES = ("raw", "rollout", "norm")
+SAMPLES = Path(__file__).resolve().parent / "assets" / "samples"
+CONTRAST_EXAMPLE = (
+    "We sat on the bank of the river and watched the boats.\n"
+    "I deposited my salary at the bank this morning.\n"
+    "The river bank was muddy after the storm.\n"
+    "The bank raised its interest rates again."
+)
 HEAD_VIEW_MAX_TOKENS = 128
 MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
 URL_TEXT_LIMIT = 2000  # longer texts are not put in the address
@@ -48,13 +78,37 @@ def trace_cache() -> BoundedCache[Trace]:
     return BoundedCache(TRACE_CACHE_BYTES, size_of=lambda t: t.nbytes)
 
 
-def get_trace(model_name: str, text: str, pair: str | None) -> Trace:
-    """One forward pass per (model, text, pair) per process, within the cache's byte bound."""
+def get_trace(
+    model_name: str,
+    text: str,
+    pair: str | None,
+    mask_word: int | None = None,
+    ablate: frozenset[tuple[int, int]] = frozenset(),
+) -> Trace:
+    """One forward pass per input per process, within the cache's byte bound."""
     encoder = get_encoder(model_name)
     value, _ = trace_cache().get_or_compute(
-        (model_name, text, pair), lambda: capture.trace(encoder, text, pair)
+        (model_name, text, pair, mask_word, ablate),
+        lambda: capture.trace(encoder, text, pair, mask_word=mask_word, ablate=ablate),
     )
     return value
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def rollouts(key: tuple, _t: Trace) -> np.ndarray:
+    return attn.rollout(_t.attentions).astype(np.float32)  # [L, T, T]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def norm_attention(key: tuple, _t: Trace, layer: int) -> np.ndarray:
+    w = layer_weights(get_encoder(key[0]), layer)
+    return attn.norm_based(_t.attentions[layer], _t.values[layer], w.w_o).astype(np.float32)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def layer_steps(key: tuple, _t: Trace, layer: int) -> LayerSteps:
+    w = layer_weights(get_encoder(key[0]), layer)
+    return recompute_layer(_t.hidden_states[layer], w, _t.facts.num_heads, _t.attn_bias)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -184,10 +238,13 @@ def open_head(layer: int, head: int) -> None:
 
 
 def on_model_view_click() -> None:
+    """A click on a thumbnail opens that layer and head (its customdata is [layer, head])."""
     points = st.session_state["model_view"].selection.points
-    if points and "customdata" in points[0]:
-        layer, head = points[0]["customdata"][:2]
-        st.session_state.update(layer=int(layer), head=int(head), average=False)
+    data = points[0].get("customdata") if points else None
+    if isinstance(data, dict):  # Plotly may send an array as {"0": .., "1": ..}
+        data = [data[k] for k in sorted(data, key=int)]
+    if isinstance(data, list | tuple) and len(data) >= 2:
+        st.session_state.update(layer=int(data[0]), head=int(data[1]), average=False)
 
 
 def on_head_row() -> None:
@@ -223,20 +280,36 @@ def layer_head_controls(t: Trace, lang: str, with_head: bool = True) -> tuple[in
 
 
 def view_attention(t: Trace, key: tuple, lang: str) -> None:
+    mode = st.radio(
+        tr("attention_mode", lang),
+        ATTENTION_MODES,
+        key="attention_mode",
+        horizontal=True,
+        format_func=lambda m: tr(f"mode_{m}", lang),
+    )
     c1, c2, c3 = st.columns(3)
-    average = c1.checkbox(tr("average_heads", lang), key="average")
+    # rollout averages the heads by definition
+    average = c1.checkbox(tr("average_heads", lang), key="average", disabled=mode == "rollout")
+    average = average or mode == "rollout"
     hide = c2.checkbox(tr("hide_special", lang), key="hide_special")
     merge = c3.checkbox(tr("merge_subwords", lang), key="merge")
     layer, head = layer_head_controls(t, lang)
-    matrix = t.attentions[layer].mean(axis=0) if average else t.attentions[layer, head]
+    if mode == "rollout":
+        matrix = rollouts(key, t)[layer]
+    else:
+        stack = t.attentions[layer] if mode == "raw" else norm_attention(key, t, layer)
+        matrix = stack.mean(axis=0) if average else stack[head]
     matrix, labels, positions = attn.prepare(
         matrix, t.display_tokens, t.special, t.word_ids, hide_special=hide, merge_subwords=merge
     )
     head_name = tr("all_heads", lang) if average else tr("head_n", lang, n=head + 1)
-    st.caption(tr("attention_help", lang))
+    st.caption(tr("attention_help", lang) + " " + tr(f"mode_help_{mode}", lang))
+    title = tr("attention_title", lang, layer=layer + 1, head=head_name)
+    if mode != "raw":
+        title += f" · {tr(f'mode_{mode}', lang)}"
     chart(
         attention_fig.heatmap(
-            matrix, labels, positions, tr("attention_title", lang, layer=layer + 1, head=head_name)
+            matrix, labels, positions, title, value_name="weight" if mode == "raw" else mode
         ),
         key="attention_heatmap",
     )
@@ -255,7 +328,9 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
     else:
         chart(
             attention_fig.head_view(
-                matrix, labels, f"{tr('layer', lang)} {layer + 1}, {head_name}"
+                matrix / max(float(matrix.max()), 1e-9) if mode != "raw" else matrix,
+                labels,
+                f"{tr('layer', lang)} {layer + 1}, {head_name}",
             ),
             key="head_view",
         )
@@ -426,11 +501,336 @@ def view_export(t: Trace, key: tuple, lang: str) -> None:
     )
 
 
+def latex(formula: str) -> None:
+    st.latex(formula)
+
+
+def view_math(t: Trace, key: tuple, lang: str) -> None:
+    f = t.facts
+    layer, head = layer_head_controls(t, lang)
+    labels = list(t.display_tokens)
+    options = list(range(t.num_tokens))
+    if st.session_state.get("query_token", 1) >= t.num_tokens:
+        st.session_state.query_token = min(1, t.num_tokens - 1)
+    qi = st.selectbox(
+        tr("query_token", lang),
+        options,
+        key="query_token",
+        format_func=lambda i: f"{i} {labels[i]}",
+    )
+    steps = layer_steps(key, t, layer)
+    diff = float(np.abs(steps.out - t.hidden_states[layer + 1]).max())
+    (st.success if diff <= 1e-4 else st.error)(
+        tr("math_check_ok" if diff <= 1e-4 else "math_check_bad", lang, diff=diff)
+    )
+    dk, h = f.head_dim, head
+    st.markdown(f"**{tr('math_x', lang)}**")
+    latex(r"X \in \mathbb{R}^{T \times D},\quad T=%d,\ D=%d" % (t.num_tokens, f.hidden_size))
+    chart(math_fig.matrix(steps.x, labels, "X", highlight_row=qi), key="math_x")
+    st.markdown(f"**{tr('math_qkv', lang, dk=dk)}**")
+    latex(
+        r"Q_h = X W_Q^{(h)} + b_Q^{(h)},\quad K_h = X W_K^{(h)} + b_K^{(h)},\quad "
+        r"V_h = X W_V^{(h)} + b_V^{(h)} \in \mathbb{R}^{T \times %d}" % dk
+    )
+    cols = st.columns(3)
+    for col, name, values in zip(cols, ("Q", "K", "V"), (steps.q[h], steps.k[h], steps.v[h])):
+        with col:
+            chart(
+                math_fig.matrix(
+                    values,
+                    labels,
+                    f"{name}, head {h + 1}",
+                    highlight_row=qi if name == "Q" else None,
+                ),
+                key=f"math_{name}",
+            )
+    st.markdown(f"**{tr('math_scores', lang)}**")
+    latex(
+        r"s_{ij} = \frac{q_i \cdot k_j}{\sqrt{d_k}} + m_j,\quad \sqrt{d_k}=\sqrt{%d}=%.4f,"
+        r"\quad m_j = 0" % (dk, np.sqrt(dk))
+    )
+    chart(math_fig.vector(steps.scores[h, qi], labels, f"s[{qi}, :]", "score"), key="math_s")
+    st.markdown(f"**{tr('math_softmax', lang)}**")
+    latex(r"\alpha_{ij} = \frac{e^{s_{ij}}}{\sum_{j'} e^{s_{ij'}}},\quad \sum_j \alpha_{ij} = 1")
+    chart(math_fig.vector(steps.probs[h, qi], labels, f"α[{qi}, :]", "α"), key="math_a")
+    st.markdown(f"**{tr('math_sum', lang)}**")
+    latex(r"z_i^{(h)} = \sum_j \alpha_{ij}\, v_j \in \mathbb{R}^{%d}" % dk)
+    chart(
+        math_fig.vector(steps.heads[h, qi], None, f"z[{qi}], head {h + 1}", "value"), key="math_z"
+    )
+    st.markdown(f"**{tr('math_concat', lang)}**")
+    latex(
+        r"a_i = \big[z_i^{(1)}; \dots; z_i^{(%d)}\big]\, W_O + b_O \in \mathbb{R}^{%d}"
+        % (f.num_heads, f.hidden_size)
+    )
+    chart(math_fig.vector(steps.attn_out[qi], None, f"a[{qi}]", "value"), key="math_o")
+    st.markdown(f"**{tr('math_ln1', lang)}**")
+    latex(
+        r"h_i = \mathrm{LayerNorm}(x_i + a_i) = \gamma \odot \frac{x_i + a_i - \mu}"
+        r"{\sqrt{\sigma^2 + \varepsilon}} + \beta,\quad \varepsilon = %g" % f.layer_norm_eps
+    )
+    chart(math_fig.vector(steps.h1[qi], None, f"h[{qi}]", "value"), key="math_h1")
+    st.markdown(f"**{tr('math_ffn', lang, act=f.activation)}**")
+    act = (
+        r"\mathrm{GELU}(u) = u\,\Phi(u)"
+        if f.activation == "gelu"
+        else r"\mathrm{%s}" % (f.activation.replace("_", r"\_"))
+    )
+    latex(
+        r"f_i = %s\big(h_i W_1 + b_1\big) W_2 + b_2,\quad W_1 \in \mathbb{R}^{%d \times %d}"
+        % (act.split("(")[0] if "(" in act else act, f.hidden_size, f.ffn_size)
+    )
+    if f.activation == "gelu":
+        latex(act)
+    chart(
+        math_fig.matrix(
+            steps.ffn_act, labels, f"{f.activation}(h W₁ + b₁)", "unit", highlight_row=qi
+        ),
+        key="math_ffn",
+    )
+    st.markdown(f"**{tr('math_ln2', lang)}**")
+    latex(r"\mathrm{out}_i = \mathrm{LayerNorm}(h_i + f_i)")
+    chart(math_fig.vector(steps.out[qi], None, f"out[{qi}]", "value"), key="math_out")
+
+
+def view_contrast(t: Trace, key: tuple, lang: str) -> None:
+    model_name = key[0]
+    if "contrast_text" not in st.session_state:
+        st.session_state.contrast_text = CONTRAST_EXAMPLE
+        st.session_state.contrast_word = "bank"
+    c1, c2 = st.columns([4, 1])
+    c1.text_area(tr("contrast_sentences", lang), key="contrast_text", height=120)
+    word = c2.text_input(tr("contrast_word", lang), key="contrast_word")
+    sentences = [
+        line.strip() for line in st.session_state.contrast_text.splitlines() if line.strip()
+    ][:20]
+    found, missing = [], []
+    for i, sentence in enumerate(sentences, start=1):
+        tr_i = get_trace(model_name, sentence, None)
+        pos = contrast_stats.find_word(tr_i.display_tokens, tr_i.word_ids, word)
+        (found if pos else missing).append((i, tr_i, pos))
+    if missing:
+        st.warning(tr("contrast_missing", lang, which=", ".join(f"#{i}" for i, *_ in missing)))
+    if len(found) < 2:
+        st.info(tr("contrast_need_two", lang))
+        return
+    vectors = np.stack([contrast_stats.word_vectors(x.hidden_states, pos) for _, x, pos in found])
+    pairs = {
+        f"#{found[a][0]} vs #{found[b][0]}": contrast_stats.cosine_by_layer(vectors[a], vectors[b])
+        for a in range(len(found))
+        for b in range(a + 1, len(found))
+    }
+    chart(
+        lines_fig.by_layer(dict(list(pairs.items())[:15]), tr("contrast_pairs", lang), "cosine"),
+        key="contrast_pairs",
+    )
+    self_sim = contrast_stats.self_similarity(vectors)
+    aniso = contrast_stats.anisotropy([x.hidden_states[:, ~x.special] for _, x, _ in found])
+    st.caption(tr("contrast_help", lang))
+    chart(
+        lines_fig.by_layer(
+            {
+                tr("self_similarity", lang): self_sim,
+                tr("anisotropy", lang): aniso,
+                tr("adjusted", lang): self_sim - aniso,
+            },
+            tr("contrast_self", lang),
+            "cosine",
+        ),
+        key="contrast_self",
+    )
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def probe_results(model_name: str, digest: str, _data: probing.LabelledTexts):
+    encoder = get_encoder(model_name)
+    bar = st.progress(0.0)
+    features = pooled_embeddings(
+        encoder, _data.texts, POOLINGS, batch_size=32, progress=lambda p: bar.progress(0.5 * p)
+    )
+    scores = probing.probe_layers(
+        features, _data.labels, progress=lambda p: bar.progress(0.5 + 0.5 * p)
+    )
+    bar.empty()
+    return features, scores
+
+
+def view_probe(t: Trace, key: tuple, lang: str) -> None:
+    source = st.radio(
+        tr("probe_data", lang),
+        ("sentiment", "topic", "upload"),
+        key="probe_source",
+        horizontal=True,
+        format_func=lambda s: tr("probe_upload" if s == "upload" else f"probe_sample_{s}", lang),
+    )
+    if source == "upload":
+        upload = st.file_uploader(tr("probe_file", lang), type=["csv", "txt"], key="probe_file")
+        raw = upload.getvalue() if upload is not None else None
+    else:
+        raw = (SAMPLES / f"{source}.csv").read_bytes()
+    if raw is None:
+        st.info(tr("probe_start", lang))
+        return
+    try:
+        data = probing.read_labelled_csv(raw)
+    except ValueError as err:
+        st.error(plain(str(err)))
+        return
+    digest = hashlib.sha256(raw).hexdigest()
+    done_key = ("probe", key[0], digest)
+    if not st.session_state.get(str(done_key)):
+        st.info(tr("probe_start", lang))
+        if not st.button(tr("probe_run", lang), type="primary", key="probe_run"):
+            return
+        st.session_state[str(done_key)] = True
+    n_models = len(POOLINGS) * (t.facts.num_layers + 1)
+    with st.spinner(tr("probe_running", lang, n=len(data.texts), m=n_models)):
+        features, scores = probe_results(key[0], digest, data)
+    top = probing.best(scores)
+    series = {p: np.array([s.mean for s in scores if s.pooling == p]) for p in POOLINGS}
+    errors = {p: np.array([s.std for s in scores if s.pooling == p]) for p in POOLINGS}
+    chance = max(data.classes.values()) / len(data.texts)
+    st.caption(tr("probe_help", lang, folds=top.folds, chance=chance))
+    chart(
+        lines_fig.by_layer(
+            series,
+            tr("probe_title", lang),
+            "accuracy",
+            errors=errors,
+            best=(top.pooling, top.layer),
+        ),
+        key="probe_chart",
+    )
+    st.success(
+        tr("probe_best", lang, layer=top.layer, pooling=top.pooling, acc=top.mean, std=top.std)
+    )
+    c1, c2 = st.columns(2)
+    layer = c1.number_input(
+        tr("layer", lang) + " (0 = emb)", 0, t.facts.num_layers, value=top.layer, key="probe_layer"
+    )
+    pooling = c2.selectbox(
+        "pooling", POOLINGS, index=POOLINGS.index(top.pooling), key="probe_pooling"
+    )
+
+    def embeddings_csv() -> bytes:
+        frame = pd.DataFrame(
+            features[pooling][:, layer], columns=[f"d{i}" for i in range(t.facts.hidden_size)]
+        )
+        frame.insert(0, "label", list(data.labels))
+        frame.insert(0, "text", list(data.texts))
+        return frame.to_csv(index=False).encode("utf-8")
+
+    st.download_button(
+        tr("probe_download", lang, layer=layer, pooling=pooling, n=len(data.texts)),
+        data=embeddings_csv,
+        file_name=f"layer{layer}_{pooling}.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "pooling": s.pooling,
+                "layer": s.layer,
+                "accuracy": round(s.mean, 4),
+                "std": round(s.std, 4),
+            }
+            for s in scores
+        ]
+    )
+    st.dataframe(table, hide_index=True, width="stretch", height=240)
+
+
+def word_choices(t: Trace) -> tuple[list[int], list[str]]:
+    groups = word_groups(t.word_ids)
+    labels = word_labels(t.display_tokens, groups)
+    keep = [i for i, g in enumerate(groups) if not t.special[g[0]]]
+    return keep, labels
+
+
+def lens_table(result: mlm.LensResult) -> pd.DataFrame:
+    rows = []
+    for layer, (tokens, probs) in enumerate(zip(result.top_tokens, result.top_probs)):
+        row = {"layer": "emb" if layer == 0 else f"L{layer}"}
+        for k, (tok, p) in enumerate(zip(tokens, probs), start=1):
+            row[f"#{k}"] = f"{tok} ({p:.1%})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def view_mlm(t: Trace, key: tuple, lang: str) -> None:
+    encoder = get_encoder(key[0])
+    if not t.facts.has_mlm_head:
+        st.info(tr("mlm_unavailable", lang, name=plain(t.facts.name)))
+        return
+    keep, labels = word_choices(t)
+    c1, c2 = st.columns([3, 1])
+    word = c1.selectbox(tr("mlm_word", lang), keep, key="mlm_word", format_func=lambda i: labels[i])
+    k = c2.slider(tr("mlm_topk", lang), 3, 10, 5, key="mlm_k")
+    masked = get_trace(key[0], key[1], key[2], mask_word=word)
+    result = mlm.lens(
+        encoder, masked, mlm.mask_position(masked, encoder.tokenizer.mask_token_id), k=k
+    )
+    st.caption(tr("mlm_help", lang))
+    st.subheader(tr("mlm_table", lang))
+    st.dataframe(lens_table(result), hide_index=True, width="stretch")
+    chart(
+        lines_fig.by_layer(
+            {result.final_token: result.final_rank.astype(float)},
+            tr("mlm_rank", lang, tok=plain(result.final_token)),
+            "rank",
+            log_y=True,
+        ),
+        key="mlm_rank",
+    )
+
+
+def view_ablation(t: Trace, key: tuple, lang: str) -> None:
+    f = t.facts
+    options = [f"L{i + 1}H{h + 1}" for i in range(f.num_layers) for h in range(f.num_heads)]
+    chosen = st.multiselect(tr("ablation_heads", lang), options, key="ablate_heads")
+    st.caption(tr("ablation_help", lang))
+    if not chosen:
+        st.info(tr("ablation_none", lang))
+        return
+    ablate = frozenset(
+        (options.index(c) // f.num_heads, options.index(c) % f.num_heads) for c in chosen
+    )
+    changed = get_trace(key[0], key[1], key[2], ablate=ablate)
+    drift = layer_stats.drift(t.hidden_states, changed.hidden_states)
+    chart(
+        lines_fig.bars_by_layer(drift, tr("ablation_drift", lang), "1 − cos"), key="ablation_drift"
+    )
+    if f.has_mlm_head:
+        encoder = get_encoder(key[0])
+        keep, labels = word_choices(t)
+        word = st.selectbox(
+            tr("mlm_word", lang), keep, key="ablation_word", format_func=lambda i: labels[i]
+        )
+        before = get_trace(key[0], key[1], key[2], mask_word=word)
+        after = get_trace(key[0], key[1], key[2], mask_word=word, ablate=ablate)
+        pos = mlm.mask_position(before, encoder.tokenizer.mask_token_id)
+        st.subheader(tr("ablation_mlm", lang))
+        c1, c2 = st.columns(2)
+        for col, name, run in ((c1, "before", before), (c2, "after", after)):
+            res = mlm.lens(encoder, run, pos, k=5)
+            col.markdown(f"**{tr(name, lang)}**")
+            col.dataframe(
+                pd.DataFrame({"token": res.top_tokens[-1], "p": np.round(res.top_probs[-1], 4)}),
+                hide_index=True,
+            )
+
+
 VIEW_FUNCTIONS = {
     "attention": view_attention,
     "layers": view_layers,
     "embeddings": view_embeddings,
     "heads": view_heads,
+    "math": view_math,
+    "contrast": view_contrast,
+    "probe": view_probe,
+    "mlm": view_mlm,
+    "ablation": view_ablation,
     "export": view_export,
 }
 

@@ -9,7 +9,7 @@ import pytest
 from tests.browser import chromium, streamlit_server, wait_for_charts
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-ERRORS = '[data-testid="stAlert"]:has([data-testid="stAlertContentError"])'
+ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,18 @@ def test_injected_markup_never_runs(server, browser):
     assert page.locator(".js-plotly-plot img").count() == 0
     # the tokens are shown as text: the heatmap's labels contain the literal characters
     assert "script" in page.locator(".js-plotly-plot").first.inner_text()
+
+
+def test_clicking_a_thumbnail_opens_that_head(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 2200})
+    page.goto(server + "/?view=attention&layer=1&head=1")
+    wait_for_charts(page, 3)
+    grid = page.locator(".js-plotly-plot").nth(1).locator(".nsewdrag").first.bounding_box()
+    # the centre of the thumbnail at layer 3, head 5 (6 x 12 thumbnails of 40 cells, gap 5)
+    x = grid["x"] + grid["width"] * (4 * 45 + 20) / (12 * 45 - 5)
+    y = grid["y"] + grid["height"] * (2 * 45 + 20) / (6 * 45 - 5)
+    page.mouse.click(x, y)
+    page.wait_for_url("**layer=3&head=5**", timeout=30_000)
+    wait_for_charts(page, 3)
+    assert page.locator(ERRORS).count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -18,7 +18,7 @@ from torch import nn
 
 from viz.hookpoints import resolve
 from viz.models import Encoder
-from viz.tokens import encode
+from viz.tokens import encode, mask_one_word
 from viz.trace import Trace
 
 Store = dict[str, list[torch.Tensor]]
@@ -29,8 +29,11 @@ def _first(output: object) -> torch.Tensor:
 
 
 @contextmanager
-def capture(encoder: Encoder) -> Iterator[Store]:
+def capture(encoder: Encoder, ablate: frozenset[tuple[int, int]] = frozenset()) -> Iterator[Store]:
     """Hook every layer; yield ``store[kind] -> list of tensors in call order`` (one per layer).
+
+    ``ablate``: (layer, head) pairs (0-based) whose attention output is zeroed before the output
+    projection, i.e. the head is switched off; later layers see the change.
 
     Kinds: ``in``, ``out`` [B, T, D]; ``q``, ``k``, ``v``, ``ctx``, ``attn_out`` [B, T, D];
     ``probs`` [B, H, T, T]; ``act`` [B, T, F]; ``ffn_out`` [B, T, D]; ``bias`` [T, T, H].
@@ -45,8 +48,28 @@ def capture(encoder: Encoder) -> Iterator[Store]:
     def input_hook(kind: str) -> Callable:
         return lambda module, args: store[kind].append(args[0])
 
+    H, dk = encoder.facts.num_heads, encoder.facts.head_dim
+    calls = {"ablate": 0}  # counts output-projection calls: tells ALBERT's shared layer apart
+
+    def ablate_hook(module: nn.Module, args: tuple) -> tuple:
+        layer = calls["ablate"]
+        calls["ablate"] += 1
+        heads = [h for (lay, h) in ablate if lay == layer]
+        if not heads:
+            return args
+        context = args[0].clone()  # [B, T, H*dk]
+        for h in heads:
+            context[..., h * dk : (h + 1) * dk] = 0.0
+        return (context, *args[1:])
+
     with encoder.lock:
         try:
+            if ablate:
+                if any(not (0 <= h < H) for _, h in ablate):
+                    raise ValueError(f"Head numbers run from 1 to {H}.")
+                for layer in encoder.layers:  # registered first: capture sees the ablated context
+                    module = resolve(layer, points.attn_out)
+                    handles.append(module.register_forward_pre_hook(ablate_hook))
             for layer in encoder.layers:
                 hooks: list[tuple[nn.Module, str, Callable]] = [
                     (layer, "pre", input_hook("in")),
@@ -89,20 +112,31 @@ def uses_segments(encoder: Encoder) -> bool:
     return getattr(encoder.model.config, "type_vocab_size", 0) > 1
 
 
-def trace(encoder: Encoder, text: str, pair: str | None = None) -> Trace:
+def trace(
+    encoder: Encoder,
+    text: str,
+    pair: str | None = None,
+    *,
+    mask_word: int | None = None,
+    ablate: frozenset[tuple[int, int]] = frozenset(),
+) -> Trace:
     """Run ``text`` (and an optional second sentence ``pair``) once and capture every layer.
 
+    ``mask_word``: index of a word (as in ``word_groups``) replaced by one mask token.
+    ``ablate``: (layer, head) pairs, 0-based, switched off (see ``capture``).
     Raises ``ValueError`` with a readable message for empty or unreadable text.
     """
     facts = encoder.facts
     enc = encode(encoder.tokenizer, text, pair, facts.max_tokens)
+    if mask_word is not None:
+        enc = mask_one_word(enc, mask_word, encoder.tokenizer)
     inputs = {"input_ids": torch.tensor([enc.input_ids], device=encoder.device)}
     if enc.token_type_ids is not None and uses_segments(encoder):
         inputs["token_type_ids"] = torch.tensor([enc.token_type_ids], device=encoder.device)
     if encoder.points.probs_need_flag:
         inputs["output_attentions"] = True
     L, H, dk, T = facts.num_layers, facts.num_heads, facts.head_dim, len(enc.input_ids)
-    with torch.inference_mode(), capture(encoder) as store:
+    with torch.inference_mode(), capture(encoder, ablate) as store:
         encoder.base(**inputs)
         missing = [
             k

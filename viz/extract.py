@@ -7,7 +7,7 @@ concurrent ``capture`` registers hooks on the same shared model.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -57,9 +57,9 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def _forward_batches(
-    encoder: Encoder, texts: Sequence[str], layers: list[int], batch_size: int, pooling: str | None
-) -> Iterator[tuple[list[int], object]]:
-    """Yield (original indices, pooled [B, K, D] array or list of [K, T_i, D] arrays)."""
+    encoder: Encoder, texts: Sequence[str], layers: list[int], batch_size: int
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """Yield (original indices, hidden [K, B, T, D], attention mask [B, T]), shortest first."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     max_len = encoder.facts.max_tokens
     for start in range(0, len(order), batch_size):
@@ -80,12 +80,35 @@ def _forward_batches(
         with torch.inference_mode(), encoder.lock:
             out = encoder.base(**batch, output_hidden_states=True)
         hidden = torch.stack([out.hidden_states[i] for i in layers])  # [K, B, T, D]
-        if pooling is None:
-            lengths = batch["attention_mask"].sum(dim=1).tolist()
-            per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
-            yield index, [per_text[b, :, :n] for b, n in enumerate(lengths)]
-        else:
-            yield index, pool(hidden, batch["attention_mask"], pooling).float().cpu().numpy()
+        yield index, hidden, batch["attention_mask"]
+
+
+def pooled_embeddings(
+    encoder: Encoder,
+    texts: Sequence[str],
+    poolings: Sequence[str],
+    layers: list[int] | None = None,
+    batch_size: int = 32,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Several poolings from one forward pass: ``{pooling: [N, K, D]}``."""
+    for how in poolings:
+        if how not in POOLINGS:
+            raise ValueError(f"Pooling '{how}' is unknown: use one of {', '.join(POOLINGS)}.")
+    if batch_size < 1:
+        raise ValueError("The batch size must be at least 1.")
+    layers = list(range(encoder.facts.num_layers + 1)) if layers is None else layers
+    shape = (len(texts), len(layers), encoder.facts.hidden_size)
+    result = {how: np.zeros(shape, dtype=np.float32) for how in poolings}
+    done = 0
+    for index, hidden, mask in _forward_batches(encoder, texts, layers, batch_size):
+        with torch.inference_mode():
+            for how in poolings:
+                result[how][index] = pool(hidden, mask, how).float().cpu().numpy()
+        done += len(index)
+        if progress:
+            progress(done / len(texts))
+    return result
 
 
 def sentence_embeddings(
@@ -96,15 +119,7 @@ def sentence_embeddings(
     batch_size: int = 32,
 ) -> np.ndarray:
     """Pooled sentence vectors ``[N, K, D]`` for layers ``K`` (default: all, 0 = embeddings)."""
-    if pooling not in POOLINGS:
-        raise ValueError(f"Pooling '{pooling}' is unknown: use one of {', '.join(POOLINGS)}.")
-    if batch_size < 1:
-        raise ValueError("The batch size must be at least 1.")
-    layers = list(range(encoder.facts.num_layers + 1)) if layers is None else layers
-    result = np.zeros((len(texts), len(layers), encoder.facts.hidden_size), dtype=np.float32)
-    for index, pooled in _forward_batches(encoder, texts, layers, batch_size, pooling):
-        result[index] = pooled
-    return result
+    return pooled_embeddings(encoder, texts, (pooling,), layers, batch_size)[pooling]
 
 
 def token_embeddings(
@@ -113,9 +128,10 @@ def token_embeddings(
     """Per text, token vectors ``[K, T_i, D]`` (special tokens included, padding removed)."""
     layers = list(range(encoder.facts.num_layers + 1)) if layers is None else layers
     result: list[np.ndarray | None] = [None] * len(texts)
-    for index, per_text in _forward_batches(encoder, texts, layers, batch_size, None):
-        for i, array in zip(index, per_text):
-            result[i] = array
+    for index, hidden, mask in _forward_batches(encoder, texts, layers, batch_size):
+        per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
+        for b, (i, n) in enumerate(zip(index, mask.sum(dim=1).tolist())):
+            result[i] = per_text[b, :, :n]
     return result  # type: ignore[return-value]
 
 

@@ -146,6 +146,169 @@ STRINGS: dict[str, dict[str, str]] = {
     "image_format": {"en": "Chart download format", "zh": "图表下载格式"},
     "tokens": {"en": "Tokens", "zh": "词元"},
     "bad_model": {"en": "The model could not be loaded: {msg}", "zh": "无法加载模型：{msg}"},
+    # ---- issue 4 views
+    "view_math": {"en": "The math of one head", "zh": "一个注意力头的数学"},
+    "view_contrast": {"en": "Contrast: one word, two meanings", "zh": "对比：同一个词，不同含义"},
+    "view_probe": {"en": "Which layer should I use?", "zh": "该用哪一层？"},
+    "view_mlm": {"en": "MLM lens", "zh": "MLM 透镜"},
+    "view_ablation": {"en": "Head ablation", "zh": "注意力头消融"},
+    "attention_mode": {"en": "Show", "zh": "显示"},
+    "mode_raw": {"en": "raw attention", "zh": "原始注意力"},
+    "mode_rollout": {"en": "attention rollout", "zh": "注意力展开（rollout）"},
+    "mode_norm": {"en": "norm-based ‖α·f(x)‖", "zh": "基于范数 ‖α·f(x)‖"},
+    "mode_help_raw": {
+        "en": "Raw weights α: what the softmax gives each key. Large weights on [CLS]/[SEP] often mean 'nothing to do' rather than 'important'.",
+        "zh": "原始权重 α：softmax 分配给每个 key 的权重。[CLS]/[SEP] 上的大权重往往表示“无事可做”，而不是“重要”。",
+    },
+    "mode_help_rollout": {
+        "en": "Rollout (Abnar & Zuidema 2020) multiplies the head-averaged attention of every layer up to this one, adding the residual connection (A + I, renormalised): how much each input token flows into each position by this layer.",
+        "zh": "Rollout（Abnar 与 Zuidema，2020）把直到当前层为止每一层（各头平均后的）注意力相乘，并加入残差连接（A + I 后重新归一化）：到这一层为止，每个输入词元流入各位置的程度。",
+    },
+    "mode_help_norm": {
+        "en": "Norm-based attention (Kobayashi et al. 2020) weighs α by the size of what the key token actually sends, ‖f(x_j)‖ = ‖v_j W_O‖: a big weight on a token that sends a tiny vector counts for little.",
+        "zh": "基于范数的注意力（Kobayashi 等，2020）用 key 词元实际发送内容的大小 ‖f(x_j)‖ = ‖v_j W_O‖ 加权 α：如果一个词元发送的向量很小，即使权重大，作用也很小。",
+    },
+    "query_token": {"en": "Query token", "zh": "查询词元"},
+    "math_check_ok": {
+        "en": "Recomputed from the weights: the largest difference from the layer output captured in the model is {diff:.2e} (≤ 1e-4).",
+        "zh": "由权重重新计算：与模型中捕获的层输出的最大差异为 {diff:.2e}（≤ 1e-4）。",
+    },
+    "math_check_bad": {
+        "en": "Recomputation differs from the captured output by {diff:.2e} (more than 1e-4).",
+        "zh": "重新计算的结果与捕获的输出相差 {diff:.2e}（超过 1e-4）。",
+    },
+    "math_x": {"en": "1. The layer input X: one row per token", "zh": "1. 层输入 X：每个词元一行"},
+    "math_qkv": {
+        "en": "2. Queries, keys and values of this head ({dk} wide)",
+        "zh": "2. 这个头的 query、key 和 value（宽度 {dk}）",
+    },
+    "math_scores": {
+        "en": "3. Scores of the query token against every key (no padding in one sentence, so the mask adds 0)",
+        "zh": "3. 查询词元对每个 key 的得分（单句没有填充，所以掩码加 0）",
+    },
+    "math_softmax": {
+        "en": "4. Softmax turns the scores into weights that sum to 1",
+        "zh": "4. Softmax 把得分变成和为 1 的权重",
+    },
+    "math_sum": {
+        "en": "5. The weighted sum of the values: this head's output for the query token",
+        "zh": "5. value 的加权和：这个头对查询词元的输出",
+    },
+    "math_concat": {
+        "en": "6. All heads concatenated, then the output projection",
+        "zh": "6. 拼接所有头，再做输出投影",
+    },
+    "math_ln1": {"en": "7. Residual add and LayerNorm", "zh": "7. 残差相加与 LayerNorm"},
+    "math_ffn": {"en": "8. The feed-forward block ({act})", "zh": "8. 前馈网络（{act}）"},
+    "math_ln2": {
+        "en": "9. Second residual add and LayerNorm: the layer output",
+        "zh": "9. 第二次残差相加与 LayerNorm：层输出",
+    },
+    "contrast_sentences": {
+        "en": "Sentences that use the word (one per line)",
+        "zh": "包含该词的句子（每行一句）",
+    },
+    "contrast_word": {"en": "The shared word", "zh": "共同的词"},
+    "contrast_missing": {
+        "en": "The word was not found in: {which}",
+        "zh": "以下句子中没有找到该词：{which}",
+    },
+    "contrast_need_two": {
+        "en": "Give at least two sentences that contain the word.",
+        "zh": "请至少给出两个包含该词的句子。",
+    },
+    "contrast_pairs": {
+        "en": "Cosine similarity of the word's vectors, sentence pairs",
+        "zh": "该词向量的余弦相似度（句子两两比较）",
+    },
+    "contrast_self": {
+        "en": "Self-similarity and anisotropy (Ethayarajh 2019)",
+        "zh": "自相似度与各向异性（Ethayarajh，2019）",
+    },
+    "contrast_help": {
+        "en": "Self-similarity: mean cosine of the word's vectors across the sentences. Anisotropy: mean cosine between unrelated tokens of different sentences, the baseline. The gap between them is how context-specific the word is at each layer.",
+        "zh": "自相似度：该词在各句子中向量的平均余弦。各向异性：不同句子中无关词元之间的平均余弦，即基线。两者之差表示该词在每一层受上下文影响的程度。",
+    },
+    "self_similarity": {"en": "self-similarity", "zh": "自相似度"},
+    "anisotropy": {"en": "anisotropy (baseline)", "zh": "各向异性（基线）"},
+    "adjusted": {"en": "self-similarity − anisotropy", "zh": "自相似度 − 各向异性"},
+    "probe_data": {"en": "Data", "zh": "数据"},
+    "probe_sample_sentiment": {
+        "en": "sample: sentiment (240 reviews)",
+        "zh": "示例：情感（240 条评论）",
+    },
+    "probe_sample_topic": {
+        "en": "sample: topic (240 headlines)",
+        "zh": "示例：主题（240 条新闻标题）",
+    },
+    "probe_upload": {"en": "my own CSV (text,label)", "zh": "我自己的 CSV（text,label）"},
+    "probe_file": {
+        "en": "CSV with columns text,label (UTF-8, up to 5 MB, 5,000 rows)",
+        "zh": "包含 text,label 两列的 CSV（UTF-8，最多 5 MB、5,000 行）",
+    },
+    "probe_run": {"en": "Run the probe", "zh": "运行探针"},
+    "probe_running": {
+        "en": "Embedding {n} texts and training {m} probes...",
+        "zh": "正在嵌入 {n} 条文本并训练 {m} 个探针……",
+    },
+    "probe_title": {
+        "en": "Cross-validated accuracy of a logistic-regression probe per layer",
+        "zh": "每一层上逻辑回归探针的交叉验证准确率",
+    },
+    "probe_help": {
+        "en": "For each layer and pooling, the sentence vectors of your texts train a logistic regression ({folds}-fold cross-validation, error bars = ±1 std over folds). The star marks the best; chance level is {chance:.0%}.",
+        "zh": "对每一层和每种池化方式，用文本的句向量训练逻辑回归（{folds} 折交叉验证，误差线 = 各折的 ±1 标准差）。星号标记最佳结果；随机水平为 {chance:.0%}。",
+    },
+    "probe_best": {
+        "en": "Best: layer {layer} with {pooling} pooling, accuracy {acc:.1%} ± {std:.1%}.",
+        "zh": "最佳：第 {layer} 层，{pooling} 池化，准确率 {acc:.1%} ± {std:.1%}。",
+    },
+    "probe_download": {
+        "en": "Download layer {layer} ({pooling}) embeddings of all {n} texts (.csv)",
+        "zh": "下载全部 {n} 条文本在第 {layer} 层（{pooling}）的向量（.csv）",
+    },
+    "probe_start": {
+        "en": "Pick the data and press the button. Results are cached.",
+        "zh": "选择数据并点击按钮。结果会被缓存。",
+    },
+    "mlm_unavailable": {
+        "en": "{name} has no masked-language-model head, so there is nothing to decode: it was trained to produce sentence embeddings (the bundled default is such a model). Load a model trained with masked language modelling, such as bert-base-uncased, from the Hub or a local folder.",
+        "zh": "{name} 没有掩码语言模型头，因此无法解码：它被训练用来生成句向量（内置默认模型就是这样）。请从 Hub 或本地文件夹加载一个用掩码语言建模训练的模型，例如 bert-base-uncased。",
+    },
+    "mlm_word": {"en": "Word to mask", "zh": "要遮盖的词"},
+    "mlm_topk": {"en": "Predictions per layer", "zh": "每层的预测数量"},
+    "mlm_table": {
+        "en": "Top predictions decoded from every layer",
+        "zh": "从每一层解码出的最可能预测",
+    },
+    "mlm_rank": {
+        "en": "Rank of the final answer '{tok}' at each layer (1 = top)",
+        "zh": "最终答案“{tok}”在每一层的排名（1 = 第一）",
+    },
+    "mlm_help": {
+        "en": "The word is replaced by one mask token; the model's own MLM head is applied to the hidden state at the mask after every layer.",
+        "zh": "该词被替换为一个掩码词元；在每一层之后，把模型自己的 MLM 头应用到掩码位置的隐藏状态上。",
+    },
+    "ablation_heads": {"en": "Heads to switch off", "zh": "要关闭的注意力头"},
+    "ablation_drift": {
+        "en": "How far each layer's token vectors move (mean 1 − cosine)",
+        "zh": "每一层词元向量的偏移量（平均 1 − 余弦）",
+    },
+    "ablation_help": {
+        "en": "A switched-off head's output is set to zero before the output projection; layers before it are untouched, later layers feel the change.",
+        "zh": "被关闭的头在输出投影之前输出置零；它之前的层不受影响，之后的层会感受到变化。",
+    },
+    "ablation_none": {
+        "en": "Pick one or more heads to switch off.",
+        "zh": "请选择一个或多个要关闭的头。",
+    },
+    "ablation_mlm": {
+        "en": "Masked-word predictions with and without those heads",
+        "zh": "关闭这些头前后对被遮盖词的预测",
+    },
+    "before": {"en": "all heads", "zh": "所有头"},
+    "after": {"en": "heads switched off", "zh": "关闭部分头后"},
+    "none_option": {"en": "(none)", "zh": "（无）"},
 }
 
 EXAMPLES = [

@@ -90,6 +90,42 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
     )
 
 
+def mask_one_word(enc: Encoded, word_index: int, tokenizer: object) -> Encoded:
+    """Replace every piece of word ``word_index`` (an index into ``word_groups``) by a single
+    mask token, so a masked-LM head predicts the whole word at one position."""
+    mask_id = getattr(tokenizer, "mask_token_id", None)
+    if mask_id is None:
+        raise ValueError("This tokenizer has no mask token, so words cannot be masked.")
+    groups = word_groups(enc.word_ids)
+    if not 0 <= word_index < len(groups) or enc.special[groups[word_index][0]]:
+        raise ValueError("Pick a word of the sentence to mask (not [CLS] or [SEP]).")
+    pieces = groups[word_index]
+    first, last = pieces[0], pieces[-1] + 1
+    keep = list(range(first)) + [first] + list(range(last, len(enc.input_ids)))
+
+    def pick(values):
+        return [values[i] for i in keep]
+
+    ids = list(enc.input_ids)
+    ids[first] = mask_id
+    tokens = list(enc.tokens)
+    tokens[first] = tokenizer.mask_token
+    display = list(enc.display)
+    display[first] = tokenizer.mask_token
+    special = enc.special.copy()
+    return Encoded(
+        input_ids=pick(ids),
+        token_type_ids=pick(enc.token_type_ids) if enc.token_type_ids is not None else None,
+        tokens=tuple(pick(tokens)),
+        special=special[keep],
+        word_ids=enc.word_ids[keep],
+        segment_ids=enc.segment_ids[keep],
+        offsets=enc.offsets[keep],
+        dropped_tokens=enc.dropped_tokens,
+        display=tuple(pick(display)),
+    )
+
+
 def display_tokens(
     tokens: tuple[str, ...],
     special: np.ndarray,

@@ -56,3 +56,10 @@ def contributions(hidden: np.ndarray, attn_out: np.ndarray, ffn_out: np.ndarray)
     return np.stack(
         [(norms(attn_out) / base).mean(axis=1), (norms(ffn_out) / base).mean(axis=1)], axis=1
     )
+
+
+def drift(original: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """[L+1, T, D] twice -> [L+1]: mean over tokens of 1 - cos between the two runs' vectors
+    (how far an intervention such as a head ablation moved each layer's representations)."""
+    a, b = _unit(original.astype(np.float64)), _unit(changed.astype(np.float64))
+    return 1.0 - np.einsum("ltd,ltd->lt", a, b).mean(axis=1)

@@ -1,0 +1,92 @@
+"""AppTest paths through the issue-4 views: head math, attention modes, contrast, the probe,
+the MLM lens (on a tiny random masked-LM model saved to a folder) and head ablation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+from transformers import BertConfig, BertForMaskedLM
+
+from tests.test_app import APP, charts, new_app
+
+
+def no_problem(at: AppTest) -> bool:
+    return not at.exception and not at.error
+
+
+def test_head_math_view_checks_itself():
+    at = new_app(view="math", layer="3", head="2")
+    assert no_problem(at)
+    assert at.success and "1e-4" in at.success[0].value
+    assert len(at.get("latex")) >= 8
+    at.selectbox(key="query_token").set_value(3).run()
+    assert no_problem(at) and charts(at) >= 10
+
+
+@pytest.mark.parametrize("mode", ["raw", "rollout", "norm"])
+def test_attention_modes(mode):
+    at = new_app(view="attention")
+    at.radio(key="attention_mode").set_value(mode).run()
+    assert no_problem(at) and charts(at) == 3
+    at.slider(key="layer").set_value(4).run()
+    assert no_problem(at)
+
+
+def test_contrast_view():
+    at = new_app(view="contrast")
+    assert no_problem(at) and charts(at) == 2
+    at.text_input(key="contrast_word").input("river").run()
+    assert not at.exception and at.warning  # two of the four sentences lack "river"
+    at.text_input(key="contrast_word").input("zebra").run()
+    assert not at.exception and at.info
+
+
+def test_probe_view_runs_and_downloads():
+    at = new_app(view="probe")
+    at.radio(key="probe_source").set_value("topic").run()
+    assert no_problem(at)
+    at.button(key="probe_run").click().run()
+    assert no_problem(at) and charts(at) == 1
+    assert at.success and "Best: layer" in at.success[0].value
+    assert len(at.get("download_button")) == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_mlm_folder(tmp_path_factory, tokenizer):
+    folder = tmp_path_factory.mktemp("tiny-mlm")
+    torch.manual_seed(0)
+    config = BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        architectures=["BertForMaskedLM"],
+    )
+    BertForMaskedLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_mlm_lens_unavailable_on_the_default_model():
+    at = new_app(view="mlm")
+    assert no_problem(at) and at.info and "no masked-language-model head" in at.info[0].value
+
+
+def test_mlm_lens_and_ablation_on_a_tiny_mlm_model(tiny_mlm_folder):
+    at = new_app(view="mlm", model=tiny_mlm_folder, text="The cat sat on the warm mat.")
+    assert no_problem(at), [e.value for e in at.exception]
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 3  # emb + 2 layers
+    assert charts(at) == 1
+    at.selectbox(key="mlm_word").set_value(2).run()
+    assert no_problem(at)
+    at.sidebar.radio(key="view").set_value("ablation").run()
+    assert no_problem(at) and at.info  # asks to pick heads
+    at.multiselect(key="ablate_heads").select("L1H2").select("L2H1").run()
+    assert no_problem(at) and charts(at) == 1 and len(at.dataframe) == 2
+
+
+def test_ablation_on_the_default_model():
+    at = new_app(view="ablation")
+    at.multiselect(key="ablate_heads").select("L3H4").run()
+    assert no_problem(at) and charts(at) == 1

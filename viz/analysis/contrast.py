@@ -1,0 +1,68 @@
+"""One word in several sentences: how its vectors differ by layer (Ethayarajh 2019)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+
+from viz.tokens import word_groups, word_labels
+
+
+def _norm(word: str) -> str:
+    return unicodedata.normalize("NFKC", word).casefold().strip()
+
+
+def find_word(display: tuple[str, ...], word_ids: np.ndarray, word: str) -> list[int] | None:
+    """Token positions of the first occurrence of ``word`` (subwords merged), or None."""
+    groups = word_groups(word_ids)
+    target = _norm(word)
+    for group, label in zip(groups, word_labels(display, groups)):
+        if _norm(label) == target and word_ids[group[0]] >= 0:
+            return group
+    return None
+
+
+def word_vectors(hidden: np.ndarray, positions: list[int]) -> np.ndarray:
+    """[L+1, T, D] -> [L+1, D]: the word's vector per layer, the mean of its pieces."""
+    return hidden[:, positions].mean(axis=1)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    na = np.linalg.norm(a, axis=-1)
+    nb = np.linalg.norm(b, axis=-1)
+    return (a * b).sum(-1) / np.where(na * nb == 0, 1, na * nb)
+
+
+def cosine_by_layer(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[L+1, D] x [L+1, D] -> [L+1]."""
+    return _cos(a.astype(np.float64), b.astype(np.float64))
+
+
+def self_similarity(vectors: np.ndarray) -> np.ndarray:
+    """[N, L+1, D], one row per sentence -> [L+1]: mean pairwise cosine of the word's vectors
+    across its N contexts (Ethayarajh's self-similarity)."""
+    n = vectors.shape[0]
+    if n < 2:
+        raise ValueError("Self-similarity needs the word in at least two sentences.")
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    return np.mean([cosine_by_layer(vectors[i], vectors[j]) for i, j in pairs], axis=0)
+
+
+def anisotropy(
+    hidden_per_sentence: list[np.ndarray], max_pairs: int = 2000, seed: int = 0
+) -> np.ndarray:
+    """Mean cosine between vectors of *different* tokens from *different* sentences, per layer:
+    the baseline any self-similarity should be read against. Inputs [L+1, T_i, D] with special
+    tokens already removed. Returns [L+1]."""
+    if len(hidden_per_sentence) < 2:
+        raise ValueError("Anisotropy needs at least two sentences.")
+    rng = np.random.default_rng(seed)
+    owners = np.concatenate([np.full(h.shape[1], i) for i, h in enumerate(hidden_per_sentence)])
+    allv = np.concatenate(hidden_per_sentence, axis=1).astype(np.float64)  # [L+1, N, D]
+    n = allv.shape[1]
+    a = rng.integers(0, n, size=max_pairs * 4)
+    b = rng.integers(0, n, size=max_pairs * 4)
+    keep = owners[a] != owners[b]
+    a, b = a[keep][:max_pairs], b[keep][:max_pairs]
+    return _cos(allv[:, a], allv[:, b]).mean(axis=1)

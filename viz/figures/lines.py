@@ -1,0 +1,65 @@
+"""Per-layer line and bar charts shared by the contrast, probe, MLM-lens and ablation views."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.figures.common import base_layout, safe
+from viz.figures.layers import layer_names
+
+
+def by_layer(
+    series: dict[str, np.ndarray],
+    title: str,
+    y_title: str,
+    errors: dict[str, np.ndarray] | None = None,
+    log_y: bool = False,
+    best: tuple[str, int] | None = None,
+    first_layer: int = 0,
+) -> go.Figure:
+    """One line per series over layers (x: emb, L1, ...). ``best`` = (series, layer index)
+    is marked with a star; ``errors`` draws error bars."""
+    fig = go.Figure()
+    for name, values in series.items():
+        n = len(values)
+        x = layer_names(n - 1 + first_layer)[first_layer:]
+        err = errors.get(name) if errors else None
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=values,
+                mode="lines+markers",
+                name=safe(name),
+                error_y={"type": "data", "array": err, "visible": True}
+                if err is not None
+                else None,
+                hovertemplate="%{x}: %{y:.4f}<extra>" + safe(name) + "</extra>",
+            )
+        )
+    if best is not None:
+        name, layer = best
+        values = series[name]
+        x = layer_names(len(values) - 1 + first_layer)[first_layer:]
+        fig.add_trace(
+            go.Scatter(
+                x=[x[layer]],
+                y=[values[layer]],
+                mode="markers",
+                marker={"symbol": "star", "size": 18, "color": "#d62728"},
+                name="best",
+                hoverinfo="skip",
+            )
+        )
+    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear")
+    fig.update_layout(legend={"orientation": "h", "y": -0.18})
+    return base_layout(fig, title, height=420)
+
+
+def bars_by_layer(values: np.ndarray, title: str, y_title: str, first_layer: int = 0) -> go.Figure:
+    x = layer_names(len(values) - 1 + first_layer)[first_layer:]
+    fig = go.Figure(
+        go.Bar(x=x, y=values, marker_color="#ff7f0e", hovertemplate="%{x}: %{y:.6f}<extra></extra>")
+    )
+    fig.update_yaxes(title_text=y_title)
+    return base_layout(fig, title, height=380)
