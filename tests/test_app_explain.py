@@ -8,7 +8,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 from transformers import BertConfig, BertForMaskedLM
 
-from tests.test_app import APP, charts, new_app
+from tests.test_app import charts, new_app
 
 
 def no_problem(at: AppTest) -> bool:
