@@ -510,8 +510,11 @@ def view_math(t: Trace, key: tuple, lang: str) -> None:
     layer, head = layer_head_controls(t, lang)
     labels = list(t.display_tokens)
     options = list(range(t.num_tokens))
-    if st.session_state.get("query_token", 1) >= t.num_tokens:
-        st.session_state.query_token = min(1, t.num_tokens - 1)
+    if (
+        st.session_state.get("query_token", 1) >= t.num_tokens
+        or "query_token" not in st.session_state
+    ):
+        st.session_state.query_token = min(1, t.num_tokens - 1)  # the first real token
     qi = st.selectbox(
         tr("query_token", lang),
         options,
@@ -679,9 +682,13 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
     digest = hashlib.sha256(raw).hexdigest()
     done_key = ("probe", key[0], digest)
     if not st.session_state.get(str(done_key)):
-        st.info(tr("probe_start", lang))
-        if not st.button(tr("probe_run", lang), type="primary", key="probe_run"):
+        slot = st.empty()
+        with slot.container():
+            st.info(tr("probe_start", lang))
+            clicked = st.button(tr("probe_run", lang), type="primary", key="probe_run")
+        if not clicked:
             return
+        slot.empty()
         st.session_state[str(done_key)] = True
     n_models = len(POOLINGS) * (t.facts.num_layers + 1)
     with st.spinner(tr("probe_running", lang, n=len(data.texts), m=n_models)):
