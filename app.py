@@ -34,7 +34,7 @@ from viz.figures import lines as lines_fig
 from viz.figures import projection as projection_fig
 from viz.i18n import EXAMPLES, LANGUAGES, tr
 from viz.models import DEFAULT_MODEL, ModelLoadError, load_encoder
-from viz.tokens import word_groups, word_labels
+from viz.tokens import MAX_CHARS, word_groups, word_labels
 from viz.trace import Trace
 from viz.weights import layer_weights
 
@@ -61,8 +61,12 @@ CONTRAST_EXAMPLE = (
 HEAD_VIEW_MAX_TOKENS = 128
 MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
 URL_TEXT_LIMIT = 2000  # longer texts are not put in the address
-TRACE_CACHE_BYTES = int(os.environ.get("VIZ_TRACE_CACHE_MB", "512")) * 2**20
+TRACE_CACHE_BYTES = int(os.environ.get("VIZ_TRACE_CACHE_MB", "384")) * 2**20
 ALLOW_PICKLE = os.environ.get("VIZ_ALLOW_PICKLE", "0") == "1"
+# For a public deployment: only these models (comma-separated), no other ids or local paths.
+ALLOWED_MODELS = [
+    m.strip() for m in os.environ.get("VIZ_ALLOWED_MODELS", "").split(",") if m.strip()
+]
 
 st.set_page_config(page_title="BERT layer explorer", page_icon="🔎", layout="wide")
 
@@ -94,18 +98,18 @@ def get_trace(
     return value
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_data(max_entries=8, show_spinner=False)
 def rollouts(key: tuple, _t: Trace) -> np.ndarray:
     return attn.rollout(_t.attentions).astype(np.float32)  # [L, T, T]
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=8, show_spinner=False)
 def norm_attention(key: tuple, _t: Trace, layer: int) -> np.ndarray:
     w = layer_weights(get_encoder(key[0]), layer)
     return attn.norm_based(_t.attentions[layer], _t.values[layer], w.w_o).astype(np.float32)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=4, show_spinner=False)
 def layer_steps(key: tuple, _t: Trace, layer: int) -> LayerSteps:
     w = layer_weights(get_encoder(key[0]), layer)
     return recompute_layer(_t.hidden_states[layer], w, _t.facts.num_heads, _t.attn_bias)
@@ -159,7 +163,7 @@ def init_state() -> None:
         lang=q.get("lang", "en") if q.get("lang") in LANGUAGES else "en",
         text=q.get("text", EXAMPLES[0]),
         pair=q.get("pair", ""),
-        model=q.get("model", DEFAULT_MODEL),
+        model=allowed_model(q.get("model", DEFAULT_MODEL)),
         view=q.get("view") if q.get("view") in VIEWS else "attention",
         layer=_int(q.get("layer"), 1),
         head=_int(q.get("head"), 1),
@@ -200,6 +204,12 @@ def keep() -> None:
     for key in KEPT:
         if key in st.session_state:
             st.session_state[f"_kept_{key}"] = st.session_state[key]
+
+
+def allowed_model(name: str) -> str:
+    if ALLOWED_MODELS and name not in ALLOWED_MODELS:
+        return ALLOWED_MODELS[0]
+    return name
 
 
 def _int(value: str | None, default: int) -> int:
@@ -644,7 +654,7 @@ def view_contrast(t: Trace, key: tuple, lang: str) -> None:
     )
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_data(max_entries=2, show_spinner=False)
 def probe_results(model_name: str, digest: str, _data: probing.LabelledTexts):
     encoder = get_encoder(model_name)
     bar = st.progress(0.0)
@@ -863,14 +873,20 @@ def main() -> None:
             format_func=lambda e: tr("example_none", lang) if e is None else e,
             on_change=use_example,
         )
-        st.text_area(tr("sentence", lang), key="text", height=110, max_chars=200_000)
-        st.text_input(tr("pair", lang), key="pair", max_chars=200_000)
-        st.text_input(tr("model", lang), key="model")
+        st.text_area(tr("sentence", lang), key="text", height=110)
+        st.text_input(tr("pair", lang), key="pair")
+        if ALLOWED_MODELS:
+            st.selectbox(tr("model", lang), ALLOWED_MODELS, key="model")
+        else:
+            st.text_input(tr("model", lang), key="model")
         st.radio(tr("view", lang), VIEWS, key="view", format_func=lambda v: tr(f"view_{v}", lang))
         st.radio(tr("image_format", lang), ("png", "svg"), key="image_format", horizontal=True)
     st.title(tr("title", lang))
     st.caption(tr("subtitle", lang))
     model_name = s.model.strip() or DEFAULT_MODEL
+    if ALLOWED_MODELS and model_name not in ALLOWED_MODELS:
+        st.error(tr("not_allowed", lang, models=plain(", ".join(ALLOWED_MODELS))))
+        return
     pair = s.pair if s.pair.strip() else None
     try:
         with st.spinner(tr("loading_model", lang)):
@@ -900,6 +916,8 @@ def main() -> None:
             T=t.num_tokens,
         )
     )
+    if t.dropped_chars:
+        st.warning(tr("truncated_chars", lang, read=MAX_CHARS, cut=t.dropped_chars))
     if t.dropped_tokens:
         st.warning(tr("truncated", lang, max=f.max_tokens, n=t.dropped_tokens))
     key = (model_name, s.text, pair)

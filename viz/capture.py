@@ -167,6 +167,7 @@ def trace(
             segment_ids=enc.segment_ids,
             offsets=enc.offsets,
             dropped_tokens=enc.dropped_tokens,
+            dropped_chars=enc.dropped_chars,
             hidden_states=hidden,
             attentions=_stack(store["probs"]),  # [L, H, T, T]
             queries=np.ascontiguousarray(heads("q")),

@@ -106,6 +106,7 @@ def _lines(path: Path):
 def run_trace(args: argparse.Namespace) -> None:
     from viz.capture import trace
     from viz.models import load_encoder
+    from viz.tokens import MAX_CHARS
 
     encoder = load_encoder(args.model, allow_pickle=args.allow_pickle)
     result = trace(encoder, args.text, args.pair)
@@ -115,6 +116,8 @@ def run_trace(args: argparse.Namespace) -> None:
         if result.dropped_tokens
         else ""
     )
+    if result.dropped_chars:
+        note += f", {result.dropped_chars} characters beyond the first {MAX_CHARS} not read"
     print(
         f"wrote {args.out}: {result.num_tokens} tokens x {result.facts.num_layers} layers{note}",
         file=sys.stderr,

@@ -39,6 +39,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "end were dropped. Shorten the text to see all of it.",
         "zh": "输入超过了该模型的最大长度 {max} 个词元：末尾 {n} 个词元被丢弃。缩短文本即可看到全部内容。",
     },
+    "truncated_chars": {
+        "en": "The text is very long: only its first {read:,} characters were read ({cut:,} more were not).",
+        "zh": "文本过长：只读取了前 {read:,} 个字符（其余 {cut:,} 个字符未读取）。",
+    },
     "layer": {"en": "Layer", "zh": "层"},
     "head": {"en": "Head", "zh": "头"},
     "hide_special": {"en": "Hide [CLS]/[SEP]", "zh": "隐藏 [CLS]/[SEP]"},
@@ -309,6 +313,10 @@ STRINGS: dict[str, dict[str, str]] = {
     "before": {"en": "all heads", "zh": "所有头"},
     "after": {"en": "heads switched off", "zh": "关闭部分头后"},
     "none_option": {"en": "(none)", "zh": "（无）"},
+    "not_allowed": {
+        "en": "This server only offers these models: {models}.",
+        "zh": "此服务器只提供以下模型：{models}。",
+    },
 }
 
 EXAMPLES = [

@@ -22,6 +22,7 @@ class Encoded:
     offsets: np.ndarray  # int64 [T, 2]
     dropped_tokens: int
     display: tuple[str, ...]
+    dropped_chars: int = 0  # characters beyond MAX_CHARS, cut before tokenising
 
 
 def clean_text(text: str | None, what: str = "text") -> str:
@@ -56,9 +57,7 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
             "The text has no characters the model can read (only spaces, control or unknown "
             "characters). Type a sentence with words."
         )
-    dropped = len(full["input_ids"]) - len(ids)
-    if cut_chars:
-        dropped = max(dropped, 1)  # at least report it; the exact count is beyond MAX_CHARS
+    dropped = len(full["input_ids"]) - len(ids)  # of the characters read
     special = np.array(enc["special_tokens_mask"], dtype=bool)
     T = len(ids)
     seq = enc.sequence_ids() if hasattr(enc, "sequence_ids") else [0] * T
@@ -87,6 +86,7 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
         offsets=offsets,
         dropped_tokens=dropped,
         display=display,
+        dropped_chars=cut_chars,
     )
 
 
@@ -123,6 +123,7 @@ def mask_one_word(enc: Encoded, word_index: int, tokenizer: object) -> Encoded:
         offsets=enc.offsets[keep],
         dropped_tokens=enc.dropped_tokens,
         display=tuple(pick(display)),
+        dropped_chars=enc.dropped_chars,
     )
 
 

@@ -74,6 +74,7 @@ class Trace:
     ffn_outputs: np.ndarray
     attn_bias: np.ndarray | None = None
     display_tokens: tuple[str, ...] = field(default=())
+    dropped_chars: int = 0  # characters of a huge paste never tokenised (see tokens.MAX_CHARS)
 
     def __post_init__(self) -> None:
         f = self.facts
@@ -127,13 +128,14 @@ class Trace:
             for f in fields(self)
             if isinstance(getattr(self, f.name), np.ndarray)
         }
-        np.savez_compressed(
+        np.savez(  # uncompressed: float activations barely compress and zlib is slow
             path,
             tokens=np.array(self.tokens, dtype=str),
             display_tokens=np.array(self.display_tokens, dtype=str),
             text=np.array(self.text),
             pair=np.array(self.pair if self.pair is not None else ""),
             dropped_tokens=np.array(self.dropped_tokens),
+            dropped_chars=np.array(self.dropped_chars),
             facts_json=np.array(json.dumps(asdict(self.facts))),
             **arrays,
         )
@@ -156,5 +158,6 @@ class Trace:
                 tokens=tuple(str(t) for t in data["tokens"]),
                 display_tokens=tuple(str(t) for t in data["display_tokens"]),
                 dropped_tokens=int(data["dropped_tokens"]),
+                dropped_chars=int(data["dropped_chars"]) if "dropped_chars" in data.files else 0,
                 **arrays,
             )
