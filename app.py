@@ -33,6 +33,7 @@ from viz.figures import layers as layers_fig
 from viz.figures import lines as lines_fig
 from viz.figures import projection as projection_fig
 from viz.i18n import EXAMPLES, LANGUAGES, tr
+from viz.memory import return_freed_memory
 from viz.models import DEFAULT_MODEL, ModelLoadError, load_encoder
 from viz.tokens import MAX_CHARS, word_groups, word_labels
 from viz.trace import Trace
@@ -61,7 +62,7 @@ CONTRAST_EXAMPLE = (
 HEAD_VIEW_MAX_TOKENS = 128
 MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
 URL_TEXT_LIMIT = 2000  # longer texts are not put in the address
-TRACE_CACHE_BYTES = int(os.environ.get("VIZ_TRACE_CACHE_MB", "384")) * 2**20
+TRACE_CACHE_BYTES = int(os.environ.get("VIZ_TRACE_CACHE_MB", "256")) * 2**20
 ALLOW_PICKLE = os.environ.get("VIZ_ALLOW_PICKLE", "0") == "1"
 # For a public deployment: only these models (comma-separated), no other ids or local paths.
 ALLOWED_MODELS = [
@@ -69,6 +70,7 @@ ALLOWED_MODELS = [
 ]
 
 st.set_page_config(page_title="BERT layer explorer", page_icon="🔎", layout="wide")
+return_freed_memory()  # keeps resident memory near the cache bounds below
 
 
 # ---------------------------------------------------------------- caching (shared by sessions)

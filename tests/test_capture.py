@@ -143,7 +143,7 @@ def test_threads_give_serial_results(bundled):
     for thread in threads:
         thread.join()
     assert not errors
-    assert len(results) == 8 * 25
+    assert len(results) == 8 * 50
     for (_, text), got in results.items():
         want = serial[text]
         assert got.tokens == want.tokens

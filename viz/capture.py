@@ -104,7 +104,11 @@ def capture(encoder: Encoder, ablate: frozenset[tuple[int, int]] = frozenset()) 
 
 
 def _stack(tensors: list[torch.Tensor]) -> np.ndarray:
-    return torch.cat(tensors, dim=0).float().cpu().numpy()  # B = 1 per tensor: [L, ...]
+    """Concatenate one kind's per-layer tensors (B = 1 each) into [L, ...] and release them,
+    so a trace never holds its activations twice."""
+    array = torch.cat(tensors, dim=0).float().cpu().numpy()
+    tensors.clear()
+    return array
 
 
 def uses_segments(encoder: Encoder) -> bool:
@@ -147,7 +151,9 @@ def trace(
             raise RuntimeError(
                 f"Hooks fired the wrong number of times for {missing} (expected {L} layers)."
             )
-        hidden = _stack([store["in"][0]] + store["out"])  # [L+1, T, D]
+        hidden = _stack([store["in"][0], *store["out"]])  # [L+1, T, D]
+        store["in"].clear()
+        store["out"].clear()
 
         def heads(kind: str) -> np.ndarray:
             return _stack(store[kind]).reshape(L, T, H, dk).transpose(0, 2, 1, 3)  # [L,H,T,dk]

@@ -1,0 +1,26 @@
+"""Keep a long-running server's resident memory close to what it actually holds.
+
+glibc raises its mmap threshold after large blocks are freed, so later large arrays (traces
+are tens of MB) come from the heap, fragment it, and are never returned to the system. Pinning
+the threshold makes every large array its own mapping, handed back the moment it is freed."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+
+
+def return_freed_memory(threshold: int = 128 * 1024) -> bool:
+    """Best effort, glibc only; returns whether it applied."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        ok = libc.mallopt(M_MMAP_THRESHOLD, threshold) and libc.mallopt(M_TRIM_THRESHOLD, threshold)
+    except (OSError, AttributeError):
+        return False
+    return bool(ok)
