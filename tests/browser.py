@@ -94,7 +94,7 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
-def wait_for_charts(page, count: int = 1, timeout: float = 60_000) -> None:
+def wait_for_charts(page, count: int = 1, timeout: float = 90_000) -> None:
     """Wait until the app is idle and at least ``count`` Plotly charts have painted."""
     page.wait_for_function(
         """(n) => {
@@ -105,3 +105,18 @@ def wait_for_charts(page, count: int = 1, timeout: float = 60_000) -> None:
         arg=count,
         timeout=timeout,
     )
+
+
+def submit_sentence(page, text: str, marker: str, charts: int = 3) -> None:
+    """Type ``text`` into the sentence box, submit, and wait until the first chart shows
+    ``marker`` (so the old page is never mistaken for the new one)."""
+    box = page.get_by_label("Sentence", exact=True)
+    box.fill(text)
+    box.press("Control+Enter")
+    page.wait_for_function(
+        "(m) => { const p = document.querySelector('.js-plotly-plot');"
+        " return p && p.textContent.includes(m); }",
+        arg=marker,
+        timeout=90_000,
+    )
+    wait_for_charts(page, charts)

@@ -30,9 +30,9 @@ def forward_passes(monkeypatch) -> list[str]:
     calls: list[str] = []
     real = viz.capture.trace
 
-    def counting(encoder, text, pair=None):
+    def counting(encoder, text, pair=None, **options):
         calls.append(text)
-        return real(encoder, text, pair)
+        return real(encoder, text, pair, **options)
 
     monkeypatch.setattr(viz.capture, "trace", counting)
     return calls

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium, streamlit_server, wait_for_charts
+from tests.browser import chromium, streamlit_server, submit_sentence, wait_for_charts
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
@@ -24,22 +24,14 @@ def browser():
         yield b
 
 
-def type_sentence(page, text: str) -> None:
-    box = page.get_by_label("Sentence", exact=True)
-    box.fill(text)
-    box.press("Control+Enter")
-
-
 def test_type_a_sentence_and_visit_every_view(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
     page.goto(server)
     wait_for_charts(page, 3)
-    type_sentence(page, "The bank by the river flooded, so the bank on Main Street closed early.")
-    page.wait_for_timeout(500)
-    wait_for_charts(page, 3)
+    submit_sentence(page, "The guitar by the river flooded, so the bank closed early.", "guitar")
     assert page.locator(ERRORS).count() == 0
-    assert "bank" in page.locator(".js-plotly-plot").first.inner_text()
+    assert "guitar" in page.locator(".js-plotly-plot").first.inner_text()
     page.screenshot(path=str(ARTIFACTS / "attention.png"))
     for view, label, charts in (
         ("layers", "Compare layers", 6),
@@ -62,9 +54,7 @@ def test_injected_markup_never_runs(server, browser):
         '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> '
         "</div> **bold** $x^2$ [CLS]"
     )
-    type_sentence(page, payload)
-    page.wait_for_timeout(500)
-    wait_for_charts(page, 3)
+    submit_sentence(page, payload, "script")
     assert page.evaluate("window.__pwned") is None
     assert page.locator(ERRORS).count() == 0
     assert page.locator(".js-plotly-plot img").count() == 0

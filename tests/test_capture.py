@@ -123,8 +123,9 @@ def test_no_hook_left_after_hook_raises(tiny_encoders):
 
 def test_threads_give_serial_results(bundled):
     texts = [
-        f"Sentence number {i} talks about {'rivers' if i % 2 else 'money'} and banks."
-        for i in range(25)
+        f"Sentence number {i} talks about {'rivers' if i % 2 else 'money'} and banks"
+        + " and more" * (i % 7)
+        for i in range(50)
     ]
     serial = {t: trace(bundled, t) for t in texts}
     results: dict[tuple[int, str], object] = {}

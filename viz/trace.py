@@ -145,11 +145,18 @@ class Trace:
         with np.load(path, allow_pickle=False) as data:
             facts = ModelFacts(**json.loads(str(data["facts_json"])))
             pair = str(data["pair"])
+            scalars = (
+                "tokens",
+                "display_tokens",
+                "text",
+                "pair",
+                "dropped_tokens",
+                "dropped_chars",
+            )
             arrays = {
                 f.name: data[f.name]
                 for f in fields(cls)
-                if f.name in data.files
-                and f.name not in ("tokens", "display_tokens", "text", "pair", "dropped_tokens")
+                if f.name in data.files and f.name not in scalars
             }
             return cls(
                 facts=facts,
