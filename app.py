@@ -7,6 +7,7 @@ escaped Plotly labels, never as Markdown or HTML.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from pathlib import Path
@@ -76,7 +77,9 @@ return_freed_memory()  # keeps resident memory near the cache bounds below
 # ---------------------------------------------------------------- caching (shared by sessions)
 @st.cache_resource(max_entries=2, show_spinner=False)
 def get_encoder(name: str):
-    return load_encoder(name, allow_pickle=ALLOW_PICKLE)
+    encoder = load_encoder(name, allow_pickle=ALLOW_PICKLE)
+    gc.freeze()  # the model's objects live for the process: keep them out of every GC pass
+    return encoder
 
 
 @st.cache_resource(show_spinner=False)

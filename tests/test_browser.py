@@ -67,9 +67,9 @@ def test_clicking_a_thumbnail_opens_that_head(server, browser):
     page.goto(server + "/?view=attention&layer=1&head=1")
     wait_for_charts(page, 3)
     grid = page.locator(".js-plotly-plot").nth(1).locator(".nsewdrag").first.bounding_box()
-    # the centre of the thumbnail at layer 3, head 5 (6 x 12 thumbnails of 40 cells, gap 5)
-    x = grid["x"] + grid["width"] * (4 * 45 + 20) / (12 * 45 - 5)
-    y = grid["y"] + grid["height"] * (2 * 45 + 20) / (6 * 45 - 5)
+    # the centre of the thumbnail at layer 3, head 5 in a grid of 6 x 12 thumbnails
+    x = grid["x"] + grid["width"] * 4.5 / 12
+    y = grid["y"] + grid["height"] * 2.5 / 6
     page.mouse.click(x, y)
     page.wait_for_url("**layer=3&head=5**", timeout=30_000)
     wait_for_charts(page, 3)

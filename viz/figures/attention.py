@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from viz.analysis.attention import downsample
 from viz.figures.common import base_layout, compact, position_labels, safe, token_axes
 
-THUMB = 40  # thumbnail side in cells; longer inputs are average-pooled down to this
+THUMB = 32  # thumbnail side in cells; longer inputs are average-pooled down to this
 
 
 def heatmap(
@@ -58,19 +58,14 @@ def model_view(
             grid[layer * cell : layer * cell + t, head * cell : head * cell + t] = small[
                 layer, head
             ]
-    # each cell knows its layer and head, for hover and for click-to-open
-    lay = np.repeat(np.arange(L * cell - gap) // cell, H * cell - gap).reshape(grid.shape)
-    hed = np.tile(np.arange(H * cell - gap) // cell, (L * cell - gap, 1))
     fig = go.Figure(
         go.Heatmap(
             z=grid,
-            customdata=np.stack([lay + 1, hed + 1], axis=-1).astype(np.uint8),  # 1 byte each
             colorscale="Blues",
             zmin=0,
             zmax=float(np.nanmax(grid)) if np.isfinite(grid).any() else 1.0,
             showscale=False,
-            hoverongaps=False,
-            hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<extra></extra>",
+            hoverinfo="skip",  # the markers below name each thumbnail; no per-cell payload
         )
     )
     centers_x = np.arange(H) * cell + (t - 1) / 2
