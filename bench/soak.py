@@ -1,0 +1,141 @@
+"""Soak: N concurrent browser sessions drive one `streamlit run app.py` server for a while.
+
+Each session (its own browser context, so its own Streamlit session) loops: type a new sentence
+of 10-120 words, submit, wait until the heatmap shows the sentence's marker word and every chart
+has painted. Reported: completed rounds, errors (timeouts, error boxes, exceptions; goal 0),
+p50/p95 time from submit to charts, and the server's peak resident memory (VmHWM), sampled
+from /proc. Bounded: it stops after --minutes and kills the server.
+
+    python bench/soak.py --sessions 4 --minutes 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
+
+WORDS = ("river money bank water school music table window garden winter coffee paper story "
+         "light green train doctor market summer friend mountain letter island dinner").split()
+MARKERS = ("guitar", "elephant", "violin", "pepper", "rocket", "tiger", "lemon", "castle")
+PAINTED = """(m) => {
+    const p = document.querySelector('.js-plotly-plot');
+    const busy = document.querySelector('[data-testid="stStatusWidget"]');
+    return !busy && p && p.textContent.includes(m)
+        && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2;
+}"""
+
+
+def start_server() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+def peak_rss_mb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmHWM:")[1].split()[0]) // 1024
+
+
+async def session(browser, url: str, index: int, deadline: float, times: list[float],
+                  errors: list[str]) -> None:
+    rng = random.Random(index)
+    page = await (await browser.new_context(viewport={"width": 1300, "height": 1200})).new_page()
+    await page.goto(url)
+    await page.wait_for_function(PAINTED, arg="bank", timeout=120_000)
+    round_ = 0
+    while time.time() < deadline:
+        round_ += 1
+        marker = MARKERS[(index + round_) % len(MARKERS)]
+        words = [rng.choice(WORDS) for _ in range(rng.randint(10, 120))]
+        # three times at the start: long inputs thin the tick labels to every 2nd or 3rd token
+        text = f"{marker} {marker} {marker} " + " ".join(words) + f" session {index}."
+        box = page.get_by_label("Sentence", exact=True)
+        await box.fill(text)
+        start = time.perf_counter()
+        await box.press("Control+Enter")
+        try:
+            # consecutive rounds use different markers: the old page never matches
+            await page.wait_for_function(PAINTED, arg=marker, timeout=60_000)
+        except Exception as err:  # noqa: BLE001 - every failure is counted and reported
+            errors.append(f"session {index} round {round_}: {type(err).__name__}")
+            continue
+        times.append(time.perf_counter() - start)
+        bad = await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]'
+                                 ).count()
+        if bad:
+            errors.append(f"session {index} round {round_}: error box on the page")
+
+
+async def run(sessions: int, minutes: float) -> dict[str, float]:
+    from playwright.async_api import async_playwright
+
+    proc, url = start_server()
+    times: list[float] = []
+    errors: list[str] = []
+    peak = 0
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            deadline = time.time() + minutes * 60
+
+            async def sample() -> None:
+                nonlocal peak
+                while time.time() < deadline + 5:
+                    peak = max(peak, peak_rss_mb(proc.pid))
+                    await asyncio.sleep(1)
+
+            await asyncio.gather(sample(), *(session(browser, url, i, deadline, times, errors)
+                                             for i in range(sessions)))
+            await browser.close()
+        peak = max(peak, peak_rss_mb(proc.pid))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    q = statistics.quantiles(times, n=20) if len(times) >= 2 else [float("nan")] * 19
+    for line in errors[:10]:
+        print("error:", line)
+    return {"sessions": sessions, "minutes": minutes, "rounds": len(times), "errors": len(errors),
+            "p50_s": statistics.median(times) if times else float("nan"), "p95_s": q[18],
+            "peak_rss_mb": peak}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=4)
+    parser.add_argument("--minutes", type=float, default=3.0)
+    args = parser.parse_args()
+    r = asyncio.run(run(args.sessions, args.minutes))
+    print("| sessions | minutes | rounds | errors (goal 0) | p50 to charts | p95 to charts | "
+          "server peak RSS |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {r['sessions']} | {r['minutes']:g} | {r['rounds']} | {r['errors']} | "
+          f"{r['p50_s']:.2f} s | {r['p95_s']:.2f} s | {r['peak_rss_mb']} MB |")
+
+
+if __name__ == "__main__":
+    main()
