@@ -59,24 +59,24 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
 def _forward_batches(
     encoder: Encoder, texts: Sequence[str], layers: list[int], batch_size: int
 ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
-    """Yield (original indices, hidden [K, B, T, D], attention mask [B, T]), shortest first."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    max_len = encoder.facts.max_tokens
+    """Yield (original indices, hidden [K, B, T, D], attention mask [B, T]), shortest first.
+
+    Texts are tokenised once and sorted by token count (not characters), so each batch pads
+    to nearly its own length."""
+    encoded = encoder.tokenizer(
+        [text if text.strip() else " " for text in texts],
+        truncation=True,
+        max_length=encoder.facts.max_tokens,
+        split_special_tokens=True,  # typed "[CLS]" is text, not the model's token
+    )
+    keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
-        batch = encoder.tokenizer(
-            [texts[i] if texts[i].strip() else " " for i in index],
-            padding=True,
-            truncation=True,
-            max_length=max_len,
-            return_tensors="pt",
-            split_special_tokens=True,  # typed "[CLS]" is text, not the model's token
+        padded = encoder.tokenizer.pad(
+            {k: [encoded[k][i] for i in index] for k in keys}, return_tensors="pt"
         )
-        batch = {
-            k: v.to(encoder.device)
-            for k, v in batch.items()
-            if k in ("input_ids", "attention_mask", "token_type_ids")
-        }
+        batch = {k: v.to(encoder.device) for k, v in padded.items() if k in keys}
         with torch.inference_mode(), encoder.lock:
             out = encoder.base(**batch, output_hidden_states=True)
         hidden = torch.stack([out.hidden_states[i] for i in layers])  # [K, B, T, D]

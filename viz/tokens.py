@@ -38,9 +38,6 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
     cut_chars = max(0, len(text) - MAX_CHARS) + max(0, len(pair or "") - MAX_CHARS)
     text, pair = text[:MAX_CHARS], (pair[:MAX_CHARS] if pair is not None else None)
     # split_special_tokens: typed "[CLS]" or "<s>" is the user's text, never the model's token
-    full = tokenizer(
-        text, pair, add_special_tokens=True, truncation=False, split_special_tokens=True
-    )
     enc = tokenizer(
         text,
         pair,
@@ -57,7 +54,12 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
             "The text has no characters the model can read (only spaces, control or unknown "
             "characters). Type a sentence with words."
         )
-    dropped = len(full["input_ids"]) - len(ids)  # of the characters read
+    dropped = 0  # of the characters read; only an input that reached the maximum can have lost any
+    if len(ids) >= max_tokens:
+        full = tokenizer(
+            text, pair, add_special_tokens=True, truncation=False, split_special_tokens=True
+        )
+        dropped = len(full["input_ids"]) - len(ids)
     special = np.array(enc["special_tokens_mask"], dtype=bool)
     T = len(ids)
     seq = enc.sequence_ids() if hasattr(enc, "sequence_ids") else [0] * T
