@@ -7,9 +7,14 @@ escaped Plotly labels, never as Markdown or HTML.
 
 from __future__ import annotations
 
-import gc
-import hashlib
 import os
+
+# Before torch loads: idle OpenMP threads sleep instead of spinning. When sessions and the
+# server share the cores, spinning made a 16-token forward ~50x slower (bench/RESULTS.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import gc  # noqa: E402
+import hashlib  # noqa: E402
 from pathlib import Path
 
 import numpy as np
