@@ -1,0 +1,248 @@
+"""Capture overhead: what ``viz.capture.trace`` costs over the plain Hugging Face forward.
+
+For inputs of exactly 16, 128 and 512 tokens (special tokens included; checked against
+``Trace.num_tokens``) on the bundled all-MiniLM-L6-v2, three variants are timed, interleaved
+round-robin in the same process after a warm-up:
+
+(a) baseline: ``enc.base(input_ids, output_hidden_states=True, output_attentions=True)`` under
+    ``torch.inference_mode()``, then hidden states and attentions stacked into float32 numpy
+    arrays ``[L+1, T, D]`` and ``[L, H, T, T]`` - the same two arrays a Trace holds;
+(b) ``trace(enc, text)``: tokenisation, hooks, the forward, and every captured array
+    (Q/K/V, context, attention and FFN outputs, FFN activations, hidden states, attentions);
+(c) the forward of (a) alone, without the numpy conversion (a second, lower baseline).
+
+Before timing, the token count is checked on the trace, and (a) and (b) are checked to give the
+same hidden states and attentions. Reported: median milliseconds per call and the ratio
+trace / baseline (a), both as a ratio of medians and as the median of per-round ratios.
+Goal: trace/(a) <= 1.05 (1.0 is the floor: (b) does all of (a)).
+
+With ``--breakdown``, a second table splits the trace's extra time into its parts, timed the
+same way: ``encode()`` (tokenisation, offsets, display labels), the forward with the capture
+hooks registered, and that plus concatenating every captured kind into numpy arrays.
+
+Run from the repository root: ``python bench/bench_capture.py [--quick] [--breakdown]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from functools import partial
+
+import numpy as np
+import torch
+from _common import busy_warning, interleaved, median, paired_ratio, quiet, report, table
+
+from viz.capture import capture, trace
+from viz.models import Encoder, load_encoder
+from viz.tokens import encode
+
+GOAL = 1.05
+LENGTHS = (16, 128, 512)
+ROUNDS = {16: 200, 128: 150, 512: 50}
+QUICK_ROUNDS = {16: 15, 128: 15, 512: 7}
+
+PASSAGE = (
+    "The river rose slowly through the night, and by morning the old stone bridge stood in "
+    "brown water up to its arches. People from the town came down to the bank to watch, "
+    "talking quietly about the last great flood, when the mill had been lost and the market "
+    "moved up the hill for a whole summer. Nobody could say how long the rain would last. "
+    "A teacher kept the children away from the edge while a farmer tied his boat to a tree, "
+    "and the baker, who had seen three floods, simply carried his flour upstairs."
+)
+FILLER = "and"  # one WordPiece token after a space
+
+
+def text_of_tokens(encoder: Encoder, n: int) -> str:
+    """Plain English text that tokenises to exactly ``n`` tokens, [CLS] and [SEP] included."""
+
+    def count(text: str) -> int:
+        return len(encoder.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    text = ""
+    for word in itertools.cycle(PASSAGE.split()):
+        candidate = f"{text} {word}".strip()
+        if count(candidate) > n:
+            break
+        text = candidate
+    while count(text) < n:
+        text = f"{text} {FILLER}"
+    got = len(encode(encoder.tokenizer, text, None, encoder.facts.max_tokens).input_ids)
+    if got != n:
+        raise RuntimeError(f"Built a text of {got} tokens, wanted {n}.")
+    return text
+
+
+def forward(encoder: Encoder, input_ids: torch.Tensor) -> object:
+    """Variant (c): the plain forward with hidden states and attentions switched on."""
+    with torch.inference_mode():
+        return encoder.base(input_ids, output_hidden_states=True, output_attentions=True)
+
+
+def baseline(encoder: Encoder, input_ids: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Variant (a): the forward of (c), then the two arrays a Trace holds, as float32 numpy."""
+    with torch.inference_mode():
+        out = encoder.base(input_ids, output_hidden_states=True, output_attentions=True)
+        hidden = torch.cat(out.hidden_states, dim=0).float().numpy()  # [L+1, T, D]
+        attentions = torch.cat(out.attentions, dim=0).float().numpy()  # [L, H, T, T]
+    return hidden, attentions
+
+
+def check_same(encoder: Encoder, text: str, n: int) -> torch.Tensor:
+    """The text has ``n`` tokens and (a) and (b) yield the same arrays, or the comparison means
+    nothing. Returns the token ids for the baselines."""
+    result = trace(encoder, text)
+    if result.num_tokens != n:
+        raise RuntimeError(f"The trace has {result.num_tokens} tokens, wanted {n}.")
+    input_ids = torch.tensor([result.token_ids.tolist()])
+    hidden, attentions = baseline(encoder, input_ids)
+    np.testing.assert_allclose(result.hidden_states, hidden, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(result.attentions, attentions, rtol=0, atol=1e-5)
+    return input_ids
+
+
+KINDS = ("in", "out", "probs", "q", "k", "v", "ctx", "attn_out", "act", "ffn_out")
+
+
+def hooked(encoder: Encoder, inputs: dict[str, torch.Tensor], stack: bool) -> None:
+    """The forward inside ``capture`` (hooks on), optionally concatenating every kind to numpy."""
+    with torch.inference_mode(), capture(encoder) as store:
+        encoder.base(**inputs)
+        if stack:
+            for kind in KINDS:
+                torch.cat(store[kind], dim=0).float().numpy()
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f}"
+
+
+def overhead(encoder: Encoder, rounds: dict[int, int]) -> tuple[str, bool, float]:
+    """The main table: (a), (b), (c) interleaved at every length; whether the goal is met; the
+    highest share of the CPU other processes used while timing."""
+    rows = []
+    met = True
+    load = 0.0
+    for n in LENGTHS:
+        text = text_of_tokens(encoder, n)
+        input_ids = check_same(encoder, text, n)
+        times = interleaved(
+            {
+                "a": partial(baseline, encoder, input_ids),
+                "b": partial(trace, encoder, text),
+                "c": partial(forward, encoder, input_ids),
+            },
+            rounds=rounds[n],
+            warmup=3,
+        )
+        a, b, c = (median(times[k]) for k in "abc")
+        ratio = b / a
+        met &= ratio <= GOAL
+        load = max(load, times.other_load)
+        rows.append(
+            [
+                n,
+                rounds[n],
+                ms(c),
+                ms(a),
+                ms(b),
+                f"**{ratio:.3f}x**",
+                f"{paired_ratio(times['b'], times['a']):.3f}x",
+                f"{b / c:.3f}x",
+                f"<= {GOAL:.2f}x",
+                "yes" if ratio <= GOAL else "no",
+                f"{times.other_load:.0%}",
+            ]
+        )
+    headers = [
+        "tokens",
+        "rounds",
+        "(c) forward ms",
+        "(a) baseline ms",
+        "(b) trace ms",
+        "trace/(a)",
+        "trace/(a) paired",
+        "trace/(c)",
+        "goal trace/(a)",
+        "met",
+        "other load",
+    ]
+    return table(headers, rows), met, load
+
+
+def breakdown(encoder: Encoder, rounds: dict[int, int]) -> str:
+    """Where the trace's extra time goes, per length: each part timed interleaved."""
+    rows = []
+    for n in LENGTHS:
+        text = text_of_tokens(encoder, n)
+        input_ids = check_same(encoder, text, n)
+        inputs = {"input_ids": input_ids, "token_type_ids": torch.zeros_like(input_ids)}
+        times = interleaved(
+            {
+                "forward": partial(forward, encoder, input_ids),
+                "encode": partial(encode, encoder.tokenizer, text, None, encoder.facts.max_tokens),
+                "hooks": partial(hooked, encoder, inputs, stack=False),
+                "stack": partial(hooked, encoder, inputs, stack=True),
+                "trace": partial(trace, encoder, text),
+            },
+            rounds=rounds[n],
+            warmup=3,
+        )
+        m = {k: median(v) for k, v in times.times.items()}
+        rest = m["trace"] - m["stack"] - m["encode"]
+        rows.append(
+            [
+                n,
+                ms(m["forward"]),
+                ms(m["encode"]),
+                ms(m["hooks"] - m["forward"]),
+                ms(m["stack"] - m["hooks"]),
+                ms(rest),
+                ms(m["trace"]),
+                f"{times.other_load:.0%}",
+            ]
+        )
+    headers = [
+        "tokens",
+        "(c) forward ms",
+        "+ encode() ms",
+        "+ hooks ms",
+        "+ cat to numpy ms",
+        "+ rest ms",
+        "= trace ms",
+        "other load",
+    ]
+    return table(headers, rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also split the trace's extra time into its parts"
+    )
+    args = parser.parse_args()
+    quiet()
+    rounds = QUICK_ROUNDS if args.quick else ROUNDS
+
+    encoder = load_encoder()
+    body, met, load = overhead(encoder, rounds)
+    report("Capture overhead: trace() vs the plain forward", body)
+    print(
+        f"\nGoal trace/(a) <= {GOAL:.2f}x at every length: {'met' if met else 'NOT met'}. "
+        "Other load: share of the machine's CPU used by other processes while timing."
+    )
+    if busy_warning(load):
+        print("\n" + busy_warning(load))
+    if args.breakdown:
+        print("\n### Where the trace's extra time goes (medians, differences of medians)\n")
+        print(breakdown(encoder, rounds))
+        print(
+            "\nencode(): tokenisation, offsets, display labels; hooks: the forward with the "
+            "capture hooks registered; cat to numpy: concatenating the 10 captured kinds; "
+            "rest: Q/K/V head transposes and copies, Trace construction."
+        )
+
+
+if __name__ == "__main__":
+    main()
