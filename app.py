@@ -68,7 +68,7 @@ CONTRAST_EXAMPLE = (
 HEAD_VIEW_MAX_TOKENS = 128
 MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
 URL_TEXT_LIMIT = 2000  # longer texts are not put in the address
-TRACE_CACHE_BYTES = int(os.environ.get("VIZ_TRACE_CACHE_MB", "256")) * 2**20
+TRACE_CACHE_BYTES = int(os.environ.get("VIZ_TRACE_CACHE_MB", "192")) * 2**20
 ALLOW_PICKLE = os.environ.get("VIZ_ALLOW_PICKLE", "0") == "1"
 # For a public deployment: only these models (comma-separated), no other ids or local paths.
 ALLOWED_MODELS = [
@@ -101,10 +101,12 @@ def get_trace(
 ) -> Trace:
     """One forward pass per input per process, within the cache's byte bound."""
     encoder = get_encoder(model_name)
-    value, _ = trace_cache().get_or_compute(
+    value, cached = trace_cache().get_or_compute(
         (model_name, text, pair, mask_word, ablate),
         lambda: capture.trace(encoder, text, pair, mask_word=mask_word, ablate=ablate),
     )
+    if not cached:
+        gc.collect()  # a new input: free the figures and arrays of the last one now, not later
     return value
 
 
