@@ -233,6 +233,26 @@ def _processes() -> dict[int, tuple[int, int]]:
     return out
 
 
+def tree_cpu(pattern: str) -> float:
+    """CPU seconds used so far by this benchmark's descendant processes whose command line
+    contains ``pattern`` (exited processes are not counted)."""
+    procs = _processes()
+    ours, grew = {os.getpid()}, True
+    while grew:
+        new = {pid for pid, (ppid, _) in procs.items() if ppid in ours} - ours
+        ours |= new
+        grew = bool(new)
+    ticks = 0
+    for pid in ours - {os.getpid()}:
+        try:
+            with open(f"/proc/{pid}/cmdline", encoding="utf-8", errors="replace") as f:
+                if pattern in f.read().replace("\0", " "):
+                    ticks += procs[pid][1]
+        except (OSError, KeyError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class OtherLoad:
     """CPU used meanwhile by processes outside this benchmark's tree (not this process, the
     server, Chromium), as a share of the whole machine: 0.5 = one of two CPUs busy elsewhere."""
@@ -477,7 +497,12 @@ def slider_in_browser(browser, urls: dict[str, str], text: str, moves: int) -> d
         low, high = int(thumb.get_attribute("min")), int(thumb.get_attribute("max"))
         pages[name] = {"tab": tab, "thumb": thumb, "layer": low, "low": low, "high": high}
     timings: dict = {name: [] for name in urls}
+    processes = {"Chromium": "chromium"} | {
+        name: f"--server.port {urllib.parse.urlsplit(url).port} " for name, url in urls.items()
+    }
     for i in range(moves + 1):  # the first move is a warm-up
+        if i == 1:
+            cpu_before = {name: tree_cpu(pattern) for name, pattern in processes.items()}
         for name, p in pages.items():
             thumb = p["thumb"]
             step = 1 if (i // (p["high"] - p["low"])) % 2 == 0 else -1  # up, down, up, ...
@@ -490,6 +515,12 @@ def slider_in_browser(browser, urls: dict[str, str], text: str, moves: int) -> d
             t["bytes"] = frames_summary(p["tab"].frames)["total"]
             if i:
                 timings[name].append(t)
+    # CPU per timed move: each server's own; Chromium's over all pages' moves
+    timings["cpu"] = {
+        name: (tree_cpu(pattern) - cpu_before[name])
+        / (moves * (len(urls) if name == "Chromium" else 1))
+        for name, pattern in processes.items()
+    }
     for p in pages.values():
         p["tab"].close()
     return timings
@@ -721,6 +752,8 @@ def report(results: dict, apptest: dict, runs: int) -> str:
         ]
     )
     for name, moves in results["slider"].items():
+        if name == "cpu":
+            continue
         total = seconds(moves, "key", "painted")
         server = [t["server"] for t in moves]
         rows.append(
@@ -763,7 +796,12 @@ def report(results: dict, apptest: dict, runs: int) -> str:
             f"Browser: median of {len(moves)} keyboard moves of the layer slider (ArrowRight/"
             "ArrowLeft on its thumb) per server, taking turns, on a page at 128 tokens; *server "
             f"part* as in section 1; {med([t['bytes'] for t in moves]) / MB:.2f} MB received "
-            "per move. " + load_note(results["load"]["slider"]),
+            "per move. CPU time per move: "
+            + ", ".join(
+                f"{name} {cpu * 1e3:.0f} ms" for name, cpu in results["slider"]["cpu"].items()
+            )
+            + " (Chromium: all its processes; servers: each its own). "
+            + load_note(results["load"]["slider"]),
         ]
     return "\n".join(out) + "\n"
 
