@@ -95,7 +95,7 @@ VARIANTS = {
 }
 TIMEOUT_MS = 180_000
 
-# Plain English; no animal names (the markers below are animals), every word one WordPiece.
+# Plain English, none of the marker words below, every word a single WordPiece.
 PARAGRAPH = (
     "The old man walked slowly along the quiet road toward the small village near the river. "
     "In the morning the children went to school and the shops opened their doors. "
@@ -808,7 +808,11 @@ def report(results: dict, apptest: dict, runs: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer runs (a smoke test)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 runs, 7 AppTest reruns, 5 slider moves (a smoke test, below the 5-run minimum)",
+    )
     args = parser.parse_args()
     runs, reps, moves = (3, 7, 5) if args.quick else (7, 21, 15)
 
