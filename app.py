@@ -777,12 +777,17 @@ def word_choices(t: Trace) -> tuple[list[int], list[str]]:
     return keep, labels
 
 
+def percent(p: float) -> str:
+    """A probability as a percentage with three significant digits: 12.3%, 0.00327%."""
+    return f"{p * 100:.3g}%"
+
+
 def lens_table(result: mlm.LensResult) -> pd.DataFrame:
     rows = []
     for layer, (tokens, probs) in enumerate(zip(result.top_tokens, result.top_probs)):
         row = {"layer": "emb" if layer == 0 else f"L{layer}"}
         for k, (tok, p) in enumerate(zip(tokens, probs), start=1):
-            row[f"#{k}"] = f"{tok} ({p:.1%})"
+            row[f"#{k}"] = f"{tok} ({percent(p)})"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -808,7 +813,7 @@ def view_mlm(t: Trace, key: tuple, lang: str) -> None:
             {result.final_token: result.final_rank.astype(float)},
             tr("mlm_rank", lang, tok=plain(result.final_token)),
             "rank",
-            log_y=True,
+            rank=True,
         ),
         key="mlm_rank",
     )
@@ -845,7 +850,9 @@ def view_ablation(t: Trace, key: tuple, lang: str) -> None:
             res = mlm.lens(encoder, run, pos, k=5)
             col.markdown(f"**{tr(name, lang)}**")
             col.dataframe(
-                pd.DataFrame({"token": res.top_tokens[-1], "p": np.round(res.top_probs[-1], 4)}),
+                pd.DataFrame(
+                    {"token": res.top_tokens[-1], "p": [percent(p) for p in res.top_probs[-1]]}
+                ),
                 hide_index=True,
             )
 

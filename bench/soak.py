@@ -27,8 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
 
-WORDS = ("river money bank water school music table window garden winter coffee paper story "
-         "light green train doctor market summer friend mountain letter island dinner").split()
+WORDS = (
+    "river money bank water school music table window garden winter coffee paper story "
+    "light green train doctor market summer friend mountain letter island dinner"
+).split()
 MARKERS = ("guitar", "elephant", "violin", "pepper", "rocket", "tiger", "lemon", "castle")
 PAINTED = """(m) => {
     const p = document.querySelector('.js-plotly-plot');
@@ -41,10 +43,24 @@ PAINTED = """(m) => {
 def start_server() -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -61,8 +77,9 @@ def peak_rss_mb(pid: int) -> int:
     return int(status.split("VmHWM:")[1].split()[0]) // 1024
 
 
-async def session(browser, url: str, index: int, deadline: float, times: list[float],
-                  errors: list[str]) -> None:
+async def session(
+    browser, url: str, index: int, deadline: float, times: list[float], errors: list[str]
+) -> None:
     rng = random.Random(index)
     page = await (await browser.new_context(viewport={"width": 1300, "height": 1200})).new_page()
     await page.goto(url)
@@ -85,8 +102,9 @@ async def session(browser, url: str, index: int, deadline: float, times: list[fl
             errors.append(f"session {index} round {round_}: {type(err).__name__}")
             continue
         times.append(time.perf_counter() - start)
-        bad = await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]'
-                                 ).count()
+        bad = await page.locator(
+            '[data-testid="stException"], [data-testid="stAlertContentError"]'
+        ).count()
         if bad:
             errors.append(f"session {index} round {round_}: error box on the page")
 
@@ -109,8 +127,10 @@ async def run(sessions: int, minutes: float) -> dict[str, float]:
                     peak = max(peak, peak_rss_mb(proc.pid))
                     await asyncio.sleep(1)
 
-            await asyncio.gather(sample(), *(session(browser, url, i, deadline, times, errors)
-                                             for i in range(sessions)))
+            await asyncio.gather(
+                sample(),
+                *(session(browser, url, i, deadline, times, errors) for i in range(sessions)),
+            )
             await browser.close()
         peak = max(peak, peak_rss_mb(proc.pid))
     finally:
@@ -119,9 +139,15 @@ async def run(sessions: int, minutes: float) -> dict[str, float]:
     q = statistics.quantiles(times, n=20) if len(times) >= 2 else [float("nan")] * 19
     for line in errors[:10]:
         print("error:", line)
-    return {"sessions": sessions, "minutes": minutes, "rounds": len(times), "errors": len(errors),
-            "p50_s": statistics.median(times) if times else float("nan"), "p95_s": q[18],
-            "peak_rss_mb": peak}
+    return {
+        "sessions": sessions,
+        "minutes": minutes,
+        "rounds": len(times),
+        "errors": len(errors),
+        "p50_s": statistics.median(times) if times else float("nan"),
+        "p95_s": q[18],
+        "peak_rss_mb": peak,
+    }
 
 
 def main() -> None:
@@ -130,11 +156,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     args = parser.parse_args()
     r = asyncio.run(run(args.sessions, args.minutes))
-    print("| sessions | minutes | rounds | errors (goal 0) | p50 to charts | p95 to charts | "
-          "server peak RSS |")
+    print(
+        "| sessions | minutes | rounds | errors (goal 0) | p50 to charts | p95 to charts | "
+        "server peak RSS |"
+    )
     print("|---|---|---|---|---|---|---|")
-    print(f"| {r['sessions']} | {r['minutes']:g} | {r['rounds']} | {r['errors']} | "
-          f"{r['p50_s']:.2f} s | {r['p95_s']:.2f} s | {r['peak_rss_mb']} MB |")
+    print(
+        f"| {r['sessions']} | {r['minutes']:g} | {r['rounds']} | {r['errors']} | "
+        f"{r['p50_s']:.2f} s | {r['p95_s']:.2f} s | {r['peak_rss_mb']} MB |"
+    )
 
 
 if __name__ == "__main__":

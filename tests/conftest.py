@@ -9,6 +9,7 @@ from transformers import (
     AutoModel,
     AutoTokenizer,
     BertConfig,
+    BertForMaskedLM,
     DistilBertConfig,
     ElectraConfig,
     MPNetConfig,
@@ -64,3 +65,20 @@ def tiny_encoders(tokenizer) -> dict[str, Encoder]:
 @pytest.fixture(scope="session")
 def bundled() -> Encoder:
     return load_encoder()
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_folder(tmp_path_factory, tokenizer) -> str:
+    """A tiny random BertForMaskedLM saved with the bundled tokenizer, loadable by path."""
+    folder = tmp_path_factory.mktemp("tiny-mlm")
+    torch.manual_seed(0)
+    config = BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        architectures=["BertForMaskedLM"],
+    )
+    BertForMaskedLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

@@ -4,9 +4,7 @@ the MLM lens (on a tiny random masked-LM model saved to a folder) and head ablat
 from __future__ import annotations
 
 import pytest
-import torch
 from streamlit.testing.v1 import AppTest
-from transformers import BertConfig, BertForMaskedLM
 
 from tests.test_app import charts, new_app
 
@@ -50,22 +48,6 @@ def test_probe_view_runs_and_downloads():
     assert no_problem(at) and charts(at) == 1
     assert at.success and "Best: layer" in at.success[0].value
     assert len(at.get("download_button")) == 1
-
-
-@pytest.fixture(scope="module")
-def tiny_mlm_folder(tmp_path_factory, tokenizer):
-    folder = tmp_path_factory.mktemp("tiny-mlm")
-    torch.manual_seed(0)
-    config = BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        architectures=["BertForMaskedLM"],
-    )
-    BertForMaskedLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 def test_mlm_lens_unavailable_on_the_default_model():

@@ -75,3 +75,58 @@ def test_clicking_a_thumbnail_opens_that_head(server, browser):
     wait_for_charts(page, 3)
     assert page.locator(ERRORS).count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def open_view(page, url: str, charts: int) -> None:
+    page.goto(url)
+    wait_for_charts(page, charts)
+    assert page.locator(ERRORS).count() == 0, url
+
+
+def pick_heads(page, *heads: str) -> None:
+    """Choose options in the ablation view's multiselect, as a person would: open, click."""
+    box = page.get_by_label("Heads to switch off")
+    for head in heads:
+        box.click()
+        box.press_sequentially(head)
+        page.get_by_role("option", name=head, exact=True).click()
+        wait_for_charts(page, 0)
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(800)  # the menu fades out
+
+
+def test_explanation_views_on_the_default_model(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 2600})
+    open_view(page, server + "/?view=math&layer=3&head=2", 10)
+    assert "the largest difference from the layer output" in page.inner_text("body")
+    page.screenshot(path=str(ARTIFACTS / "math.png"), full_page=True)
+    open_view(page, server + "/?view=contrast", 2)
+    page.screenshot(path=str(ARTIFACTS / "contrast.png"))
+    page.goto(server + "/?view=probe")
+    page.get_by_role("button", name="Run the probe").click()
+    wait_for_charts(page, 1, timeout=300_000)
+    assert page.locator(ERRORS).count() == 0
+    assert "Best: layer" in page.inner_text("body")
+    page.screenshot(path=str(ARTIFACTS / "probe.png"))
+    page.goto(server + "/?view=mlm")
+    page.get_by_text("no masked-language-model head").wait_for()
+    page.goto(server + "/?view=ablation")
+    pick_heads(page, "L1H1", "L2H3")
+    wait_for_charts(page, 1)
+    assert page.locator(ERRORS).count() == 0
+    page.screenshot(path=str(ARTIFACTS / "ablation.png"))
+
+
+def test_mlm_lens_and_ablation_on_a_masked_lm(server, browser, tiny_mlm_folder):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    text = "The cat sat on the warm mat."
+    open_view(page, f"{server}/?view=mlm&model={tiny_mlm_folder}&text={text}", 1)
+    assert page.locator('[data-testid="stDataFrame"]').count() == 1
+    page.screenshot(path=str(ARTIFACTS / "mlm.png"))
+    page.get_by_text("Head ablation", exact=True).click()
+    pick_heads(page, "L1H2")
+    wait_for_charts(page, 1)
+    assert page.locator(ERRORS).count() == 0
+    assert page.locator('[data-testid="stDataFrame"]').count() == 2  # predictions before, after
+    page.screenshot(path=str(ARTIFACTS / "mlm_ablation.png"))

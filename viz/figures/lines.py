@@ -14,12 +14,13 @@ def by_layer(
     title: str,
     y_title: str,
     errors: dict[str, np.ndarray] | None = None,
-    log_y: bool = False,
+    rank: bool = False,
     best: tuple[str, int] | None = None,
     first_layer: int = 0,
 ) -> go.Figure:
     """One line per series over layers (x: emb, L1, ...). ``best`` = (series, layer index)
-    is marked with a star; ``errors`` draws error bars."""
+    is marked with a star; ``errors`` draws error bars. ``rank``: the values are ranks (1 = top),
+    drawn on a log axis with 1 at the top."""
     fig = go.Figure()
     for name, values in series.items():
         n = len(values)
@@ -51,7 +52,37 @@ def by_layer(
                 hoverinfo="skip",
             )
         )
-    fig.update_yaxes(title_text=y_title, type="log" if log_y else "linear")
+    fig.update_yaxes(title_text=y_title)
+    if rank:
+        worst = max(float(np.max(v)) for v in series.values())
+        ticks = [
+            t
+            for t in (
+                1,
+                2,
+                5,
+                10,
+                20,
+                50,
+                100,
+                200,
+                500,
+                1000,
+                2000,
+                5000,
+                10000,
+                20000,
+                50000,
+                100000,
+                200000,
+            )
+            if t <= max(worst, 10)
+        ]
+        fig.update_yaxes(
+            type="log",
+            range=[np.log10(max(worst, 10) * 1.5), np.log10(0.8)],  # reversed: rank 1 on top
+            tickvals=ticks,
+        )
     fig.update_layout(legend={"orientation": "h", "y": -0.18})
     return base_layout(fig, title, height=420)
 
