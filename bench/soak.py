@@ -18,6 +18,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -33,14 +34,16 @@ WORDS = (
 ).split()
 MARKERS = ("guitar", "elephant", "violin", "pepper", "rocket", "tiger", "lemon", "castle")
 PAINTED = """(m) => {
+    const app = document.querySelector('[data-testid="stApp"]');
     const p = document.querySelector('.js-plotly-plot');
-    const busy = document.querySelector('[data-testid="stStatusWidget"]');
-    return !busy && p && p.textContent.includes(m)
-        && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2;
+    const painted = [...document.querySelectorAll('.js-plotly-plot')]
+        .filter((q) => q.querySelector('.main-svg')).length;
+    return app && app.dataset.testScriptState === 'notRunning'
+        && p && p.textContent.includes(m) && painted >= 3;
 }"""
 
 
-def start_server() -> tuple[subprocess.Popen, str]:
+def start_server(log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -57,8 +60,8 @@ def start_server() -> tuple[subprocess.Popen, str]:
             "true",
         ],
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     url = f"http://127.0.0.1:{port}"
@@ -99,20 +102,26 @@ async def session(
             # consecutive rounds use different markers: the old page never matches
             await page.wait_for_function(PAINTED, arg=marker, timeout=60_000)
         except Exception as err:  # noqa: BLE001 - every failure is counted and reported
-            errors.append(f"session {index} round {round_}: {type(err).__name__}")
+            errors.append(
+                f"{time.strftime('%H:%M:%S')} session {index} round {round_}: "
+                f"{type(err).__name__} ({len(text.split())} words)"
+            )
             continue
         times.append(time.perf_counter() - start)
         bad = await page.locator(
             '[data-testid="stException"], [data-testid="stAlertContentError"]'
         ).count()
         if bad:
-            errors.append(f"session {index} round {round_}: error box on the page")
+            errors.append(
+                f"{time.strftime('%H:%M:%S')} session {index} round {round_}: error box on the page"
+            )
 
 
 async def run(sessions: int, minutes: float) -> dict[str, float]:
     from playwright.async_api import async_playwright
 
-    proc, url = start_server()
+    log = Path(tempfile.gettempdir()) / f"soak-server-{os.getpid()}.log"
+    proc, url = start_server(log)
     times: list[float] = []
     errors: list[str] = []
     peak = 0
@@ -139,6 +148,8 @@ async def run(sessions: int, minutes: float) -> dict[str, float]:
     q = statistics.quantiles(times, n=20) if len(times) >= 2 else [float("nan")] * 19
     for line in errors[:10]:
         print("error:", line)
+    if errors:
+        print(f"server output: {log}")
     return {
         "sessions": sessions,
         "minutes": minutes,

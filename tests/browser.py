@@ -95,12 +95,15 @@ def chromium() -> Iterator[object]:
 
 
 def wait_for_charts(page, count: int = 1, timeout: float = 90_000) -> None:
-    """Wait until the app is idle and at least ``count`` Plotly charts have painted."""
+    """Wait until the script run is over and at least ``count`` Plotly charts have painted."""
     page.wait_for_function(
         """(n) => {
-            const running = document.querySelector('[data-testid="stStatusWidget"]');
-            const plots = document.querySelectorAll('.js-plotly-plot .main-svg');
-            return !running && plots.length >= n;
+            const app = document.querySelector('[data-testid="stApp"]');
+            const idle = app && app.dataset.testScriptState === 'notRunning'
+                && !document.querySelector('[data-testid="stStatusWidget"]');
+            const painted = [...document.querySelectorAll('.js-plotly-plot')]
+                .filter((p) => p.querySelector('.main-svg')).length;
+            return idle && painted >= n;
         }""",
         arg=count,
         timeout=timeout,

@@ -8,7 +8,6 @@ because every app session shares one model. ``trace(encoder, text)`` is the publ
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -21,34 +20,90 @@ from viz.models import Encoder
 from viz.tokens import encode, mask_one_word
 from viz.trace import Trace
 
-Store = dict[str, list[torch.Tensor]]
+KINDS = ("hidden", "probs", "q", "k", "v", "ctx", "attn_out", "act", "ffn_out")
 
 
 def _first(output: object) -> torch.Tensor:
     return output[0] if isinstance(output, tuple) else output
 
 
+class Store:
+    """What the hooks captured: one float32 numpy array ``[n, ...]`` per kind, filled one layer
+    at a time in call order (so ALBERT's one shared layer fills every slot).
+
+    Each hook copies its tensor (batch item 0) into the next free slot at once, while it is still
+    in cache, and keeps no reference to it: torch frees each activation as soon as the forward is
+    done with it, and every value is copied exactly once. A kind's array is created at its first
+    call, from that tensor's shape. Q, K and V are stored per head, ``[L, H, T, dk]``; the
+    hidden states have ``L + 1`` slots (the embeddings first).
+    """
+
+    def __init__(self, num_layers: int, num_heads: int) -> None:
+        self.num_layers, self.num_heads = num_layers, num_heads
+        self.arrays: dict[str, np.ndarray] = {}
+        self.filled = dict.fromkeys(KINDS, 0)
+        self.bias: np.ndarray | None = None  # MPNet's relative-position bias, [T, T, H]
+
+    def slots(self, kind: str) -> int:
+        return self.num_layers + 1 if kind == "hidden" else self.num_layers
+
+    def put(self, kind: str, tensor: torch.Tensor) -> None:
+        i = self.filled[kind]
+        if i >= self.slots(kind):
+            raise RuntimeError(f"Hooks fired too often for {kind!r} (model has {self.num_layers}).")
+        item = tensor[0]
+        if kind in ("q", "k", "v"):  # [T, H*dk] -> [H, T, dk]; the copy does the transpose
+            item = item.unflatten(-1, (self.num_heads, -1)).transpose(0, 1)
+        if kind not in self.arrays:
+            self.arrays[kind] = np.empty((self.slots(kind), *item.shape), dtype=np.float32)
+        torch.from_numpy(self.arrays[kind][i]).copy_(item)
+        self.filled[kind] = i + 1
+
+    def check_complete(self) -> None:
+        """Raise unless every kind was captured for every layer."""
+        missing = [k for k in KINDS if self.filled[k] != self.slots(k)]
+        if missing:
+            raise RuntimeError(
+                f"Hooks fired the wrong number of times for {missing} "
+                f"(expected {self.num_layers} layers)."
+            )
+
+
 @contextmanager
 def capture(encoder: Encoder, ablate: frozenset[tuple[int, int]] = frozenset()) -> Iterator[Store]:
-    """Hook every layer; yield ``store[kind] -> list of tensors in call order`` (one per layer).
+    """Hook every layer; yield the ``Store`` that the hooks fill during one forward pass.
 
     ``ablate``: (layer, head) pairs (0-based) whose attention output is zeroed before the output
     projection, i.e. the head is switched off; later layers see the change.
 
-    Kinds: ``in``, ``out`` [B, T, D]; ``q``, ``k``, ``v``, ``ctx``, ``attn_out`` [B, T, D];
-    ``probs`` [B, H, T, T]; ``act`` [B, T, F]; ``ffn_out`` [B, T, D]; ``bias`` [T, T, H].
+    Seven hooks per layer: the layer's output (at the first layer also its input, the
+    embeddings), the attention probabilities, Q, K, V, and the two residual updates (attention
+    output and feed-forward output), whose hooks also read their module's input: the
+    concatenated heads and the feed-forward activation.
     """
-    store: Store = defaultdict(list)
     points = encoder.points
+    H, dk = encoder.facts.num_heads, encoder.facts.head_dim
+    store = Store(encoder.facts.num_layers, H)
     handles: list[torch.utils.hooks.RemovableHandle] = []
 
-    def output_hook(kind: str, pick: Callable[[object], torch.Tensor]) -> Callable:
-        return lambda module, args, output: store[kind].append(pick(output))
+    def output_of(kind: str, pick: Callable[[object], torch.Tensor] = _first) -> Callable:
+        return lambda module, args, output: store.put(kind, pick(output))
 
-    def input_hook(kind: str) -> Callable:
-        return lambda module, args: store[kind].append(args[0])
+    def input_and_output(kind_in: str, kind_out: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            store.put(kind_in, args[0])
+            store.put(kind_out, _first(output))
 
-    H, dk = encoder.facts.num_heads, encoder.facts.head_dim
+        return hook
+
+    def layer_output(module: nn.Module, args: tuple, output: object) -> None:
+        if store.filled["hidden"] == 0:
+            store.put("hidden", args[0])  # the first layer's input: the embedding output
+        store.put("hidden", _first(output))
+
+    def bias_output(module: nn.Module, args: tuple, output: object) -> None:
+        store.bias = _first(output).float().cpu().numpy()
+
     calls = {"ablate": 0}  # counts output-projection calls: tells ALBERT's shared layer apart
 
     def ablate_hook(module: nn.Module, args: tuple) -> tuple:
@@ -67,48 +122,32 @@ def capture(encoder: Encoder, ablate: frozenset[tuple[int, int]] = frozenset()) 
             if ablate:
                 if any(not (0 <= h < H) for _, h in ablate):
                     raise ValueError(f"Head numbers run from 1 to {H}.")
-                for layer in encoder.layers:  # registered first: capture sees the ablated context
-                    module = resolve(layer, points.attn_out)
-                    handles.append(module.register_forward_pre_hook(ablate_hook))
-            for layer in encoder.layers:
-                hooks: list[tuple[nn.Module, str, Callable]] = [
-                    (layer, "pre", input_hook("in")),
-                    (layer, "post", output_hook("out", _first)),
-                    (
-                        resolve(layer, points.attn_probs),
-                        "post",
-                        output_hook("probs", lambda o: o[1]),
-                    ),
-                    (resolve(layer, points.query), "post", output_hook("q", _first)),
-                    (resolve(layer, points.key), "post", output_hook("k", _first)),
-                    (resolve(layer, points.value), "post", output_hook("v", _first)),
-                    (resolve(layer, points.attn_out), "pre", input_hook("ctx")),
-                    (resolve(layer, points.attn_out), "post", output_hook("attn_out", _first)),
-                    (resolve(layer, points.ffn_out), "pre", input_hook("act")),
-                    (resolve(layer, points.ffn_out), "post", output_hook("ffn_out", _first)),
+                for at in encoder.layer_points:  # a pre-hook: the capture hooks see its result
+                    handles.append(at["attn_out"].register_forward_pre_hook(ablate_hook))
+            probs, q, k, v = (
+                output_of("probs", lambda o: o[1]),
+                output_of("q"),
+                output_of("k"),
+                output_of("v"),
+            )
+            ctx, ffn = input_and_output("ctx", "attn_out"), input_and_output("act", "ffn_out")
+            for layer, at in zip(encoder.layers, encoder.layer_points):
+                handles += [
+                    layer.register_forward_hook(layer_output),
+                    at["attn_probs"].register_forward_hook(probs),
+                    at["query"].register_forward_hook(q),
+                    at["key"].register_forward_hook(k),
+                    at["value"].register_forward_hook(v),
+                    at["attn_out"].register_forward_hook(ctx),
+                    at["ffn_out"].register_forward_hook(ffn),
                 ]
-                for module, when, fn in hooks:
-                    register = (
-                        module.register_forward_pre_hook
-                        if when == "pre"
-                        else module.register_forward_hook
-                    )
-                    handles.append(register(fn))
             if points.attn_bias:
                 bias_module = resolve(encoder.base, points.attn_bias)
-                handles.append(bias_module.register_forward_hook(output_hook("bias", _first)))
+                handles.append(bias_module.register_forward_hook(bias_output))
             yield store
         finally:
             for handle in handles:
                 handle.remove()
-
-
-def _stack(tensors: list[torch.Tensor]) -> np.ndarray:
-    """Concatenate one kind's per-layer tensors (B = 1 each) into [L, ...] and release them,
-    so a trace never holds its activations twice."""
-    array = torch.cat(tensors, dim=0).float().cpu().numpy()
-    tensors.clear()
-    return array
 
 
 def uses_segments(encoder: Encoder) -> bool:
@@ -139,50 +178,34 @@ def trace(
         inputs["token_type_ids"] = torch.tensor([enc.token_type_ids], device=encoder.device)
     if encoder.points.probs_need_flag:
         inputs["output_attentions"] = True
-    L, H, dk, T = facts.num_layers, facts.num_heads, facts.head_dim, len(enc.input_ids)
     with torch.inference_mode(), capture(encoder, ablate) as store:
         encoder.base(**inputs)
-        missing = [
-            k
-            for k in ("in", "out", "probs", "q", "k", "v", "ctx", "attn_out", "act", "ffn_out")
-            if len(store[k]) != L
-        ]
-        if missing:
-            raise RuntimeError(
-                f"Hooks fired the wrong number of times for {missing} (expected {L} layers)."
-            )
-        hidden = _stack([store["in"][0], *store["out"]])  # [L+1, T, D]
-        store["in"].clear()
-        store["out"].clear()
-
-        def heads(kind: str) -> np.ndarray:
-            return _stack(store[kind]).reshape(L, T, H, dk).transpose(0, 2, 1, 3)  # [L,H,T,dk]
-
-        bias = None
-        if store["bias"]:
-            bias = store["bias"][0].float().cpu().numpy().reshape(T, T, H).transpose(2, 0, 1)
-        result = Trace(
-            facts=facts,
-            text=text,
-            pair=pair,
-            tokens=enc.tokens,
-            display_tokens=enc.display,
-            token_ids=np.asarray(enc.input_ids, dtype=np.int64),
-            special=enc.special,
-            word_ids=enc.word_ids,
-            segment_ids=enc.segment_ids,
-            offsets=enc.offsets,
-            dropped_tokens=enc.dropped_tokens,
-            dropped_chars=enc.dropped_chars,
-            hidden_states=hidden,
-            attentions=_stack(store["probs"]),  # [L, H, T, T]
-            queries=np.ascontiguousarray(heads("q")),
-            keys=np.ascontiguousarray(heads("k")),
-            values=np.ascontiguousarray(heads("v")),
-            attn_context=_stack(store["ctx"]),  # [L, T, D]
-            attn_outputs=_stack(store["attn_out"]),  # [L, T, D]
-            ffn_activations=_stack(store["act"]),  # [L, T, F]
-            ffn_outputs=_stack(store["ffn_out"]),  # [L, T, D]
-            attn_bias=None if bias is None else np.ascontiguousarray(bias),
-        )
-    return result
+    store.check_complete()
+    T, a = len(enc.input_ids), store.arrays
+    bias = None
+    if store.bias is not None:
+        bias = np.ascontiguousarray(store.bias.reshape(T, T, -1).transpose(2, 0, 1))  # [H, T, T]
+    return Trace(
+        facts=facts,
+        text=text,
+        pair=pair,
+        tokens=enc.tokens,
+        display_tokens=enc.display,
+        token_ids=np.asarray(enc.input_ids, dtype=np.int64),
+        special=enc.special,
+        word_ids=enc.word_ids,
+        segment_ids=enc.segment_ids,
+        offsets=enc.offsets,
+        dropped_tokens=enc.dropped_tokens,
+        dropped_chars=enc.dropped_chars,
+        hidden_states=a["hidden"],  # [L+1, T, D]
+        attentions=a["probs"],  # [L, H, T, T]
+        queries=a["q"],  # [L, H, T, dk]
+        keys=a["k"],
+        values=a["v"],
+        attn_context=a["ctx"],  # [L, T, D]
+        attn_outputs=a["attn_out"],  # [L, T, D]
+        ffn_activations=a["act"],  # [L, T, F]
+        ffn_outputs=a["ffn_out"],  # [L, T, D]
+        attn_bias=bias,
+    )

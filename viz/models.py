@@ -61,9 +61,17 @@ class Encoder:
         """The bare encoder (embeddings + layers), where hook paths start."""
         return getattr(self.model, "base_model", self.model)
 
-    @property
+    @functools.cached_property
     def layers(self) -> list[nn.Module]:
         return layer_modules(self.base, self.points)
+
+    @functools.cached_property
+    def layer_points(self) -> list[dict[str, nn.Module]]:
+        """Per layer, the module at each hook point (resolved once: capture runs per input)."""
+        names = ("attn_probs", "query", "key", "value", "attn_out", "ffn_out")
+        return [
+            {n: resolve(layer, getattr(self.points, n)) for n in names} for layer in self.layers
+        ]
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Apply the masked-LM head to hidden states ``[..., D]`` -> ``[..., V]``."""

@@ -76,7 +76,7 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
         if w is not None and not special[i]:
             word_ids[i] = w + (first_words if s == 1 else 0)
     offsets = np.array(enc["offset_mapping"], dtype=np.int64).reshape(T, 2)
-    tokens = tuple(tokenizer.convert_ids_to_tokens(ids))
+    tokens = tuple(enc.tokens() if enc.encodings else tokenizer.convert_ids_to_tokens(ids))
     display = display_tokens(tokens, special, word_ids, offsets, segment, text, pair)
     return Encoded(
         input_ids=ids,
@@ -141,6 +141,9 @@ def display_tokens(
     """Readable labels: the user's own characters for each token (so byte-level BPE and
     SentencePiece read like WordPiece), with ``##`` marking a word's continuation pieces."""
     out = []
+    # plain lists: indexing numpy arrays one element at a time is several times slower
+    special, word_ids, segment = special.tolist(), word_ids.tolist(), segment.tolist()
+    offsets = offsets.tolist()
     for i, tok in enumerate(tokens):
         if special[i]:
             out.append(tok)
