@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from viz import capture
@@ -108,6 +109,15 @@ def get_trace(
     if not cached:
         gc.collect()  # a new input: free the figures and arrays of the last one now, not later
     return value
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def model_view_figure(key: tuple, _t: Trace, title: str) -> go.Figure:
+    """The grid of every layer and head, built once per trace and left unmarked (the heatmap's
+    title names the open head): a layer or head change then leaves its message unchanged, so
+    Streamlit sends the browser a reference instead of the 0.5 MB figure and it is not redrawn.
+    Read-only after it is built, so sessions can share the object."""
+    return attention_fig.model_view(_t.attentions, title)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -337,9 +347,7 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
     )
     st.caption(tr("model_view_help", lang))
     chart(
-        attention_fig.model_view(
-            t.attentions, tr("model_view", lang), selected=None if average else (layer, head)
-        ),
+        model_view_figure(key, t, tr("model_view", lang)),
         key="model_view",
         on_select=on_model_view_click,
         selection_mode="points",

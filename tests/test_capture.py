@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import TINY_CONFIGS
+from viz import capture as capture_module
 from viz.analysis.attention_math import attention_from_qkv
 from viz.capture import capture, trace, uses_segments
 
@@ -40,6 +41,28 @@ def test_parity_with_huggingface(tiny_encoders, model_type):
     np.testing.assert_allclose(result.hidden_states, hidden, atol=1e-5, rtol=0)
     np.testing.assert_allclose(result.attentions, attentions, atol=1e-5, rtol=0)
     np.testing.assert_allclose(result.attentions.sum(-1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
+def test_one_block_gives_the_same_trace(tiny_encoders, model_type, monkeypatch):
+    """Long inputs get all arrays carved from one allocation; the arrays are the same."""
+    encoder = tiny_encoders[model_type]
+    separate = trace(encoder, SENTENCE, PAIR)
+    monkeypatch.setattr(capture_module, "PREALLOCATE_BYTES", 0)
+    block = trace(encoder, SENTENCE, PAIR)
+    assert block.hidden_states.base is not None  # a view of the block
+    for name in (
+        "hidden_states",
+        "attentions",
+        "queries",
+        "keys",
+        "values",
+        "attn_context",
+        "attn_outputs",
+        "ffn_activations",
+        "ffn_outputs",
+    ):
+        np.testing.assert_array_equal(getattr(block, name), getattr(separate, name), name)
 
 
 def test_parity_bundled_model(bundled):

@@ -124,8 +124,8 @@ def test_cli_trace_rejects_text(case, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"\x00\x01\x02binary\xff\xfe", "not UTF-8"),
-        ("caf\xe9 au lait\n".encode("latin-1"), "not UTF-8"),
+        (b"\x00\x01\x02binary\xff\xfe", "not UTF"),
+        ("caf\xe9 au lait\n".encode("latin-1"), "not UTF"),
         (b"ok line\nnul\x00line\n", "NUL"),
         (b"", "empty"),
     ],
@@ -153,3 +153,40 @@ def test_remote_code_is_never_run(tmp_path):
     with pytest.raises(ModelLoadError):
         load_encoder(str(tmp_path))
     assert not marker.exists()
+
+
+GOOD_CSV = "text,label\n" + "".join(
+    f'"{w} is {"wonderful" if i % 2 else "terrible"}, number {i}",{"pos" if i % 2 else "neg"}\n'
+    for i, w in enumerate(["The film", "This song", "The meal", "Our trip", "That book"] * 8)
+)
+UPLOADS = {
+    "binary file": (bytes(range(256)) * 64, "binary"),
+    "UTF-16 file": (GOOD_CSV.encode("utf-16"), "binary"),  # its NUL bytes give it away
+    "Latin-1 file": ("text,label\ncafé crème,a\nnaïve,b\n".encode("latin-1"), "not UTF"),
+    "wrong columns": (b"sentence,category\nhello,a\nbye,b\n", "columns 'text' and 'label'"),
+    "single class": (b"text,label\nhello,a\nbye,a\nagain,a\n", "same label"),
+    "too many rows": (("text,label\n" + "hi,a\nho,b\n" * 3000).encode(), "rows"),
+    "huge file": (b"text,label\n" + b"x" * (6 * 2**20) + b",a\n", "limit"),
+    "empty file": (b"", "empty"),
+    "script in the text": (
+        b"text,label\n<script>window.x=1</script> good,a\n<img src=x onerror=alert(1)> bad,b\n",
+        "at least 2 examples",  # too few to cross-validate: a message, and never markup
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UPLOADS))
+def test_probe_upload_gives_a_clear_message(case):
+    content, message = UPLOADS[case]
+    at = new_app(view="probe")
+    at.radio(key="probe_source").set_value("upload").run()
+    at.file_uploader(key="probe_file").upload("data.csv", content, "text/csv").run()
+    assert not at.exception, case
+    assert at.error and message in at.error[0].value, [e.value for e in at.error]
+    assert all("<script>" not in m.value for m in at.markdown)
+    # a good file afterwards works: the page was not broken by the bad one
+    at.file_uploader(key="probe_file").set_value(("good.csv", GOOD_CSV.encode(), "text/csv"))
+    at.run()
+    at.button(key="probe_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert charts(at) == 1 and at.success

@@ -85,5 +85,6 @@ def test_memory_stays_bounded(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     peak_mb = int(done.stdout.split()[0])
+    print(f"\npeak resident memory of the app process: {peak_mb} MB (goal <= 1536 MB)")
     assert "512 tokens" in done.stdout
     assert peak_mb <= 1536, f"peak resident memory {peak_mb} MB"

@@ -20,6 +20,9 @@ from viz.models import Encoder
 from viz.tokens import encode, mask_one_word
 from viz.trace import Trace
 
+# From this size one block is cheaper than separate arrays; below it, small arrays come from
+# memory malloc already holds (measured: bench/RESULTS.md, section 1).
+PREALLOCATE_BYTES = 32 * 2**20
 KINDS = ("hidden", "probs", "q", "k", "v", "ctx", "attn_out", "act", "ffn_out")
 
 
@@ -44,6 +47,18 @@ class Store:
         self.filled = dict.fromkeys(KINDS, 0)
         self.bias: np.ndarray | None = None  # MPNet's relative-position bias, [T, T, H]
 
+    def preallocate(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Carve every kind's array out of one allocation. A single large block is faulted in
+        as huge pages (numpy asks for them from 4 MB), which makes first writes several times
+        cheaper than into nine separate arrays. A kind whose first tensor has another shape
+        gets its own array instead (see ``put``)."""
+        sizes = {kind: int(np.prod(shape)) for kind, shape in shapes.items()}
+        block = np.empty(sum(sizes.values()), dtype=np.float32)
+        start = 0
+        for kind, shape in shapes.items():
+            self.arrays[kind] = block[start : start + sizes[kind]].reshape(shape)
+            start += sizes[kind]
+
     def slots(self, kind: str) -> int:
         return self.num_layers + 1 if kind == "hidden" else self.num_layers
 
@@ -54,7 +69,7 @@ class Store:
         item = tensor[0]
         if kind in ("q", "k", "v"):  # [T, H*dk] -> [H, T, dk]; the copy does the transpose
             item = item.unflatten(-1, (self.num_heads, -1)).transpose(0, 1)
-        if kind not in self.arrays:
+        if i == 0 and (kind not in self.arrays or self.arrays[kind].shape[1:] != item.shape):
             self.arrays[kind] = np.empty((self.slots(kind), *item.shape), dtype=np.float32)
         torch.from_numpy(self.arrays[kind][i]).copy_(item)
         self.filled[kind] = i + 1
@@ -70,8 +85,15 @@ class Store:
 
 
 @contextmanager
-def capture(encoder: Encoder, ablate: frozenset[tuple[int, int]] = frozenset()) -> Iterator[Store]:
+def capture(
+    encoder: Encoder,
+    ablate: frozenset[tuple[int, int]] = frozenset(),
+    num_tokens: int | None = None,
+) -> Iterator[Store]:
     """Hook every layer; yield the ``Store`` that the hooks fill during one forward pass.
+
+    ``num_tokens``: the input's length, when known, so that every array is allocated up front in
+    one block (see ``Store.preallocate``).
 
     ``ablate``: (layer, head) pairs (0-based) whose attention output is zeroed before the output
     projection, i.e. the head is switched off; later layers see the change.
@@ -83,7 +105,19 @@ def capture(encoder: Encoder, ablate: frozenset[tuple[int, int]] = frozenset()) 
     """
     points = encoder.points
     H, dk = encoder.facts.num_heads, encoder.facts.head_dim
-    store = Store(encoder.facts.num_layers, H)
+    f = encoder.facts
+    store = Store(f.num_layers, H)
+    if num_tokens is not None:
+        L, T, D = f.num_layers, num_tokens, f.hidden_size
+        shapes = {
+            "hidden": (L + 1, T, D),
+            "probs": (L, H, T, T),
+            **{kind: (L, H, T, dk) for kind in ("q", "k", "v")},
+            **{kind: (L, T, D) for kind in ("ctx", "attn_out", "ffn_out")},
+            "act": (L, T, f.ffn_size),
+        }
+        if 4 * sum(int(np.prod(s)) for s in shapes.values()) >= PREALLOCATE_BYTES:
+            store.preallocate(shapes)
     handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def output_of(kind: str, pick: Callable[[object], torch.Tensor] = _first) -> Callable:
@@ -178,10 +212,11 @@ def trace(
         inputs["token_type_ids"] = torch.tensor([enc.token_type_ids], device=encoder.device)
     if encoder.points.probs_need_flag:
         inputs["output_attentions"] = True
-    with torch.inference_mode(), capture(encoder, ablate) as store:
+    T = len(enc.input_ids)
+    with torch.inference_mode(), capture(encoder, ablate, num_tokens=T) as store:
         encoder.base(**inputs)
     store.check_complete()
-    T, a = len(enc.input_ids), store.arrays
+    a = store.arrays
     bias = None
     if store.bias is not None:
         bias = np.ascontiguousarray(store.bias.reshape(T, T, -1).transpose(2, 0, 1))  # [H, T, T]
