@@ -102,8 +102,10 @@ def check_same(encoder: Encoder, text: str, n: int) -> torch.Tensor:
 
 
 def hooked(encoder: Encoder, inputs: dict[str, torch.Tensor]) -> None:
-    """The forward inside ``capture``: hooks on, each copying its tensor into the store."""
-    with torch.inference_mode(), capture(encoder):
+    """The forward inside ``capture`` as ``trace`` runs it: hooks on, each copying its tensor
+    into the store's arrays (one block when the input is long)."""
+    n = inputs["input_ids"].shape[1]
+    with torch.inference_mode(), capture(encoder, num_tokens=n):
         encoder.base(**inputs)
 
 
