@@ -130,3 +130,20 @@ def test_mlm_lens_and_ablation_on_a_masked_lm(server, browser, tiny_mlm_folder):
     assert page.locator(ERRORS).count() == 0
     assert page.locator('[data-testid="stDataFrame"]').count() == 2  # predictions before, after
     page.screenshot(path=str(ARTIFACTS / "mlm_ablation.png"))
+
+
+def test_clicking_a_head_table_row_opens_that_head(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1800})
+    page.goto(server + "/?view=heads")
+    wait_for_charts(page, 1)
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    page.wait_for_timeout(500)  # the grid draws on a canvas after it mounts
+    box = grid.bounding_box()
+    header = row = 35  # Streamlit's default header and row heights, in pixels
+    # the selection checkbox of the third row: layer 1, head 3 (the table is sorted by layer)
+    page.mouse.click(box["x"] + 15, box["y"] + header + 2 * row + row / 2)
+    page.wait_for_url("**view=attention**layer=1&head=3**", timeout=30_000)
+    wait_for_charts(page, 3)
+    assert page.locator(ERRORS).count() == 0
+    assert "Layer 1, head 3" in page.locator(".js-plotly-plot").first.inner_text()
