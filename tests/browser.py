@@ -32,11 +32,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextlib.contextmanager
-def streamlit_server(env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[str]:
-    """Start ``streamlit run app.py`` on a free loopback port; yield its URL."""
-    port = free_port()
-    cmd = [
+def streamlit_command(port: int) -> list[str]:
+    """``streamlit run app.py`` on loopback ``port``, headless, no file watcher, no telemetry."""
+    return [
         sys.executable,
         "-m",
         "streamlit",
@@ -53,8 +51,14 @@ def streamlit_server(env: dict[str, str] | None = None, timeout: float = 90) -> 
         "--server.fileWatcherType",
         "none",
     ]
+
+
+@contextlib.contextmanager
+def streamlit_server(env: dict[str, str] | None = None, timeout: float = 90) -> Iterator[str]:
+    """Start ``streamlit run app.py`` on a free loopback port; yield its URL."""
+    port = free_port()
     proc = subprocess.Popen(
-        cmd,
+        streamlit_command(port),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -6,7 +6,13 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.analysis.attention import downsample
-from viz.figures.common import base_layout, compact, position_labels, safe, token_axes
+from viz.figures.common import (
+    attention_trace,
+    base_layout,
+    position_labels,
+    safe,
+    token_axes,
+)
 
 THUMB = 32  # thumbnail side in cells; longer inputs are average-pooled down to this
 
@@ -24,15 +30,12 @@ def heatmap(
     names = position_labels(labels, positions)
     T = len(names)
     fig = go.Figure(
-        go.Heatmap(
-            z=compact(matrix),
-            x=names,
-            y=names,
-            colorscale="Blues",
-            zmin=0,
-            zmax=zmax if zmax is not None else float(max(matrix.max(), 1e-9)),
+        attention_trace(
+            matrix,
+            names,
+            value_name,
+            zmax if zmax is not None else float(max(matrix.max(), 1e-9)),
             colorbar={"title": {"text": value_name}, "thickness": 12},
-            hovertemplate="from %{y}<br>to %{x}<br>" + value_name + " %{z:.6f}<extra></extra>",
         )
     )
     token_axes(fig, names)

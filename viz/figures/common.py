@@ -78,3 +78,19 @@ def token_axes(
             tickfont={"size": size},
             **kwargs,
         )
+
+
+def attention_trace(
+    matrix: np.ndarray, names: list[str], value_name: str, zmax: float, **kwargs: object
+) -> go.Heatmap:
+    """A [T, T] token-to-token heatmap (rows from, columns to) with the exact value on hover."""
+    return go.Heatmap(
+        z=compact(matrix),
+        x=names,
+        y=names,
+        colorscale="Blues",
+        zmin=0,
+        zmax=zmax,
+        hovertemplate="from %{y}<br>to %{x}<br>" + value_name + " %{z:.6f}<extra></extra>",
+        **kwargs,
+    )

@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.figures.common import base_layout, compact, position_labels, token_axes
+from viz.figures.common import attention_trace, base_layout, compact, position_labels, token_axes
 
 
 def layer_names(num_layers: int) -> list[str]:
@@ -28,16 +28,8 @@ def side_by_side(
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.12)
     for col, matrix in ((1, left), (2, right)):
         fig.add_trace(
-            go.Heatmap(
-                z=compact(matrix),
-                x=names,
-                y=names,
-                colorscale="Blues",
-                zmin=0,
-                zmax=zmax,
-                showscale=col == 2,
-                colorbar={"thickness": 12},
-                hovertemplate="from %{y}<br>to %{x}<br>" + value_name + " %{z:.6f}<extra></extra>",
+            attention_trace(
+                matrix, names, value_name, zmax, showscale=col == 2, colorbar={"thickness": 12}
             ),
             row=1,
             col=col,
