@@ -345,7 +345,8 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
         ),
         key="attention_heatmap",
     )
-    st.caption(tr("model_view_help", lang))
+    opened = tr("model_view_open", lang, layer=layer + 1, head=head_name)
+    st.caption(tr("model_view_help", lang) + " " + opened)
     chart(
         model_view_figure(key, t, tr("model_view", lang)),
         key="model_view",

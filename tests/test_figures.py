@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import string
+
 import numpy as np
 
 from viz.analysis.projection import project_layers
 from viz.figures import attention, heads, layers, projection
+from viz.i18n import LANGUAGES, STRINGS
 
 RNG = np.random.default_rng(0)
 
@@ -56,3 +59,13 @@ def test_layer_and_head_figures_build():
     np.fill_diagonal(d, 0)
     hs = heads.head_similarity(d, np.arange(24)[::-1], 12, "h")
     assert list(hs.data[0].x)[0] == "L2H12"
+
+
+def test_every_string_has_both_languages_with_the_same_placeholders():
+    def fields(text: str) -> set[str]:
+        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    for key, texts in STRINGS.items():
+        assert set(texts) == set(LANGUAGES), key
+        assert all(t.strip() for t in texts.values()), key
+        assert fields(texts["en"]) == fields(texts["zh"]), key

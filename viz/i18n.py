@@ -54,6 +54,10 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "all_heads": {"en": "mean of all heads", "zh": "所有头的平均"},
     "head_n": {"en": "head {n}", "zh": "第 {n} 个头"},
+    "model_view_open": {
+        "en": "Open above: layer {layer}, {head}.",
+        "zh": "上方已打开：第 {layer} 层，{head}。",
+    },
     "attention_help": {
         "en": "Each row is a token asking (query); each column a token being looked at (key). "
         "A row sums to 1: it is how that token spreads its attention. Hover for the exact "
