@@ -30,7 +30,7 @@ from viz.analysis import layers as layer_stats
 from viz.analysis import mlm
 from viz.analysis import probe as probing
 from viz.analysis.head_math import LayerSteps, recompute_layer
-from viz.analysis.projection import METHODS, project_layers
+from viz.analysis.projection import METHODS, Projection, project_layers
 from viz.cache import BoundedCache
 from viz.extract import POOLINGS, pooled_embeddings
 from viz.figures import attention as attention_fig
@@ -417,6 +417,15 @@ def view_layers(t: Trace, key: tuple, lang: str) -> None:
         st.caption(tr("contrib_help", lang))
 
 
+def projection_subtitle(proj: Projection, lang: str) -> str:
+    if proj.method == "PCA" and proj.explained is not None:
+        a, b = proj.explained
+        return tr("proj_sub_pca", lang, seed=proj.seed, a=a, b=b)
+    if proj.method == "t-SNE" and proj.perplexity is not None:
+        return tr("proj_sub_tsne", lang, seed=proj.seed, perp=proj.perplexity)
+    return proj.params
+
+
 def view_embeddings(t: Trace, key: tuple, lang: str) -> None:
     f = t.facts
     c1, c2, c3 = st.columns(3)
@@ -452,7 +461,13 @@ def view_embeddings(t: Trace, key: tuple, lang: str) -> None:
     axes = ("PC 1", "PC 2") if method == "PCA" else ("t-SNE 1", "t-SNE 2")
     chart(
         projection_fig.token_paths(
-            proj, list(t.display_tokens), list(layers), color, tr("projection_title", lang), axes
+            proj,
+            list(t.display_tokens),
+            list(layers),
+            color,
+            tr("projection_title", lang),
+            axes,
+            subtitle=projection_subtitle(proj, lang),
         ),
         key="projection",
     )

@@ -54,6 +54,14 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "all_heads": {"en": "mean of all heads", "zh": "所有头的平均"},
     "head_n": {"en": "head {n}", "zh": "第 {n} 个头"},
+    "proj_sub_pca": {
+        "en": "PCA, 2 components, seed {seed} · explained variance {a:.1%} + {b:.1%}",
+        "zh": "PCA，2 个主成分，随机种子 {seed} · 解释方差 {a:.1%} + {b:.1%}",
+    },
+    "proj_sub_tsne": {
+        "en": "t-SNE, perplexity {perp:g}, seed {seed}",
+        "zh": "t-SNE，困惑度 {perp:g}，随机种子 {seed}",
+    },
     "model_view_open": {
         "en": "Open above: layer {layer}, {head}.",
         "zh": "上方已打开：第 {layer} 层，{head}。",

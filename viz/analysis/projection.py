@@ -18,6 +18,8 @@ class Projection:
     method: str
     params: str  # shown on the chart
     explained: tuple[float, float] | None  # PCA's explained variance ratio of the 2 axes
+    seed: int = 0
+    perplexity: float | None = None  # t-SNE's, after clamping
 
 
 def project(
@@ -34,7 +36,7 @@ def project(
         pca = PCA(n_components=2, random_state=seed)
         coords = pca.fit_transform(x)
         ev = tuple(float(v) for v in pca.explained_variance_ratio_)
-        return Projection(coords, "PCA", f"PCA, 2 components, seed {seed}", ev)  # type: ignore
+        return Projection(coords, "PCA", f"PCA, 2 components, seed {seed}", ev, seed)  # type: ignore
     if method == "t-SNE":
         perp = float(min(perplexity, max(1.0, (n - 1) / 3)))
         tsne = TSNE(
@@ -48,7 +50,8 @@ def project(
         # one thread: sklearn's OpenMP pool fighting torch's makes Barnes-Hut 100x slower here
         with threadpool_limits(limits=1):
             coords = tsne.fit_transform(x)
-        return Projection(coords, "t-SNE", f"t-SNE, perplexity {perp:g}, seed {seed}", None)
+        params = f"t-SNE, perplexity {perp:g}, seed {seed}"
+        return Projection(coords, "t-SNE", params, None, seed, perp)
     raise ValueError(f"Projection '{method}' is unknown: use one of {', '.join(METHODS)}.")
 
 

@@ -17,9 +17,11 @@ def token_paths(
     color_by: str,
     title: str,
     axis_names: tuple[str, str] = ("dim 1", "dim 2"),
+    subtitle: str | None = None,
 ) -> go.Figure:
     """coords are layer-major ([len(layers) * T, 2]); lines join a token's points in layer
-    order. ``color_by``: "layer" or "token"."""
+    order. ``color_by``: "layer" or "token". ``subtitle`` replaces the projection's own
+    (English) description of its parameters."""
     T = len(labels)
     K = len(layers)
     xy = proj.coords.reshape(K, T, 2)
@@ -60,6 +62,7 @@ def token_paths(
     sub = proj.params
     if proj.explained is not None:
         sub += f" · explained variance {proj.explained[0]:.1%} + {proj.explained[1]:.1%}"
+    sub = subtitle if subtitle is not None else sub
     fig.update_xaxes(title_text=axis_names[0], zeroline=False)
     fig.update_yaxes(title_text=axis_names[1], zeroline=False)
     fig.update_layout(legend={"orientation": "h", "y": -0.12})
