@@ -341,7 +341,12 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
         title += f" · {tr(f'mode_{mode}', lang)}"
     chart(
         attention_fig.heatmap(
-            matrix, labels, positions, title, value_name="weight" if mode == "raw" else mode
+            matrix,
+            labels,
+            positions,
+            title,
+            value_name="weight" if mode == "raw" else mode,
+            axis_titles=(tr("axis_to_key", lang), tr("axis_from_query", lang)),
         ),
         key="attention_heatmap",
     )
@@ -670,7 +675,9 @@ def view_contrast(t: Trace, key: tuple, lang: str) -> None:
         for b in range(a + 1, len(found))
     }
     chart(
-        lines_fig.by_layer(dict(list(pairs.items())[:15]), tr("contrast_pairs", lang), "cosine"),
+        lines_fig.by_layer(
+            dict(list(pairs.items())[:15]), tr("contrast_pairs", lang), tr("y_cosine", lang)
+        ),
         key="contrast_pairs",
     )
     self_sim = contrast_stats.self_similarity(vectors)
@@ -684,7 +691,7 @@ def view_contrast(t: Trace, key: tuple, lang: str) -> None:
                 tr("adjusted", lang): self_sim - aniso,
             },
             tr("contrast_self", lang),
-            "cosine",
+            tr("y_cosine", lang),
         ),
         key="contrast_self",
     )
@@ -748,7 +755,7 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
         lines_fig.by_layer(
             series,
             tr("probe_title", lang),
-            "accuracy",
+            tr("y_accuracy", lang),
             errors=errors,
             best=(top.pooling, top.layer),
         ),
@@ -836,7 +843,7 @@ def view_mlm(t: Trace, key: tuple, lang: str) -> None:
         lines_fig.by_layer(
             {result.final_token: result.final_rank.astype(float)},
             tr("mlm_rank", lang, tok=plain(result.final_token)),
-            "rank",
+            tr("y_rank", lang),
             rank=True,
         ),
         key="mlm_rank",

@@ -54,6 +54,11 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "all_heads": {"en": "mean of all heads", "zh": "所有头的平均"},
     "head_n": {"en": "head {n}", "zh": "第 {n} 个头"},
+    "axis_to_key": {"en": "to (key)", "zh": "被关注的词元（key）"},
+    "axis_from_query": {"en": "from (query)", "zh": "发出关注的词元（query）"},
+    "y_cosine": {"en": "cosine", "zh": "余弦相似度"},
+    "y_accuracy": {"en": "accuracy", "zh": "准确率"},
+    "y_rank": {"en": "rank", "zh": "排名"},
     "proj_sub_pca": {
         "en": "PCA, 2 components, seed {seed} · explained variance {a:.1%} + {b:.1%}",
         "zh": "PCA，2 个主成分，随机种子 {seed} · 解释方差 {a:.1%} + {b:.1%}",

@@ -24,9 +24,10 @@ def heatmap(
     title: str,
     value_name: str = "weight",
     zmax: float | None = None,
+    axis_titles: tuple[str, str] = ("to (key)", "from (query)"),
 ) -> go.Figure:
     """[T, T] rows = queries (from), columns = keys (to). Hover shows both tokens and the
-    exact value; axes are positions so repeated tokens stay distinct."""
+    exact value; axes are positions so repeated tokens stay distinct. ``axis_titles``: x, y."""
     names = position_labels(labels, positions)
     T = len(names)
     fig = go.Figure(
@@ -39,8 +40,8 @@ def heatmap(
         )
     )
     token_axes(fig, names)
-    fig.update_xaxes(title_text="to (key)", side="bottom")
-    fig.update_yaxes(title_text="from (query)")
+    fig.update_xaxes(title_text=axis_titles[0], side="bottom")
+    fig.update_yaxes(title_text=axis_titles[1])
     side = 420 + min(T, 80) * 6
     return base_layout(fig, title, height=side)
 
