@@ -147,3 +147,27 @@ def test_clicking_a_head_table_row_opens_that_head(server, browser):
     wait_for_charts(page, 3)
     assert page.locator(ERRORS).count() == 0
     assert "Layer 1, head 3" in page.locator(".js-plotly-plot").first.inner_text()
+
+
+def test_a_layer_move_redraws_the_heatmap_but_not_the_model_view(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 2200})
+    page.goto(server + "/?view=attention&layer=2&head=1")
+    wait_for_charts(page, 3)
+    page.evaluate(
+        "() => document.querySelectorAll('.js-plotly-plot')"
+        ".forEach((el, i) => { el.dataset.tag = i; })"
+    )
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    slider.press("ArrowRight")
+    page.wait_for_url("**layer=3**", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('.js-plotly-plot').textContent.includes('Layer 3')",
+        timeout=30_000,
+    )
+    wait_for_charts(page, 3)
+    tags = page.evaluate(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].map((el) => el.dataset.tag)"
+    )
+    # the heatmap shows the new layer; the model view (cached per sentence) is the same element
+    assert tags[0] is None and tags[1] == "1"
