@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import TINY_CONFIGS
 from tests.test_app import charts, new_app
+from viz.i18n import STRINGS
 
 
 def no_problem(at: AppTest) -> bool:
@@ -75,18 +76,8 @@ def test_ablation_on_the_default_model():
     assert no_problem(at) and charts(at) == 1
 
 
-VIEWS = (
-    "attention",
-    "layers",
-    "embeddings",
-    "heads",
-    "math",
-    "contrast",
-    "probe",
-    "mlm",
-    "ablation",
-    "export",
-)
+# every view the app offers: each has its name in the string table ("view_<name>")
+VIEWS = [key.removeprefix("view_") for key in STRINGS if key.startswith("view_")]
 
 
 @pytest.fixture(scope="module")

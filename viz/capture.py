@@ -51,8 +51,11 @@ class Store:
         """Carve every kind's array out of one allocation. A single large block is faulted in
         as huge pages (numpy asks for them from 4 MB), which makes first writes several times
         cheaper than into nine separate arrays. A kind whose first tensor has another shape
-        gets its own array instead (see ``put``)."""
+        gets its own array instead (see ``put``). Below ``PREALLOCATE_BYTES`` it does nothing:
+        each kind then gets its own array at its first call."""
         sizes = {kind: int(np.prod(shape)) for kind, shape in shapes.items()}
+        if 4 * sum(sizes.values()) < PREALLOCATE_BYTES:
+            return
         block = np.empty(sum(sizes.values()), dtype=np.float32)
         start = 0
         for kind, shape in shapes.items():
@@ -103,9 +106,8 @@ def capture(
     output and feed-forward output), whose hooks also read their module's input: the
     concatenated heads and the feed-forward activation.
     """
-    points = encoder.points
-    H, dk = encoder.facts.num_heads, encoder.facts.head_dim
-    f = encoder.facts
+    points, f = encoder.points, encoder.facts
+    H, dk = f.num_heads, f.head_dim
     store = Store(f.num_layers, H)
     if num_tokens is not None:
         L, T, D = f.num_layers, num_tokens, f.hidden_size
@@ -116,8 +118,7 @@ def capture(
             **{kind: (L, T, D) for kind in ("ctx", "attn_out", "ffn_out")},
             "act": (L, T, f.ffn_size),
         }
-        if 4 * sum(int(np.prod(s)) for s in shapes.values()) >= PREALLOCATE_BYTES:
-            store.preallocate(shapes)
+        store.preallocate(shapes)
     handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def output_of(kind: str, pick: Callable[[object], torch.Tensor] = _first) -> Callable:

@@ -46,11 +46,10 @@ def heatmap(
     return base_layout(fig, title, height=side)
 
 
-def model_view(
-    attentions: np.ndarray, title: str, selected: tuple[int, int] | None = None, thumb: int = THUMB
-) -> go.Figure:
+def model_view(attentions: np.ndarray, title: str, thumb: int = THUMB) -> go.Figure:
     """All layers x heads as small multiples, in one light heatmap: [L, H, T, T] -> a grid of
-    thumbnails (average-pooled to ``thumb`` cells a side), layer rows, head columns."""
+    thumbnails (average-pooled to ``thumb`` cells a side), layer rows, head columns. Nothing
+    in it depends on the open head, so the app builds it once per sentence."""
     L, H, T, _ = attentions.shape
     small = downsample(attentions, thumb)  # [L, H, t, t]
     t = small.shape[-1]
@@ -105,16 +104,6 @@ def model_view(
         )
     )
     fig.update_layout(clickmode="event+select", dragmode=False)
-    if selected is not None:
-        layer, head = selected
-        fig.add_shape(
-            type="rect",
-            x0=head * cell - 0.5 - gap / 2,
-            x1=head * cell + t - 0.5 + gap / 2,
-            y0=layer * cell - 0.5 - gap / 2,
-            y1=layer * cell + t - 0.5 + gap / 2,
-            line={"color": "#d62728", "width": 2},
-        )
     return base_layout(fig, title, height=max(340, 70 * L + 100), top=90)
 
 

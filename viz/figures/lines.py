@@ -55,32 +55,11 @@ def by_layer(
     fig.update_yaxes(title_text=y_title)
     if rank:
         worst = max(float(np.max(v)) for v in series.values())
-        ticks = [
-            t
-            for t in (
-                1,
-                2,
-                5,
-                10,
-                20,
-                50,
-                100,
-                200,
-                500,
-                1000,
-                2000,
-                5000,
-                10000,
-                20000,
-                50000,
-                100000,
-                200000,
-            )
-            if t <= max(worst, 10)
-        ]
+        top = max(worst, 10)
+        ticks = [m * 10**e for e in range(7) for m in (1, 2, 5) if m * 10**e <= top]  # 1 2 5 10 ..
         fig.update_yaxes(
             type="log",
-            range=[np.log10(max(worst, 10) * 1.5), np.log10(0.8)],  # reversed: rank 1 on top
+            range=[np.log10(top * 1.5), np.log10(0.8)],  # reversed: rank 1 on top
             tickvals=ticks,
         )
     fig.update_layout(legend={"orientation": "h", "y": -0.18})
