@@ -20,12 +20,18 @@ With ``--breakdown``, a second table splits the trace's extra time into its part
 same way: ``encode()`` (tokenisation, offsets, display labels) and the forward inside
 ``capture`` (hooks registered, each copying its tensor into the trace's numpy arrays).
 
-Run from the repository root: ``python bench/bench_capture.py [--quick] [--breakdown]``.
+With ``--mmap-threshold BYTES``, glibc's malloc is first set up as the app sets it up
+(``viz.memory.return_freed_memory``): arrays above BYTES are mapped on allocation and returned
+on free. The app uses the function's default; the setting applies to (a), (b) and (c) alike.
+
+Run from the repository root:
+``python bench/bench_capture.py [--quick] [--breakdown] [--mmap-threshold BYTES]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 from functools import partial
 
@@ -34,10 +40,12 @@ import torch
 from _common import busy_warning, interleaved, median, paired_ratio, quiet, report, table
 
 from viz.capture import capture, trace
+from viz.memory import return_freed_memory
 from viz.models import Encoder, load_encoder
 from viz.tokens import encode
 
 GOAL = 1.05
+DEFAULT_THRESHOLD = inspect.signature(return_freed_memory).parameters["threshold"].default
 LENGTHS = (16, 128, 512)
 ROUNDS = {16: 200, 128: 150, 512: 50}
 QUICK_ROUNDS = {16: 15, 128: 15, 512: 7}
@@ -214,8 +222,20 @@ def main() -> None:
     parser.add_argument(
         "--breakdown", action="store_true", help="also split the trace's extra time into its parts"
     )
+    parser.add_argument(
+        "--mmap-threshold",
+        type=int,
+        metavar="BYTES",
+        help="set up malloc as the app does, with this threshold (the app's: %(const)s)",
+        const=DEFAULT_THRESHOLD,
+        nargs="?",
+    )
     args = parser.parse_args()
     quiet()
+    if args.mmap_threshold is not None:
+        if not return_freed_memory(args.mmap_threshold):
+            raise SystemExit("Could not set malloc's thresholds (glibc only).")
+        print(f"malloc: mmap and trim thresholds {args.mmap_threshold} bytes, arenas capped at 2")
     rounds = QUICK_ROUNDS if args.quick else ROUNDS
 
     encoder = load_encoder()

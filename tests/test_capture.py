@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from tests.conftest import TINY_CONFIGS
-from viz import capture as capture_module
 from viz.analysis.attention_math import attention_from_qkv
 from viz.capture import capture, trace, uses_segments
 
@@ -43,26 +42,58 @@ def test_parity_with_huggingface(tiny_encoders, model_type):
     np.testing.assert_allclose(result.attentions.sum(-1), 1.0, atol=1e-5)
 
 
+ARRAYS = {
+    "hidden": "hidden_states",
+    "probs": "attentions",
+    "q": "queries",
+    "k": "keys",
+    "v": "values",
+    "ctx": "attn_context",
+    "attn_out": "attn_outputs",
+    "act": "ffn_activations",
+    "ffn_out": "ffn_outputs",
+}
+
+
 @pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
-def test_one_block_gives_the_same_trace(tiny_encoders, model_type, monkeypatch):
-    """Long inputs get all arrays carved from one allocation; the arrays are the same."""
+def test_one_preallocated_block_holds_what_the_hooks_would_allocate(tiny_encoders, model_type):
+    """``trace`` carves every array out of one block made before the forward; without a
+    length, the hooks make each array at its first call. Both hold the same values."""
     encoder = tiny_encoders[model_type]
-    separate = trace(encoder, SENTENCE, PAIR)
-    monkeypatch.setattr(capture_module, "PREALLOCATE_BYTES", 0)
-    block = trace(encoder, SENTENCE, PAIR)
-    assert block.hidden_states.base is not None  # a view of the block
-    for name in (
-        "hidden_states",
-        "attentions",
-        "queries",
-        "keys",
-        "values",
-        "attn_context",
-        "attn_outputs",
-        "ffn_activations",
-        "ffn_outputs",
-    ):
-        np.testing.assert_array_equal(getattr(block, name), getattr(separate, name), name)
+    pooled = trace(encoder, SENTENCE, PAIR)
+    assert pooled.hidden_states.base is not None  # a view of the block
+    inputs = {"input_ids": torch.tensor([pooled.token_ids.tolist()])}
+    if uses_segments(encoder):
+        inputs["token_type_ids"] = torch.tensor([pooled.segment_ids.tolist()])
+    if encoder.points.probs_need_flag:
+        inputs["output_attentions"] = True
+    with torch.inference_mode(), capture(encoder) as store:
+        encoder.base(**inputs)
+    for kind, name in ARRAYS.items():
+        assert store.arrays[kind].base is None, kind  # made by the hook
+        np.testing.assert_array_equal(store.arrays[kind], getattr(pooled, name), name)
+
+
+def test_memory_of_a_trace_still_in_use_is_never_reused(tiny_encoders):
+    """Traces reuse the blocks of traces that are gone; a kept trace, or a slice of one, must
+    keep its values however many traces follow."""
+    encoder = tiny_encoders["bert"]
+    kept = trace(encoder, SENTENCE)
+    expected = {name: getattr(kept, name).copy() for name in ARRAYS.values()}
+    part = trace(encoder, PAIR).attentions[1]  # the trace is gone, this view of it is not
+    part_expected = part.copy()
+    # other words, the same lengths: the kept blocks would fit exactly
+    like_kept, like_part = SENTENCE.replace("bank", "shop"), PAIR.replace("water", "river")
+    assert trace(encoder, like_kept).num_tokens == kept.num_tokens
+    assert trace(encoder, like_part).num_tokens == part.shape[-1]
+    for i in range(6):
+        other = trace(encoder, f"Sentence number {i} is about something else.")
+        del other
+        trace(encoder, like_kept)
+        trace(encoder, like_part)
+    for name, values in expected.items():
+        np.testing.assert_array_equal(getattr(kept, name), values, name)
+    np.testing.assert_array_equal(part, part_expected)
 
 
 def test_parity_bundled_model(bundled):

@@ -15,14 +15,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from viz.blocks import BlockPool
 from viz.hookpoints import resolve
 from viz.models import Encoder
 from viz.tokens import encode, mask_one_word
 from viz.trace import Trace
 
-# From this size one block is cheaper than separate arrays; below it, small arrays come from
-# memory malloc already holds (measured: bench/RESULTS.md, section 1).
-PREALLOCATE_BYTES = 32 * 2**20
+# Traces up to this size (about 200 tokens on the default model) are written into memory that
+# traces already gone have used; see viz/blocks.py. The pool keeps at most this much alive.
+BLOCKS = BlockPool(max_bytes=64 * 2**20)
 KINDS = ("hidden", "probs", "q", "k", "v", "ctx", "attn_out", "act", "ffn_out")
 
 
@@ -36,31 +37,40 @@ class Store:
 
     Each hook copies its tensor (batch item 0) into the next free slot at once, while it is still
     in cache, and keeps no reference to it: torch frees each activation as soon as the forward is
-    done with it, and every value is copied exactly once. A kind's array is created at its first
-    call, from that tensor's shape. Q, K and V are stored per head, ``[L, H, T, dk]``; the
-    hidden states have ``L + 1`` slots (the embeddings first).
+    done with it, and every value is copied exactly once. Q, K and V are stored per head,
+    ``[L, H, T, dk]`` (the copy does the transpose); the hidden states have ``L + 1`` slots (the
+    embeddings first). Each slot is reached through a torch view made when its array is made, so
+    a hook does one shape check and one copy.
     """
 
     def __init__(self, num_layers: int, num_heads: int) -> None:
         self.num_layers, self.num_heads = num_layers, num_heads
         self.arrays: dict[str, np.ndarray] = {}
+        self.views: dict[str, tuple[torch.Tensor, ...]] = {}  # per kind: one [1, ...] per slot
         self.filled = dict.fromkeys(KINDS, 0)
         self.bias: np.ndarray | None = None  # MPNet's relative-position bias, [T, T, H]
 
     def preallocate(self, shapes: dict[str, tuple[int, ...]]) -> None:
-        """Carve every kind's array out of one allocation. A single large block is faulted in
-        as huge pages (numpy asks for them from 4 MB), which makes first writes several times
-        cheaper than into nine separate arrays. A kind whose first tensor has another shape
-        gets its own array instead (see ``put``). Below ``PREALLOCATE_BYTES`` it does nothing:
-        each kind then gets its own array at its first call."""
+        """Make every kind's array before the forward, from its expected shape, all carved out
+        of one block from ``BLOCKS``: memory a trace that is gone has used when there is one
+        (no page faults), else one new allocation (which numpy asks to be huge pages from
+        4 MB). A kind whose first tensor has another shape gets a new array (see ``put``)."""
         sizes = {kind: int(np.prod(shape)) for kind, shape in shapes.items()}
-        if 4 * sum(sizes.values()) < PREALLOCATE_BYTES:
-            return
-        block = np.empty(sum(sizes.values()), dtype=np.float32)
+        block = BLOCKS.take(sum(sizes.values()))
         start = 0
         for kind, shape in shapes.items():
-            self.arrays[kind] = block[start : start + sizes[kind]].reshape(shape)
+            self._use(kind, block[start : start + sizes[kind]].reshape(shape))
             start += sizes[kind]
+
+    def _use(self, kind: str, array: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """Make ``array`` the store of ``kind``; return its slots as torch views shaped like the
+        hook's tensor (batch of one; Q/K/V as ``[1, T, H, dk]`` over the ``[H, T, dk]`` slot)."""
+        dest = torch.from_numpy(array)
+        if kind in ("q", "k", "v"):
+            dest = dest.transpose(1, 2)
+        self.arrays[kind] = array
+        self.views[kind] = dest.unsqueeze(1).unbind(0)
+        return self.views[kind]
 
     def slots(self, kind: str) -> int:
         return self.num_layers + 1 if kind == "hidden" else self.num_layers
@@ -69,12 +79,19 @@ class Store:
         i = self.filled[kind]
         if i >= self.slots(kind):
             raise RuntimeError(f"Hooks fired too often for {kind!r} (model has {self.num_layers}).")
-        item = tensor[0]
-        if kind in ("q", "k", "v"):  # [T, H*dk] -> [H, T, dk]; the copy does the transpose
-            item = item.unflatten(-1, (self.num_heads, -1)).transpose(0, 1)
-        if i == 0 and (kind not in self.arrays or self.arrays[kind].shape[1:] != item.shape):
-            self.arrays[kind] = np.empty((self.slots(kind), *item.shape), dtype=np.float32)
-        torch.from_numpy(self.arrays[kind][i]).copy_(item)
+        if tensor.shape[0] != 1:
+            tensor = tensor[:1]
+        if kind in ("q", "k", "v"):  # [1, T, H*dk] -> [1, T, H, dk]
+            tensor = tensor.unflatten(-1, (self.num_heads, -1))
+        views = self.views.get(kind)
+        if views is None or views[i].shape != tensor.shape:
+            if i:
+                raise RuntimeError(f"The shape of {kind!r} changed from one layer to the next.")
+            shape = tensor.shape[1:]
+            if kind in ("q", "k", "v"):
+                shape = (shape[1], shape[0], shape[2])
+            views = self._use(kind, np.empty((self.slots(kind), *shape), dtype=np.float32))
+        views[i].copy_(tensor)
         self.filled[kind] = i + 1
 
     def check_complete(self) -> None:
