@@ -55,6 +55,15 @@ def test_the_pool_keeps_no_more_than_its_budget():
     assert pool.tracked_bytes == 800_000 and len(pool) == 1
 
 
+def test_a_free_block_behind_one_in_use_is_dropped_to_make_room():
+    pool = BlockPool(max_bytes=1 * MB)
+    in_use = pool.take(100_000)  # 400 kB, first in the pool's list
+    pool.take(100_000)  # 400 kB, second, free at once
+    pool.take(150_000)  # 600 kB: the free one goes, the one in use stays
+    assert len(pool) == 2 and pool.tracked_bytes == 1_000_000
+    assert in_use.size == 100_000
+
+
 def test_threads_never_share_a_block():
     pool = BlockPool(max_bytes=64 * MB)
     errors = []

@@ -41,7 +41,9 @@ class BlockPool:
                 return min(fits, key=lambda b: b.size)[:size]
             block = np.empty(size, dtype=np.float32)
             while self._free_bytes_needed(block.nbytes) and free:
-                self._blocks.remove(free.pop(0))  # oldest free first: make room
+                victim = free.pop(0)  # oldest free first: make room
+                # by identity: list.remove would compare arrays with ==, element by element
+                self._blocks = [b for b in self._blocks if b is not victim]
             if not self._free_bytes_needed(block.nbytes):
                 self._blocks.append(block)
             return block
