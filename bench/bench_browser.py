@@ -112,11 +112,45 @@ MARKERS = (
     "guitar violin drum trumpet flute silver copper marble velvet cotton wool leather diamond"
 ).split()
 
-# Installed before any page script: records the app's run state and the benchmark's keypresses,
-# and offers wait(options) -> {key, running, finished, painted} (performance.now() times, ms).
+# Installed before any page script: records the app's run state, the arrival of every
+# ``script_finished`` message and the benchmark's keypresses, and offers
+# wait(options) -> {key, running, finished, painted} (performance.now() times, ms).
+# A run is seen either as the app's "running" state or as a ``script_finished`` message: when
+# the page's main thread is busy, Streamlit can handle a short run's messages in one batch and
+# never show "running" (that made the benchmark wait forever on a fast rerun).
 INIT_SCRIPT = """
 (() => {
-  const B = (window.__bench = { log: [], keys: [] });
+  const B = (window.__bench = { log: [], keys: [], finished: [], frame: 0 });
+  // ForwardMsg field 6 is script_finished (an enum: a varint); read the top-level fields only
+  const isScriptFinished = (data) => {
+    const b = new Uint8Array(data);
+    let i = 0;
+    const varint = () => {
+      let x = 0, shift = 0, c;
+      do { c = b[i++]; x += (c & 0x7f) * 2 ** shift; shift += 7; } while (c & 0x80 && i < b.length);
+      return x;
+    };
+    while (i < b.length) {
+      const key = varint(), field = Math.floor(key / 8), type = key % 8;
+      if (field === 6 && type === 0) return true;
+      if (type === 0) varint();
+      else if (type === 2) { const n = varint(); i += n; }  // not i += varint(): i read first
+      else if (type === 1) i += 8;
+      else if (type === 5) i += 4;
+      else return false;
+    }
+    return false;
+  };
+  const NativeWebSocket = window.WebSocket;
+  window.WebSocket = class extends NativeWebSocket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => {
+        if (e.data instanceof ArrayBuffer && isScriptFinished(e.data))
+          B.finished.push([performance.now(), B.frame]);
+      });
+    }
+  };
   let last;
   const record = () => {
     const app = document.querySelector('[data-testid="stApp"]');
@@ -135,8 +169,10 @@ INIT_SCRIPT = """
     .filter((p) => p.querySelector(".main-svg"));
   B.ready = (o) => {
     const ran = B.log.find(([t, s]) => t >= o.since && s === "running");
+    // a finished message counts once two frames have passed: the app has handled it by then
+    const done = B.finished.find(([t, f]) => t >= o.since && B.frame >= f + 2);
     const now = B.log[B.log.length - 1];
-    if (!ran || !now || now[1] !== "notRunning") return null;
+    if (!(ran || done) || !now || now[1] !== "notRunning") return null;
     if (document.querySelector('[data-stale="true"]')) return null;
     const plots = charts();
     if (plots.length < o.charts) return null;
@@ -144,11 +180,12 @@ INIT_SCRIPT = """
       if (!plots[i] || !plots[i].textContent.includes(text)) return null;
     if (o.selector && document.querySelectorAll(o.selector).length < o.count) return null;
     const key = B.keys.find((t) => t >= o.since);
-    return { key: key ?? null, running: ran[0], finished: now[0] };
+    return { key: key ?? null, running: ran ? ran[0] : null, finished: ran ? now[0] : done[0] };
   };
   B.wait = (o) => new Promise((resolve, reject) => {
     const deadline = performance.now() + o.timeout;
     const poll = () => {
+      B.frame += 1;
       const r = B.ready(o);
       // checked in a frame callback; the timeout fires once that frame has been painted
       if (r) return setTimeout(() => resolve({ ...r, painted: performance.now() }), 0);
