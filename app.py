@@ -121,6 +121,28 @@ def model_view_figure(key: tuple, _t: Trace, title: str) -> go.Figure:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
+def head_importance(key: tuple, _t: Trace, _lang: str) -> np.ndarray:
+    """[L, H]: each head switched off on its own, how far the last layer moves. The L x H
+    forward passes bypass the trace cache, whose useful entries they would only push out.
+    The progress bar is made in here: a cached function may only draw on its own elements."""
+    encoder = get_encoder(key[0])
+    f = _t.facts
+    bar = st.progress(0.0)
+
+    def last_layer(head: tuple[int, int]) -> np.ndarray:
+        return capture.trace(encoder, key[1], key[2], ablate=frozenset({head})).hidden_states[-1]
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=tr("ablation_scanning", _lang, i=done, n=total))
+
+    values = layer_stats.head_importance(
+        _t.hidden_states[-1], last_layer, f.num_layers, f.num_heads, progress
+    )
+    bar.empty()
+    return values
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
 def rollouts(key: tuple, _t: Trace) -> np.ndarray:
     return attn.rollout(_t.attentions).astype(np.float32)  # [L, T, T]
 
@@ -853,11 +875,48 @@ def view_mlm(t: Trace, key: tuple, lang: str) -> None:
 def view_ablation(t: Trace, key: tuple, lang: str) -> None:
     f = t.facts
     options = [f"L{i + 1}H{h + 1}" for i in range(f.num_layers) for h in range(f.num_heads)]
-    chosen = st.multiselect(tr("ablation_heads", lang), options, key="ablate_heads")
+    chosen = st.multiselect(
+        tr("ablation_heads", lang),
+        options,
+        key="ablate_heads",
+        placeholder=tr("ablation_pick", lang),
+    )
     st.caption(tr("ablation_help", lang))
-    if not chosen:
+    if chosen:
+        ablation_effects(t, key, lang, options, chosen)
+    else:
         st.info(tr("ablation_none", lang))
+    head_scan(t, key, lang)
+
+
+def head_scan(t: Trace, key: tuple, lang: str) -> None:
+    """Every head switched off alone, on request (L x H forward passes), as one map."""
+    f = t.facts
+    st.subheader(tr("ablation_scan_header", lang))
+    st.caption(tr("ablation_scan_help", lang))
+    if st.button(tr("ablation_scan", lang, n=f.num_layers * f.num_heads), key="ablation_scan"):
+        st.session_state["_scanned"] = key
+    if st.session_state.get("_scanned") != key:
         return
+    values = head_importance(key, t, lang)
+    chart(
+        heads_fig.head_grid(values, tr("ablation_scan_title", lang), "1 − cos"),
+        key="ablation_scan_map",
+    )
+    flat = values.ravel()
+    top = [
+        f"L{i // f.num_heads + 1}H{i % f.num_heads + 1} ({flat[i]:.4f})"
+        for i in np.argsort(flat)[::-1][:3]
+    ]
+    st.caption(tr("ablation_scan_top", lang, heads=", ".join(top)))
+
+
+def ablation_effects(
+    t: Trace, key: tuple, lang: str, options: list[str], chosen: list[str]
+) -> None:
+    """The chosen heads switched off together: how each layer moves, and the MLM head's
+    predictions before and after where the model has one."""
+    f = t.facts
     ablate = frozenset(
         (options.index(c) // f.num_heads, options.index(c) % f.num_heads) for c in chosen
     )

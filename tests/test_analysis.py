@@ -153,3 +153,24 @@ def test_projection_is_deterministic_and_clamped():
     assert joint.coords.shape == (14, 2)
     with pytest.raises(ValueError):
         project(x, "nope")
+
+
+def test_head_importance_by_hand():
+    """Switching off head (1, 2) turns token 0's last-layer vector by 90 degrees and leaves
+    token 1 alone: 1 - cos is 1 and 0, so its importance is the mean, 0.5. Every other head
+    changes nothing."""
+    original = np.array([[1.0, 0.0], [0.0, 1.0]])
+    turned = np.array([[0.0, 1.0], [0.0, 1.0]])
+    seen = []
+
+    def run(head):
+        seen.append(head)
+        return turned if head == (1, 2) else original
+
+    calls = []
+    values = layers.head_importance(original, run, 2, 3, lambda i, n: calls.append((i, n)))
+    expected = np.zeros((2, 3))
+    expected[1, 2] = 0.5
+    np.testing.assert_allclose(values, expected, atol=1e-12)
+    assert seen == [(i, h) for i in range(2) for h in range(3)]
+    assert calls[-1] == (6, 6) and len(calls) == 6

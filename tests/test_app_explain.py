@@ -3,6 +3,8 @@ the MLM lens (on a tiny random masked-LM model saved to a folder) and head ablat
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -74,6 +76,19 @@ def test_ablation_on_the_default_model():
     at = new_app(view="ablation")
     at.multiselect(key="ablate_heads").select("L3H4").run()
     assert no_problem(at) and charts(at) == 1
+
+
+def test_head_scan_on_the_default_model():
+    """The scan runs on request only, draws the L x H map, names the strongest heads, and is
+    kept (cached) when the page reruns."""
+    at = new_app(view="ablation")
+    assert no_problem(at) and charts(at) == 0 and at.info  # no heads chosen, no scan yet
+    at.button(key="ablation_scan").click().run()
+    assert no_problem(at) and charts(at) == 1
+    top = [c.value for c in at.caption if c.value.startswith("Largest effect")]
+    assert len(top) == 1 and len(re.findall(r"L\d+H\d+ \(0\.\d{4}\)", top[0])) == 3
+    at.multiselect(key="ablate_heads").select("L1H1").run()
+    assert no_problem(at) and charts(at) == 2  # the chosen head's chart, and the map kept
 
 
 # every view the app offers: each has its name in the string table ("view_<name>")

@@ -163,3 +163,40 @@ def test_bundled_samples_are_valid():
     for name in ("sentiment.csv", "topic.csv"):
         parsed = probe.read_labelled_csv((root / name).read_bytes())
         assert len(parsed.texts) >= 200 and len(parsed.classes) >= 2
+
+
+def test_head_importance_matches_an_independent_ablation(tiny_encoders):
+    """The app's head scan (each head off through ``trace``) against this test's own ablation:
+    a pre-hook on the layer's output projection that zeroes the head's slice of its input."""
+    encoder = tiny_encoders["bert"]
+    f = encoder.facts
+    dk = f.head_dim
+    base = trace(encoder, SENTENCE)
+    ids = torch.tensor([base.token_ids.tolist()])
+
+    def by_own_hook(layer: int, head: int) -> np.ndarray:
+        module = encoder.base.encoder.layer[layer].attention.output.dense
+
+        def zero(_module, args):
+            x = args[0].clone()
+            x[..., head * dk : (head + 1) * dk] = 0
+            return (x,)
+
+        handle = module.register_forward_pre_hook(zero)
+        try:
+            with torch.inference_mode():
+                return encoder.base(ids).last_hidden_state[0].numpy()
+        finally:
+            handle.remove()
+
+    values = layers.head_importance(
+        base.hidden_states[-1],
+        lambda h: trace(encoder, SENTENCE, ablate=frozenset({h})).hidden_states[-1],
+        f.num_layers,
+        f.num_heads,
+    )
+    for layer in range(f.num_layers):
+        for head in range(f.num_heads):
+            want = layers.drift(base.hidden_states[-1][None], by_own_hook(layer, head)[None])[0]
+            assert values[layer, head] == pytest.approx(want, abs=1e-6), (layer, head)
+    assert (values > 0).all()  # a random tiny model: every head matters a little

@@ -323,6 +323,28 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Pick one or more heads to switch off.",
         "zh": "请选择一个或多个要关闭的头。",
     },
+    "ablation_pick": {"en": "Choose heads, e.g. L3H4", "zh": "选择注意力头，例如 L3H4"},
+    "ablation_scan_header": {"en": "Which heads matter?", "zh": "哪些头重要？"},
+    "ablation_scan": {
+        "en": "Scan every head: switch each off on its own ({n} forward passes)",
+        "zh": "逐个扫描：每次只关闭一个注意力头（{n} 次前向计算）",
+    },
+    "ablation_scan_title": {
+        "en": "How far the last layer moves when one head is switched off",
+        "zh": "单独关闭一个注意力头时，最后一层移动了多少",
+    },
+    "ablation_scan_help": {
+        "en": "Each cell is one head switched off alone: 1 − cosine between the last layer's token vectors with and without it, averaged over tokens. The brightest heads matter most for this sentence; many heads can be removed with almost no effect (Michel et al. 2019, 'Are Sixteen Heads Really Better than One?').",
+        "zh": "每个格子表示单独关闭一个头：最后一层词元向量在关闭前后的 1 − 余弦，对所有词元取平均。颜色最亮的头对这句话最重要；很多头关掉后几乎没有影响（Michel 等，2019，《Are Sixteen Heads Really Better than One?》）。",
+    },
+    "ablation_scan_top": {
+        "en": "Largest effect: {heads}.",
+        "zh": "影响最大的头：{heads}。",
+    },
+    "ablation_scanning": {
+        "en": "Switching off head {i} of {n}…",
+        "zh": "正在关闭第 {i} / {n} 个头…",
+    },
     "ablation_mlm": {
         "en": "Masked-word predictions with and without those heads",
         "zh": "关闭这些头前后对被遮盖词的预测",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -63,3 +65,24 @@ def drift(original: np.ndarray, changed: np.ndarray) -> np.ndarray:
     (how far an intervention such as a head ablation moved each layer's representations)."""
     a, b = _unit(original.astype(np.float64)), _unit(changed.astype(np.float64))
     return 1.0 - np.einsum("ltd,ltd->lt", a, b).mean(axis=1)
+
+
+def head_importance(
+    original: np.ndarray,
+    run: Callable[[tuple[int, int]], np.ndarray],
+    num_layers: int,
+    num_heads: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """[L, H]: for every head switched off on its own, how far the last layer moves: the mean
+    over tokens of 1 - cos between the last layer's vectors with and without it (as ``drift``).
+    ``original``: the last layer's [T, D] with every head on; ``run((layer, head))``: the same
+    with that head off (0-based). ``progress(done, total)`` is called after each head."""
+    total = num_layers * num_heads
+    out = np.zeros((num_layers, num_heads))
+    for i in range(total):
+        layer, head = divmod(i, num_heads)
+        out[layer, head] = drift(original[None], run((layer, head))[None])[0]
+        if progress is not None:
+            progress(i + 1, total)
+    return out

@@ -1,4 +1,4 @@
-"""Head similarity map."""
+"""Head maps: how similar the heads are, and how much each one matters."""
 
 from __future__ import annotations
 
@@ -35,3 +35,25 @@ def head_similarity(
         tickmode="array", tickvals=ordered[::step], tickfont={"size": size}, autorange="reversed"
     )
     return base_layout(fig, title, height=max(500, 11 * len(names) + 140))
+
+
+def head_grid(values: np.ndarray, title: str, value_name: str) -> go.Figure:
+    """[L, H] one value per head: layer rows (first on top), head columns; hover gives both."""
+    L, H = values.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=compact(values),
+            x=[f"H{h + 1}" for h in range(H)],
+            y=[f"L{i + 1}" for i in range(L)],
+            colorscale="Viridis",
+            zmin=0,
+            zmax=float(max(values.max(), 1e-9)),
+            colorbar={"thickness": 12, "title": value_name},
+            hovertemplate="layer %{y}, head %{x}<br>" + value_name + " %{z:.4f}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_xaxes(side="top", tickfont={"size": 10 if H <= 16 else 8})
+    fig.update_yaxes(autorange="reversed")
+    return base_layout(fig, title, height=max(260, 34 * L + 140), top=90)
