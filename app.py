@@ -291,14 +291,31 @@ def open_head(layer: int, head: int) -> None:
     st.session_state.update(layer=layer, head=head, view="attention")
 
 
-def on_model_view_click() -> None:
-    """A click on a thumbnail opens that layer and head (its customdata is [layer, head])."""
-    points = st.session_state["model_view"].selection.points
+def clicked_head(chart_key: str) -> tuple[int, int] | None:
+    """(layer, head), 1-based, of the point clicked in a chart whose points carry them first in
+    their customdata; None when nothing is selected."""
+    points = st.session_state[chart_key].selection.points
     data = points[0].get("customdata") if points else None
     if isinstance(data, dict):  # Plotly may send an array as {"0": .., "1": ..}
         data = [data[k] for k in sorted(data, key=int)]
     if isinstance(data, list | tuple) and len(data) >= 2:
-        st.session_state.update(layer=int(data[0]), head=int(data[1]), average=False)
+        return int(data[0]), int(data[1])
+    return None
+
+
+def on_model_view_click() -> None:
+    """A click on a thumbnail opens that layer and head."""
+    if (head := clicked_head("model_view")) is not None:
+        st.session_state.update(layer=head[0], head=head[1], average=False)
+
+
+def on_scan_click() -> None:
+    """A click on a cell of the head scan adds that head to the ones switched off."""
+    if (head := clicked_head("ablation_scan_map")) is not None:
+        name = f"L{head[0]}H{head[1]}"
+        chosen = list(st.session_state.get("ablate_heads", []))
+        if name not in chosen:
+            st.session_state["ablate_heads"] = [*chosen, name]
 
 
 def on_head_row() -> None:
@@ -902,6 +919,8 @@ def head_scan(t: Trace, key: tuple, lang: str) -> None:
     chart(
         heads_fig.head_grid(values, tr("ablation_scan_title", lang), "1 − cos"),
         key="ablation_scan_map",
+        on_select=on_scan_click,
+        selection_mode="points",
     )
     flat = values.ravel()
     top = [

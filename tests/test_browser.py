@@ -119,6 +119,14 @@ def test_explanation_views_on_the_default_model(server, browser):
     wait_for_charts(page, 2)  # the chosen heads' chart and the 6 x 12 map
     page.get_by_text("Largest effect: L").wait_for()
     assert page.locator(ERRORS).count() == 0
+    # a click on the map's cell at layer 4, head 10 (a grid of 6 x 12) switches that head off too
+    cells = page.locator(".js-plotly-plot").nth(1).locator(".nsewdrag").first.bounding_box()
+    page.mouse.click(cells["x"] + cells["width"] * 9.5 / 12, cells["y"] + cells["height"] * 3.5 / 6)
+    chosen = page.locator('[data-testid="stMultiSelect"]')
+    chosen.get_by_text("L4H10", exact=True).wait_for(timeout=30_000)
+    wait_for_charts(page, 2)
+    assert chosen.get_by_text("L1H1", exact=True).count() == 1  # the earlier choices stay
+    assert page.locator(ERRORS).count() == 0
     page.screenshot(path=str(ARTIFACTS / "ablation.png"), full_page=True)
 
 

@@ -69,3 +69,17 @@ def test_every_string_has_both_languages_with_the_same_placeholders():
         assert set(texts) == set(LANGUAGES), key
         assert all(t.strip() for t in texts.values()), key
         assert fields(texts["en"]) == fields(texts["zh"]), key
+
+
+def test_head_grid_has_a_clickable_cell_for_every_head():
+    values = np.arange(12, dtype=np.float64).reshape(3, 4) / 100  # 3 layers x 4 heads
+    fig = heads.head_grid(values, "scan", "1 − cos")
+    grid, cells = fig.data
+    assert grid.type == "heatmap" and grid.hoverinfo == "skip"
+    assert list(grid.y) == ["L1", "L2", "L3"] and list(grid.x) == ["H1", "H2", "H3", "H4"]
+    assert cells.type == "scatter" and len(cells.x) == 12
+    data = np.asarray(cells.customdata)
+    # the cell drawn at (H3, L2) carries layer 2, head 3 and that head's value
+    i = next(k for k in range(12) if cells.x[k] == "H3" and cells.y[k] == "L2")
+    assert data[i].tolist() == [2, 3, values[1, 2]]
+    assert fig.layout.clickmode == "event+select"

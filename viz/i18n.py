@@ -334,8 +334,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "单独关闭一个注意力头时，最后一层移动了多少",
     },
     "ablation_scan_help": {
-        "en": "Each cell is one head switched off alone: 1 − cosine between the last layer's token vectors with and without it, averaged over tokens. The brightest heads matter most for this sentence; many heads can be removed with almost no effect (Michel et al. 2019, 'Are Sixteen Heads Really Better than One?').",
-        "zh": "每个格子表示单独关闭一个头：最后一层词元向量在关闭前后的 1 − 余弦，对所有词元取平均。颜色最亮的头对这句话最重要；很多头关掉后几乎没有影响（Michel 等，2019，《Are Sixteen Heads Really Better than One?》）。",
+        "en": "Each cell is one head switched off alone: 1 − cosine between the last layer's token vectors with and without it, averaged over tokens. The brightest heads matter most for this sentence; many heads can be removed with almost no effect (Michel et al. 2019, 'Are Sixteen Heads Really Better than One?'). Click a cell to switch that head off above.",
+        "zh": "每个格子表示单独关闭一个头：最后一层词元向量在关闭前后的 1 − 余弦，对所有词元取平均。颜色最亮的头对这句话最重要；很多头关掉后几乎没有影响（Michel 等，2019，《Are Sixteen Heads Really Better than One?》）。点击一个格子即可在上方关闭该头。",
     },
     "ablation_scan_top": {
         "en": "Largest effect: {heads}.",

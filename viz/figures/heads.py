@@ -38,22 +38,40 @@ def head_similarity(
 
 
 def head_grid(values: np.ndarray, title: str, value_name: str) -> go.Figure:
-    """[L, H] one value per head: layer rows (first on top), head columns; hover gives both."""
+    """[L, H] one value per head: layer rows (first on top), head columns. An invisible marker
+    on every cell carries [layer, head] (1-based) and the value: Plotly heatmaps emit no
+    selection events, markers do, so a click can pick that head."""
     L, H = values.shape
+    heads, layers = [f"H{h + 1}" for h in range(H)], [f"L{i + 1}" for i in range(L)]
     fig = go.Figure(
         go.Heatmap(
             z=compact(values),
-            x=[f"H{h + 1}" for h in range(H)],
-            y=[f"L{i + 1}" for i in range(L)],
+            x=heads,
+            y=layers,
             colorscale="Viridis",
             zmin=0,
             zmax=float(max(values.max(), 1e-9)),
             colorbar={"thickness": 12, "title": value_name},
-            hovertemplate="layer %{y}, head %{x}<br>" + value_name + " %{z:.4f}<extra></extra>",
+            hoverinfo="skip",  # the markers below carry the hover
             xgap=1,
             ygap=1,
         )
     )
-    fig.update_xaxes(side="top", tickfont={"size": 10 if H <= 16 else 8})
-    fig.update_yaxes(autorange="reversed")
+    ly, hx = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
+    fig.add_trace(
+        go.Scatter(
+            x=[heads[h] for h in hx.ravel()],
+            y=[layers[i] for i in ly.ravel()],
+            mode="markers",
+            marker={"symbol": "square", "size": 30, "opacity": 0.01, "color": "#000"},
+            customdata=np.stack([ly.ravel() + 1, hx.ravel() + 1, values.ravel()], axis=-1),
+            hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>"
+            + value_name
+            + " %{customdata[2]:.4f}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.update_xaxes(side="top", tickfont={"size": 10 if H <= 16 else 8}, showgrid=False)
+    fig.update_yaxes(autorange="reversed", showgrid=False)
+    fig.update_layout(clickmode="event+select", dragmode=False)
     return base_layout(fig, title, height=max(260, 34 * L + 140), top=90)
