@@ -40,15 +40,15 @@ class BlockPool:
             if fits:
                 return min(fits, key=lambda b: b.size)[:size]
             block = np.empty(size, dtype=np.float32)
-            while self._free_bytes_needed(block.nbytes) and free:
+            while self._over_budget(block.nbytes) and free:
                 victim = free.pop(0)  # oldest free first: make room
                 # by identity: list.remove would compare arrays with ==, element by element
                 self._blocks = [b for b in self._blocks if b is not victim]
-            if not self._free_bytes_needed(block.nbytes):
+            if not self._over_budget(block.nbytes):
                 self._blocks.append(block)
             return block
 
-    def _free_bytes_needed(self, nbytes: int) -> bool:
+    def _over_budget(self, nbytes: int) -> bool:
         return self.tracked_bytes + nbytes > self.max_bytes
 
     @property

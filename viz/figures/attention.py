@@ -9,6 +9,7 @@ from viz.analysis.attention import downsample
 from viz.figures.common import (
     attention_trace,
     base_layout,
+    head_click_targets,
     position_labels,
     safe,
     token_axes,
@@ -90,20 +91,7 @@ def model_view(attentions: np.ndarray, title: str, thumb: int = THUMB) -> go.Fig
         zeroline=False,
         scaleanchor="x",
     )
-    # an invisible marker on every thumbnail: Plotly heatmaps emit no selection events, markers do
-    ly, hx = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
-    fig.add_trace(
-        go.Scatter(
-            x=(hx * cell + (t - 1) / 2).ravel(),
-            y=(ly * cell + (t - 1) / 2).ravel(),
-            mode="markers",
-            marker={"symbol": "square", "size": 28, "opacity": 0.01, "color": "#000"},
-            customdata=np.stack([ly.ravel() + 1, hx.ravel() + 1], axis=-1),
-            hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<extra></extra>",
-            showlegend=False,
-        )
-    )
-    fig.update_layout(clickmode="event+select", dragmode=False)
+    head_click_targets(fig, centers_x, centers_y, size=28)
     return base_layout(fig, title, height=max(340, 70 * L + 100), top=90)
 
 

@@ -94,3 +94,37 @@ def attention_trace(
         hovertemplate="from %{y}<br>to %{x}<br>" + value_name + " %{z:.6f}<extra></extra>",
         **kwargs,
     )
+
+
+def head_click_targets(
+    fig: go.Figure,
+    x: list | np.ndarray,
+    y: list | np.ndarray,
+    size: int,
+    values: np.ndarray | None = None,
+    value_name: str = "",
+) -> go.Figure:
+    """One invisible square marker per head over a layers x heads heatmap, so a click can pick
+    a head: Plotly heatmaps emit no selection events, markers do. ``x``: [H] positions of the
+    head columns, ``y``: [L] of the layer rows. Each marker's customdata is [layer, head]
+    (1-based), then the head's value from ``values`` [L, H] if given, shown on hover."""
+    L, H = len(y), len(x)
+    ly, hx = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
+    columns = [ly.ravel() + 1, hx.ravel() + 1]
+    hover = "layer %{customdata[0]}, head %{customdata[1]}"
+    if values is not None:
+        columns.append(values.ravel())
+        hover += "<br>" + value_name + " %{customdata[2]:.4f}"
+    fig.add_trace(
+        go.Scatter(
+            x=np.asarray(x)[hx.ravel()],
+            y=np.asarray(y)[ly.ravel()],
+            mode="markers",
+            marker={"symbol": "square", "size": size, "opacity": 0.01, "color": "#000"},
+            customdata=np.stack(columns, axis=-1),
+            hovertemplate=hover + "<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.update_layout(clickmode="event+select", dragmode=False)
+    return fig

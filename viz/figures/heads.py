@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.figures.common import base_layout, compact
+from viz.figures.common import base_layout, compact, head_click_targets
 
 
 def head_similarity(
@@ -57,21 +57,7 @@ def head_grid(values: np.ndarray, title: str, value_name: str) -> go.Figure:
             ygap=1,
         )
     )
-    ly, hx = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
-    fig.add_trace(
-        go.Scatter(
-            x=[heads[h] for h in hx.ravel()],
-            y=[layers[i] for i in ly.ravel()],
-            mode="markers",
-            marker={"symbol": "square", "size": 30, "opacity": 0.01, "color": "#000"},
-            customdata=np.stack([ly.ravel() + 1, hx.ravel() + 1, values.ravel()], axis=-1),
-            hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>"
-            + value_name
-            + " %{customdata[2]:.4f}<extra></extra>",
-            showlegend=False,
-        )
-    )
+    head_click_targets(fig, heads, layers, size=30, values=values, value_name=value_name)
     fig.update_xaxes(side="top", tickfont={"size": 10 if H <= 16 else 8}, showgrid=False)
     fig.update_yaxes(autorange="reversed", showgrid=False)
-    fig.update_layout(clickmode="event+select", dragmode=False)
     return base_layout(fig, title, height=max(260, 34 * L + 140), top=90)
