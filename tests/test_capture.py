@@ -207,6 +207,41 @@ def test_threads_give_serial_results(bundled):
         np.testing.assert_array_equal(got.ffn_activations, want.ffn_activations)
 
 
+@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
+def test_only_some_arrays_equal_the_full_trace(tiny_encoders, model_type):
+    """``only``: every array asked for equals the full trace's, bit for bit, the rest are None,
+    and hooks for what is left out are never registered."""
+    encoder = tiny_encoders[model_type]
+    full = trace(encoder, SENTENCE)
+    seen = []
+    layers = list({id(layer): layer for layer in encoder.layers}.values())  # ALBERT: one
+    uses = len(encoder.layers) // len(layers)  # each use of a shared layer has its hooks
+    before = max(sum(map(len, hooks_on(layer))) for layer in layers)  # transformers' own
+    for layer in layers:  # count the forward hooks on the layers while they run
+        layer.register_forward_pre_hook(lambda m, a: seen.append(sum(map(len, hooks_on(m)))))
+    try:
+        for only in (["hidden_states"], ["attentions", "values"], ["ffn_outputs", "attn_context"]):
+            seen.clear()
+            part = trace(encoder, SENTENCE, only=only)
+            assert part.captured == tuple(n for n in ARRAYS.values() if n in only)
+            for name in ARRAYS.values():
+                if name in only:
+                    np.testing.assert_array_equal(getattr(part, name), getattr(full, name))
+                else:
+                    assert getattr(part, name) is None, name
+            assert max(seen) == before + len(only) * uses, only  # one hook per array, not seven
+    finally:
+        for layer in layers:
+            layer._forward_pre_hooks.clear()
+    with pytest.raises(ValueError, match="choose from hidden_states, attentions"):
+        trace(encoder, SENTENCE, only=["hidden"])
+
+
+def hooks_on(layer):
+    """The forward-hook dicts of a layer and every module inside it."""
+    return [m._forward_hooks for m in layer.modules()]
+
+
 def test_trace_is_immutable_and_round_trips(tmp_path, bundled):
     from viz.trace import Trace
 
@@ -221,3 +256,8 @@ def test_trace_is_immutable_and_round_trips(tmp_path, bundled):
     import pickle
 
     assert pickle.loads(pickle.dumps(result)).tokens == result.tokens
+    part = trace(bundled, SENTENCE, only=["attentions"])
+    part.save_npz(path)
+    loaded = Trace.load_npz(path)
+    assert loaded.captured == ("attentions",) and loaded.hidden_states is None
+    np.testing.assert_array_equal(loaded.attentions, part.attentions)

@@ -24,7 +24,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_help_documents_every_option():
     for sub, options in {
-        "trace": ["--text", "--pair", "--model", "--out"],
+        "trace": ["--text", "--pair", "--model", "--only", "--out"],
         "extract": ["--input", "--model", "--layers", "--pooling", "--batch-size", "--out"],
     }.items():
         result = run(sub, "--help")
@@ -44,6 +44,17 @@ def test_trace_writes_npz(tmp_path):
         assert data["hidden_states"].shape == (7, len(tokens), 384)
         assert data["attentions"].shape == (6, 12, len(tokens), len(tokens))
         assert set(data["segment_ids"]) == {0, 1}
+
+
+def test_trace_only_some_arrays(tmp_path):
+    out = tmp_path / "t.npz"
+    args = ["trace", "--text", "The bank closed.", "--only", "hidden_states, attentions"]
+    result = run(*args, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with np.load(out, allow_pickle=False) as data:
+        assert {"hidden_states", "attentions", "tokens"} <= set(data.files)
+        assert not {"queries", "ffn_activations"} & set(data.files)
+        assert data["attentions"].shape == (6, 12, len(data["tokens"]), len(data["tokens"]))
 
 
 def test_extract_writes_npy(tmp_path):
@@ -78,6 +89,7 @@ def test_errors_are_one_readable_line(tmp_path):
         (["extract", "--input", str(bad), "--out", str(tmp_path / "x.npy")], "not UTF-8"),
         (["extract", "--input", str(bad), "--layers", "9", "--out", "x.npy"], "not UTF-8"),
         (["trace", "--text", "hi", "--model", "nope/nope", "--out", "x.npz"], "nope/nope"),
+        (["trace", "--text", "hi", "--only", "hidden", "--out", "x.npz"], "choose from"),
     ]
     for args, message in cases:
         result = run(*args)

@@ -8,7 +8,7 @@ because every app session shares one model. ``trace(encoder, text)`` is the publ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -19,12 +19,26 @@ from viz.blocks import BlockPool
 from viz.hookpoints import resolve
 from viz.models import Encoder
 from viz.tokens import encode, mask_one_word
-from viz.trace import Trace
+from viz.trace import CAPTURED, Trace
 
 # Traces up to this size (about 200 tokens on the default model) are written into memory that
 # traces already gone have used; see viz/blocks.py. The pool keeps at most this much alive.
 BLOCKS = BlockPool(max_bytes=64 * 2**20)
 KINDS = ("hidden", "probs", "q", "k", "v", "ctx", "attn_out", "act", "ffn_out")
+FIELDS = dict(zip(KINDS, CAPTURED, strict=True))  # kind -> the Trace field that holds it
+
+
+def kinds_of(fields: Iterable[str]) -> tuple[str, ...]:
+    """The capture kinds that fill these Trace fields (e.g. ``("hidden_states",)``), in
+    ``KINDS`` order; a name that is not a captured field raises ``ValueError`` listing them."""
+    wanted = set(fields)
+    unknown = sorted(wanted - set(FIELDS.values()))
+    if unknown or not wanted:
+        raise ValueError(
+            f"Cannot capture {', '.join(unknown) or 'nothing'}: choose from "
+            f"{', '.join(FIELDS.values())}."
+        )
+    return tuple(kind for kind, name in FIELDS.items() if name in wanted)
 
 
 def _first(output: object) -> torch.Tensor:
@@ -43,8 +57,8 @@ class Store:
     a hook does one shape check and one copy.
     """
 
-    def __init__(self, num_layers: int, num_heads: int) -> None:
-        self.num_layers, self.num_heads = num_layers, num_heads
+    def __init__(self, num_layers: int, num_heads: int, kinds: tuple[str, ...] = KINDS) -> None:
+        self.num_layers, self.num_heads, self.kinds = num_layers, num_heads, kinds
         self.arrays: dict[str, np.ndarray] = {}
         self.views: dict[str, tuple[torch.Tensor, ...]] = {}  # per kind: one [1, ...] per slot
         self.filled = dict.fromkeys(KINDS, 0)
@@ -95,8 +109,8 @@ class Store:
         self.filled[kind] = i + 1
 
     def check_complete(self) -> None:
-        """Raise unless every kind was captured for every layer."""
-        missing = [k for k in KINDS if self.filled[k] != self.slots(k)]
+        """Raise unless every kind asked for was captured for every layer."""
+        missing = [k for k in self.kinds if self.filled[k] != self.slots(k)]
         if missing:
             raise RuntimeError(
                 f"Hooks fired the wrong number of times for {missing} "
@@ -109,6 +123,7 @@ def capture(
     encoder: Encoder,
     ablate: frozenset[tuple[int, int]] = frozenset(),
     num_tokens: int | None = None,
+    kinds: tuple[str, ...] = KINDS,
 ) -> Iterator[Store]:
     """Hook every layer; yield the ``Store`` that the hooks fill during one forward pass.
 
@@ -118,6 +133,9 @@ def capture(
     ``ablate``: (layer, head) pairs (0-based) whose attention output is zeroed before the output
     projection, i.e. the head is switched off; later layers see the change.
 
+    ``kinds``: what to capture (a subset of ``KINDS``); hooks whose kinds are all left out are
+    not registered, so a capture of the hidden states alone costs six hooks, not 42.
+
     Seven hooks per layer: the layer's output (at the first layer also its input, the
     embeddings), the attention probabilities, Q, K, V, and the two residual updates (attention
     output and feed-forward output), whose hooks also read their module's input: the
@@ -125,7 +143,7 @@ def capture(
     """
     points, f = encoder.points, encoder.facts
     H, dk = f.num_heads, f.head_dim
-    store = Store(f.num_layers, H)
+    store = Store(f.num_layers, H, kinds)
     if num_tokens is not None:
         L, T, D = f.num_layers, num_tokens, f.hidden_size
         shapes = {
@@ -135,16 +153,20 @@ def capture(
             **{kind: (L, T, D) for kind in ("ctx", "attn_out", "ffn_out")},
             "act": (L, T, f.ffn_size),
         }
-        store.preallocate(shapes)
+        store.preallocate({kind: shapes[kind] for kind in kinds})
     handles: list[torch.utils.hooks.RemovableHandle] = []
 
     def output_of(kind: str, pick: Callable[[object], torch.Tensor] = _first) -> Callable:
         return lambda module, args, output: store.put(kind, pick(output))
 
     def input_and_output(kind_in: str, kind_out: str) -> Callable:
+        want_in, want_out = kind_in in kinds, kind_out in kinds
+
         def hook(module: nn.Module, args: tuple, output: object) -> None:
-            store.put(kind_in, args[0])
-            store.put(kind_out, _first(output))
+            if want_in:
+                store.put(kind_in, args[0])
+            if want_out:
+                store.put(kind_out, _first(output))
 
         return hook
 
@@ -176,23 +198,20 @@ def capture(
                     raise ValueError(f"Head numbers run from 1 to {H}.")
                 for at in encoder.layer_points:  # a pre-hook: the capture hooks see its result
                     handles.append(at["attn_out"].register_forward_pre_hook(ablate_hook))
-            probs, q, k, v = (
-                output_of("probs", lambda o: o[1]),
-                output_of("q"),
-                output_of("k"),
-                output_of("v"),
-            )
-            ctx, ffn = input_and_output("ctx", "attn_out"), input_and_output("act", "ffn_out")
+            hooks = [  # (point, hook, the kinds it captures); None: the layer itself
+                (None, layer_output, ("hidden",)),
+                ("attn_probs", output_of("probs", lambda o: o[1]), ("probs",)),
+                ("query", output_of("q"), ("q",)),
+                ("key", output_of("k"), ("k",)),
+                ("value", output_of("v"), ("v",)),
+                ("attn_out", input_and_output("ctx", "attn_out"), ("ctx", "attn_out")),
+                ("ffn_out", input_and_output("act", "ffn_out"), ("act", "ffn_out")),
+            ]
+            hooks = [(point, hook) for point, hook, fills in hooks if set(fills) & set(kinds)]
             for layer, at in zip(encoder.layers, encoder.layer_points):
-                handles += [
-                    layer.register_forward_hook(layer_output),
-                    at["attn_probs"].register_forward_hook(probs),
-                    at["query"].register_forward_hook(q),
-                    at["key"].register_forward_hook(k),
-                    at["value"].register_forward_hook(v),
-                    at["attn_out"].register_forward_hook(ctx),
-                    at["ffn_out"].register_forward_hook(ffn),
-                ]
+                for point, hook in hooks:
+                    module = layer if point is None else at[point]
+                    handles.append(module.register_forward_hook(hook))
             if points.attn_bias:
                 bias_module = resolve(encoder.base, points.attn_bias)
                 handles.append(bias_module.register_forward_hook(bias_output))
@@ -214,14 +233,18 @@ def trace(
     *,
     mask_word: int | None = None,
     ablate: frozenset[tuple[int, int]] = frozenset(),
+    only: Iterable[str] | None = None,
 ) -> Trace:
     """Run ``text`` (and an optional second sentence ``pair``) once and capture every layer.
 
     ``mask_word``: index of a word (as in ``word_groups``) replaced by one mask token.
     ``ablate``: (layer, head) pairs, 0-based, switched off (see ``capture``).
+    ``only``: Trace fields to capture, e.g. ``("hidden_states", "attentions")``; the others are
+    None. Default: all of them.
     Raises ``ValueError`` with a readable message for empty or unreadable text.
     """
     facts = encoder.facts
+    kinds = KINDS if only is None else kinds_of(only)
     enc = encode(encoder.tokenizer, text, pair, facts.max_tokens)
     if mask_word is not None:
         enc = mask_one_word(enc, mask_word, encoder.tokenizer)
@@ -231,10 +254,10 @@ def trace(
     if encoder.points.probs_need_flag:
         inputs["output_attentions"] = True
     T = len(enc.input_ids)
-    with torch.inference_mode(), capture(encoder, ablate, num_tokens=T) as store:
+    with torch.inference_mode(), capture(encoder, ablate, T, kinds) as store:
         encoder.base(**inputs)
     store.check_complete()
-    a = store.arrays
+    a = {FIELDS[kind]: store.arrays[kind] for kind in kinds}
     bias = None
     if store.bias is not None:
         bias = np.ascontiguousarray(store.bias.reshape(T, T, -1).transpose(2, 0, 1))  # [H, T, T]
@@ -251,14 +274,6 @@ def trace(
         offsets=enc.offsets,
         dropped_tokens=enc.dropped_tokens,
         dropped_chars=enc.dropped_chars,
-        hidden_states=a["hidden"],  # [L+1, T, D]
-        attentions=a["probs"],  # [L, H, T, T]
-        queries=a["q"],  # [L, H, T, dk]
-        keys=a["k"],
-        values=a["v"],
-        attn_context=a["ctx"],  # [L, T, D]
-        attn_outputs=a["attn_out"],  # [L, T, D]
-        ffn_activations=a["act"],  # [L, T, F]
-        ffn_outputs=a["ffn_out"],  # [L, T, D]
         attn_bias=bias,
+        **a,
     )

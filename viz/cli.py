@@ -13,6 +13,7 @@ from viz.models import DEFAULT_MODEL
 EPILOG = """examples:
   python -m viz trace --text "The bank by the river." --out trace.npz
   python -m viz trace --text "Where is it?" --pair "By the river." --out pair.npz
+  python -m viz trace --text "The bank." --only hidden_states,attentions --out small.npz
   python -m viz extract --input sentences.txt --layers all --pooling mean --out emb.npy
   python -m viz extract --input sentences.txt --layers last4 --concat --out last4.npy
 """
@@ -51,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--text", required=True, help="the sentence to trace")
     t.add_argument("--pair", help="an optional second sentence (sentence-pair mode)")
     model_options(t)
+    t.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="capture only these arrays, comma-separated (e.g. hidden_states,attentions: a "
+        "smaller file and fewer hooks). Default: all of them",
+    )
     t.add_argument("--out", required=True, type=Path, help="output .npz path")
 
     e = sub.add_parser(
@@ -104,12 +111,16 @@ def _lines(path: Path):
 
 
 def run_trace(args: argparse.Namespace) -> None:
-    from viz.capture import trace
+    from viz.capture import kinds_of, trace
     from viz.models import load_encoder
     from viz.tokens import MAX_CHARS
 
+    only = None
+    if args.only is not None:
+        only = [name.strip() for name in args.only.split(",") if name.strip()]
+        kinds_of(only)  # a typo is reported before the model loads
     encoder = load_encoder(args.model, allow_pickle=args.allow_pickle)
-    result = trace(encoder, args.text, args.pair)
+    result = trace(encoder, args.text, args.pair, only=only)
     result.save_npz(args.out)
     note = (
         f", {result.dropped_tokens} tokens dropped beyond the maximum"

@@ -35,6 +35,19 @@ class ModelFacts:
     shared_layers: bool = False  # ALBERT: one set of weights for every layer
 
 
+CAPTURED = (
+    "hidden_states",
+    "attentions",
+    "queries",
+    "keys",
+    "values",
+    "attn_context",
+    "attn_outputs",
+    "ffn_activations",
+    "ffn_outputs",
+)
+
+
 @dataclass(frozen=True, eq=False)
 class Trace:
     """One input through the encoder.
@@ -51,6 +64,9 @@ class Trace:
     Token arrays, [T]: token_ids (int64), special (bool), word_ids (int64, -1 for special
     tokens, unique across a pair), segment_ids (int64: 0 first sentence, 1 second), offsets
     [T, 2] (character spans into ``text`` or ``pair``).
+
+    A trace made with ``trace(..., only=...)`` holds only the arrays asked for; the others are
+    None (``captured`` lists what it holds). The app's views all use full traces.
     """
 
     facts: ModelFacts
@@ -63,15 +79,16 @@ class Trace:
     segment_ids: np.ndarray
     offsets: np.ndarray
     dropped_tokens: int
-    hidden_states: np.ndarray
-    attentions: np.ndarray
-    queries: np.ndarray
-    keys: np.ndarray
-    values: np.ndarray
-    attn_context: np.ndarray
-    attn_outputs: np.ndarray
-    ffn_activations: np.ndarray
-    ffn_outputs: np.ndarray
+    # None when the trace was made with only some of them (``trace(..., only=...)``)
+    hidden_states: np.ndarray | None = None
+    attentions: np.ndarray | None = None
+    queries: np.ndarray | None = None
+    keys: np.ndarray | None = None
+    values: np.ndarray | None = None
+    attn_context: np.ndarray | None = None
+    attn_outputs: np.ndarray | None = None
+    ffn_activations: np.ndarray | None = None
+    ffn_outputs: np.ndarray | None = None
     attn_bias: np.ndarray | None = None
     display_tokens: tuple[str, ...] = field(default=())
     dropped_chars: int = 0  # characters of a huge paste never tokenised (see tokens.MAX_CHARS)
@@ -96,13 +113,15 @@ class Trace:
             "ffn_activations": (L, T, F),
             "ffn_outputs": (L, T, D),
         }
-        if self.attn_bias is not None:
-            expected["attn_bias"] = (H, T, T)
-        for name, shape in expected.items():
-            got = getattr(self, name).shape
-            if got != shape:
-                raise ValueError(f"Trace.{name} has shape {got}, expected {shape}.")
-        for array in (getattr(self, n) for n in expected):
+        expected["attn_bias"] = (H, T, T)
+        present = {n: getattr(self, n) for n in expected if getattr(self, n) is not None}
+        if not present.keys() - {"token_ids", "special", "word_ids", "segment_ids", "offsets"}:
+            raise ValueError("A Trace needs at least one captured array.")
+        for name, array in present.items():
+            if array.shape != expected[name]:
+                raise ValueError(
+                    f"Trace.{name} has shape {array.shape}, expected {expected[name]}."
+                )
             array.flags.writeable = False  # immutable all the way down
         if not self.display_tokens:
             object.__setattr__(self, "display_tokens", tuple(self.tokens))
@@ -110,6 +129,11 @@ class Trace:
     @property
     def num_tokens(self) -> int:
         return len(self.tokens)
+
+    @property
+    def captured(self) -> tuple[str, ...]:
+        """The names of the layer arrays this trace holds (all nine unless made with ``only``)."""
+        return tuple(n for n in CAPTURED if getattr(self, n) is not None)
 
     @property
     def nbytes(self) -> int:
