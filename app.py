@@ -122,18 +122,15 @@ def model_view_figure(key: tuple, _t: Trace, title: str) -> go.Figure:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def head_importance(key: tuple, _t: Trace, _lang: str) -> np.ndarray:
-    """[L, H]: each head switched off on its own, how far the last layer moves. The L x H
-    forward passes bypass the trace cache, whose useful entries they would only push out.
+    """[L, H]: each head switched off on its own, how far the last layer moves. The forward
+    passes (one per layer: the heads go in one batch) bypass the trace cache.
     The progress bar is made in here: a cached function may only draw on its own elements."""
     encoder = get_encoder(key[0])
     f = _t.facts
     bar = st.progress(0.0)
 
-    def last_layer(head: tuple[int, int]) -> np.ndarray:
-        off = frozenset({head})  # hidden states alone: 6 hooks instead of 42, a sixth of the copies
-        return capture.trace(
-            encoder, key[1], key[2], ablate=off, only=["hidden_states"]
-        ).hidden_states[-1]
+    def last_layer(layer: int) -> np.ndarray:  # [H, T, D], each head of the layer off in turn
+        return capture.each_head_off(encoder, key[1], key[2], layer)
 
     def progress(done: int, total: int) -> None:
         bar.progress(done / total, text=tr("ablation_scanning", _lang, i=done, n=total))

@@ -163,14 +163,17 @@ def test_head_importance_by_hand():
     turned = np.array([[0.0, 1.0], [0.0, 1.0]])
     seen = []
 
-    def run(head):
-        seen.append(head)
-        return turned if head == (1, 2) else original
+    def run(layer):  # [H, T, D]: row h has head h of this layer off
+        seen.append(layer)
+        rows = [original] * 3
+        if layer == 1:
+            rows[2] = turned
+        return np.stack(rows)
 
     calls = []
     values = layers.head_importance(original, run, 2, 3, lambda i, n: calls.append((i, n)))
     expected = np.zeros((2, 3))
     expected[1, 2] = 0.5
     np.testing.assert_allclose(values, expected, atol=1e-12)
-    assert seen == [(i, h) for i in range(2) for h in range(3)]
-    assert calls[-1] == (6, 6) and len(calls) == 6
+    assert seen == [0, 1]
+    assert calls == [(3, 6), (6, 6)]

@@ -9,14 +9,16 @@ import torch
 from transformers import BertConfig, BertForMaskedLM
 
 from tests.conftest import TINY_CONFIGS
+from viz import capture
 from viz.analysis import contrast, layers, mlm, probe
 from viz.analysis.head_math import activation, recompute_layer
-from viz.capture import trace
+from viz.capture import trace, uses_segments
 from viz.models import Encoder
 from viz.tokens import word_groups
 from viz.weights import layer_weights
 
 SENTENCE = "The bank by the river flooded, so the unbelievably old bank closed."
+PAIR = "Where did the water go?"
 
 
 def test_layer_recomputed_within_1e4_bundled(bundled):
@@ -165,38 +167,53 @@ def test_bundled_samples_are_valid():
         assert len(parsed.texts) >= 200 and len(parsed.classes) >= 2
 
 
-def test_head_importance_matches_an_independent_ablation(tiny_encoders):
-    """The app's head scan (each head off through ``trace``) against this test's own ablation:
-    a pre-hook on the layer's output projection that zeroes the head's slice of its input."""
-    encoder = tiny_encoders["bert"]
+@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
+def test_head_scan_matches_an_independent_ablation(tiny_encoders, model_type, monkeypatch):
+    """The app's head scan (each layer's heads off one per batch row, in batches as small as
+    one row) against this test's own ablation, one head and one forward at a time: a pre-hook
+    on the layer's output projection that zeroes the head's slice of its input."""
+    encoder = tiny_encoders[model_type]
     f = encoder.facts
     dk = f.head_dim
-    base = trace(encoder, SENTENCE)
-    ids = torch.tensor([base.token_ids.tolist()])
+    base = trace(encoder, SENTENCE, PAIR)
+    inputs = {"input_ids": torch.tensor([base.token_ids.tolist()])}
+    if uses_segments(encoder):
+        inputs["token_type_ids"] = torch.tensor([base.segment_ids.tolist()])
+    projections = [points["attn_out"] for points in encoder.layer_points]
 
     def by_own_hook(layer: int, head: int) -> np.ndarray:
-        module = encoder.base.encoder.layer[layer].attention.output.dense
+        calls = []  # ALBERT: one projection, called once per layer
 
         def zero(_module, args):
-            x = args[0].clone()
-            x[..., head * dk : (head + 1) * dk] = 0
-            return (x,)
+            calls.append(1)
+            if len(projections) > 1 or len(calls) - 1 == layer:
+                x = args[0].clone()
+                x[..., head * dk : (head + 1) * dk] = 0
+                return (x,)
+            return args
 
-        handle = module.register_forward_pre_hook(zero)
+        handle = projections[min(layer, len(projections) - 1)].register_forward_pre_hook(zero)
         try:
             with torch.inference_mode():
-                return encoder.base(ids).last_hidden_state[0].numpy()
+                return encoder.base(**inputs)[0][0].numpy()
         finally:
             handle.remove()
 
-    values = layers.head_importance(
-        base.hidden_states[-1],
-        lambda h: trace(encoder, SENTENCE, ablate=frozenset({h})).hidden_states[-1],
-        f.num_layers,
-        f.num_heads,
-    )
-    for layer in range(f.num_layers):
-        for head in range(f.num_heads):
-            want = layers.drift(base.hidden_states[-1][None], by_own_hook(layer, head)[None])[0]
-            assert values[layer, head] == pytest.approx(want, abs=1e-6), (layer, head)
-    assert (values > 0).all()  # a random tiny model: every head matters a little
+    for rows in (f.num_heads, 3, 1):  # all heads in one batch, uneven batches, one at a time
+        monkeypatch.setattr(
+            capture, "SCAN_BATCH_BYTES", 4 * f.num_heads * base.num_tokens**2 * rows
+        )
+        values = layers.head_importance(
+            base.hidden_states[-1],
+            lambda layer: capture.each_head_off(encoder, SENTENCE, PAIR, layer),
+            f.num_layers,
+            f.num_heads,
+        )
+        for layer in range(f.num_layers):
+            for head in range(f.num_heads):
+                want = layers.drift(base.hidden_states[-1][None], by_own_hook(layer, head)[None])
+                assert values[layer, head] == pytest.approx(want[0], abs=1e-6), (rows, layer, head)
+        assert (values > 0).all()  # a random tiny model: every head matters a little
+    row = capture.each_head_off(encoder, SENTENCE, PAIR, 1)[2]  # a scan row is a trace's last layer
+    want = trace(encoder, SENTENCE, PAIR, ablate=frozenset({(1, 2)})).hidden_states[-1]
+    np.testing.assert_allclose(row, want, atol=1e-5)

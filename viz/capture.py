@@ -18,7 +18,7 @@ from torch import nn
 from viz.blocks import BlockPool
 from viz.hookpoints import resolve
 from viz.models import Encoder
-from viz.tokens import encode, mask_one_word
+from viz.tokens import Encoded, encode, mask_one_word
 from viz.trace import CAPTURED, Trace
 
 # Traces up to this size (about 200 tokens on the default model) are written into memory that
@@ -124,6 +124,7 @@ def capture(
     ablate: frozenset[tuple[int, int]] = frozenset(),
     num_tokens: int | None = None,
     kinds: tuple[str, ...] = KINDS,
+    each_head: tuple[int, int] | None = None,
 ) -> Iterator[Store]:
     """Hook every layer; yield the ``Store`` that the hooks fill during one forward pass.
 
@@ -132,6 +133,9 @@ def capture(
 
     ``ablate``: (layer, head) pairs (0-based) whose attention output is zeroed before the output
     projection, i.e. the head is switched off; later layers see the change.
+
+    ``each_head``: (layer, first head), 0-based: batch row i has head ``first + i`` of that layer
+    switched off, so one forward over copies of the input tries several heads (the head scan).
 
     ``kinds``: what to capture (a subset of ``KINDS``); hooks whose kinds are all left out are
     not registered, so a capture of the hidden states alone costs six hooks, not 42.
@@ -178,23 +182,32 @@ def capture(
     def bias_output(module: nn.Module, args: tuple, output: object) -> None:
         store.bias = _first(output).float().cpu().numpy()
 
+    def heads_off(layer: int) -> list[tuple[int | slice, int]]:
+        """(batch rows, head) pairs to zero at this layer."""
+        off: list[tuple[int | slice, int]] = [(slice(None), h) for lay, h in ablate if lay == layer]
+        if each_head is not None and each_head[0] == layer:
+            off += [(row, head) for row, head in enumerate(range(each_head[1], H))]
+        return off
+
     calls = {"ablate": 0}  # counts output-projection calls: tells ALBERT's shared layer apart
 
     def ablate_hook(module: nn.Module, args: tuple) -> tuple:
         layer = calls["ablate"]
         calls["ablate"] += 1
-        heads = [h for (lay, h) in ablate if lay == layer]
-        if not heads:
+        off = heads_off(layer)
+        if not off:
             return args
         context = args[0].clone()  # [B, T, H*dk]
-        for h in heads:
-            context[..., h * dk : (h + 1) * dk] = 0.0
+        for rows, h in off:
+            if isinstance(rows, slice) or rows < context.shape[0]:
+                context[rows, :, h * dk : (h + 1) * dk] = 0.0
         return (context, *args[1:])
 
     with encoder.lock:
         try:
-            if ablate:
-                if any(not (0 <= h < H) for _, h in ablate):
+            if ablate or each_head is not None:
+                heads = [h for _, h in ablate] + ([each_head[1]] if each_head else [])
+                if any(not (0 <= h < H) for h in heads):
                     raise ValueError(f"Head numbers run from 1 to {H}.")
                 for at in encoder.layer_points:  # a pre-hook: the capture hooks see its result
                     handles.append(at["attn_out"].register_forward_pre_hook(ablate_hook))
@@ -212,7 +225,7 @@ def capture(
                 for point, hook in hooks:
                     module = layer if point is None else at[point]
                     handles.append(module.register_forward_hook(hook))
-            if points.attn_bias:
+            if points.attn_bias and kinds:
                 bias_module = resolve(encoder.base, points.attn_bias)
                 handles.append(bias_module.register_forward_hook(bias_output))
             yield store
@@ -224,6 +237,43 @@ def capture(
 def uses_segments(encoder: Encoder) -> bool:
     """Whether the model has segment (token type) embeddings to feed a sentence pair."""
     return getattr(encoder.model.config, "type_vocab_size", 0) > 1
+
+
+def model_inputs(encoder: Encoder, enc: Encoded, copies: int = 1) -> dict[str, object]:
+    """The forward's keyword arguments for one encoded input, as a batch of ``copies`` rows."""
+    inputs: dict[str, object] = {
+        "input_ids": torch.tensor([enc.input_ids] * copies, device=encoder.device)
+    }
+    if enc.token_type_ids is not None and uses_segments(encoder):
+        inputs["token_type_ids"] = torch.tensor(
+            [enc.token_type_ids] * copies, device=encoder.device
+        )
+    if encoder.points.probs_need_flag:
+        inputs["output_attentions"] = True
+    return inputs
+
+
+# The head scan batches copies of the input while their attention scores, [rows, H, T, T]
+# float32, stay under this: all 12 heads of a layer at 64 tokens, 5 at 128, one from 167 on.
+# Larger batches were slower, not faster, at 256 and 512 tokens (bench/bench_scan.py).
+SCAN_BATCH_BYTES = 4 * 2**20
+
+
+def each_head_off(encoder: Encoder, text: str, pair: str | None, layer: int) -> np.ndarray:
+    """[H, T, D]: the last layer's hidden states with each head of ``layer`` (0-based) switched
+    off on its own: row h has head h off. Copies of the input run as a batch, one head off per
+    row, so a layer costs one forward pass or a few (``SCAN_BATCH_BYTES``), not H."""
+    f = encoder.facts
+    enc = encode(encoder.tokenizer, text, pair, f.max_tokens)
+    H, T = f.num_heads, len(enc.input_ids)
+    per = max(1, min(H, SCAN_BATCH_BYTES // (4 * H * T * T)))
+    out = np.empty((H, T, f.hidden_size), dtype=np.float32)
+    for first in range(0, H, per):
+        rows = min(per, H - first)
+        with torch.inference_mode(), capture(encoder, kinds=(), each_head=(layer, first)):
+            last = encoder.base(**model_inputs(encoder, enc, rows))[0]  # [rows, T, D]
+        out[first : first + rows] = last.float().cpu().numpy()
+    return out
 
 
 def trace(
@@ -248,11 +298,7 @@ def trace(
     enc = encode(encoder.tokenizer, text, pair, facts.max_tokens)
     if mask_word is not None:
         enc = mask_one_word(enc, mask_word, encoder.tokenizer)
-    inputs = {"input_ids": torch.tensor([enc.input_ids], device=encoder.device)}
-    if enc.token_type_ids is not None and uses_segments(encoder):
-        inputs["token_type_ids"] = torch.tensor([enc.token_type_ids], device=encoder.device)
-    if encoder.points.probs_need_flag:
-        inputs["output_attentions"] = True
+    inputs = model_inputs(encoder, enc)
     T = len(enc.input_ids)
     with torch.inference_mode(), capture(encoder, ablate, T, kinds) as store:
         encoder.base(**inputs)

@@ -326,8 +326,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "ablation_pick": {"en": "Choose heads, e.g. L3H4", "zh": "选择注意力头，例如 L3H4"},
     "ablation_scan_header": {"en": "Which heads matter?", "zh": "哪些头重要？"},
     "ablation_scan": {
-        "en": "Scan every head: switch each off on its own ({n} forward passes)",
-        "zh": "逐个扫描：每次只关闭一个注意力头（{n} 次前向计算）",
+        "en": "Scan every head: switch each of the {n} off on its own",
+        "zh": "逐个扫描：{n} 个注意力头，每次只关闭一个",
     },
     "ablation_scan_title": {
         "en": "How far the last layer moves when one head is switched off",
@@ -342,8 +342,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "影响最大的头：{heads}。",
     },
     "ablation_scanning": {
-        "en": "Switching off head {i} of {n}…",
-        "zh": "正在关闭第 {i} / {n} 个头…",
+        "en": "Switched off {i} of {n} heads…",
+        "zh": "已关闭 {i} / {n} 个头…",
     },
     "ablation_mlm": {
         "en": "Masked-word predictions with and without those heads",

@@ -69,20 +69,21 @@ def drift(original: np.ndarray, changed: np.ndarray) -> np.ndarray:
 
 def head_importance(
     original: np.ndarray,
-    run: Callable[[tuple[int, int]], np.ndarray],
+    run: Callable[[int], np.ndarray],
     num_layers: int,
     num_heads: int,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """[L, H]: for every head switched off on its own, how far the last layer moves: the mean
     over tokens of 1 - cos between the last layer's vectors with and without it (as ``drift``).
-    ``original``: the last layer's [T, D] with every head on; ``run((layer, head))``: the same
-    with that head off (0-based). ``progress(done, total)`` is called after each head."""
+    ``original``: the last layer's [T, D] with every head on; ``run(layer)``: [H, T, D], the
+    same with each head of that layer off in turn (0-based). ``progress(done, total)`` counts
+    heads and is called after each layer."""
     total = num_layers * num_heads
     out = np.zeros((num_layers, num_heads))
-    for i in range(total):
-        layer, head = divmod(i, num_heads)
-        out[layer, head] = drift(original[None], run((layer, head))[None])[0]
+    for layer in range(num_layers):
+        changed = run(layer)
+        out[layer] = drift(np.broadcast_to(original, changed.shape), changed)
         if progress is not None:
-            progress(i + 1, total)
+            progress((layer + 1) * num_heads, total)
     return out
