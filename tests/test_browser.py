@@ -115,7 +115,7 @@ def test_explanation_views_on_the_default_model(server, browser):
     pick_heads(page, "L1H1", "L2H3")
     wait_for_charts(page, 1)
     assert page.locator(ERRORS).count() == 0
-    page.get_by_role("button", name="Scan every head: switch each off on its own").click()
+    page.get_by_role("button", name="Scan every head").click()
     wait_for_charts(page, 2)  # the chosen heads' chart and the 6 x 12 map
     page.get_by_text("Largest effect: L").wait_for()
     assert page.locator(ERRORS).count() == 0
