@@ -156,7 +156,10 @@ def norm_attention(key: tuple, _t: Trace, layer: int) -> np.ndarray:
 @st.cache_data(max_entries=4, show_spinner=False)
 def layer_steps(key: tuple, _t: Trace, layer: int) -> LayerSteps:
     w = layer_weights(get_encoder(key[0]), layer)
-    return recompute_layer(_t.hidden_states[layer], w, _t.facts.num_heads, _t.attn_bias)
+    f = _t.facts
+    return recompute_layer(
+        _t.hidden_states[layer], w, f.num_heads, _t.score_bias(layer), f.score_factor
+    )
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -638,10 +641,14 @@ def view_math(t: Trace, key: tuple, lang: str) -> None:
                 key=f"math_{name}",
             )
     st.markdown(f"**{tr('math_scores', lang)}**")
+    factor, relative = f.score_factor, t.score_bias(layer) is not None
+    divisor = r"\sqrt{d_k}" if factor == 1 else r"\sqrt{%d\,d_k}" % factor  # DeBERTa: 3 d_k
     latex(
-        r"s_{ij} = \frac{q_i \cdot k_j}{\sqrt{d_k}} + m_j,\quad \sqrt{d_k}=\sqrt{%d}=%.4f,"
-        r"\quad m_j = 0" % (dk, np.sqrt(dk))
+        r"s_{ij} = \frac{q_i \cdot k_j}{%s}%s + m_j,\quad %s=\sqrt{%d}=%.4f,\quad m_j = 0"
+        % (divisor, r" + r_{ij}" if relative else "", divisor, factor * dk, np.sqrt(factor * dk))
     )
+    if relative:
+        st.caption(tr("math_relative", lang))
     chart(math_fig.vector(steps.scores[h, qi], labels, f"s[{qi}, :]", "score"), key="math_s")
     st.markdown(f"**{tr('math_softmax', lang)}**")
     latex(r"\alpha_{ij} = \frac{e^{s_{ij}}}{\sum_{j'} e^{s_{ij'}}},\quad \sum_j \alpha_{ij} = 1")

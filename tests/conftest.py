@@ -10,6 +10,7 @@ from transformers import (
     AutoTokenizer,
     BertConfig,
     BertForMaskedLM,
+    DebertaV2Config,
     DistilBertConfig,
     ElectraConfig,
     MPNetConfig,
@@ -42,6 +43,18 @@ TINY_CONFIGS = {
         vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64
     ),
     "mpnet": lambda: MPNetConfig(**{**SMALL, "max_position_embeddings": 66}),
+    # as DeBERTa-v3: relative attention both ways, shared keys, log buckets, no absolute positions
+    "deberta-v2": lambda: DebertaV2Config(
+        **SMALL,
+        type_vocab_size=0,
+        relative_attention=True,
+        position_biased_input=False,
+        pos_att_type=["p2c", "c2p"],
+        max_relative_positions=-1,
+        position_buckets=16,
+        norm_rel_ebd="layer_norm",
+        share_att_key=True,
+    ),
 }
 
 

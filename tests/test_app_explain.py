@@ -111,7 +111,8 @@ def tiny_folders(tiny_encoders, tmp_path_factory) -> dict[str, str]:
 def test_every_view_on_every_architecture(tiny_folders, model_type):
     """Any supported encoder, not just the default: every view draws without an error, and the
     math view's recomputation matches the model (ALBERT's shared layer, DistilBERT's names,
-    MPNet's relative position bias, RoBERTa's position offset)."""
+    MPNet's relative position bias, DeBERTa's disentangled attention, RoBERTa's position
+    offset), and states the formula the model uses."""
     at = new_app(model=tiny_folders[model_type], text="The bank by the river flooded again.")
     assert no_problem(at), [e.value for e in at.exception]
     for view in VIEWS:
@@ -119,6 +120,11 @@ def test_every_view_on_every_architecture(tiny_folders, model_type):
         assert no_problem(at), (view, [e.value for e in at.exception], [e.value for e in at.error])
         if view == "math":
             assert at.success and "1e-4" in at.success[0].value
+            formulas = " ".join(x.value for x in at.latex)
+            relative = model_type in ("mpnet", "deberta-v2")
+            explained = any("relative-position term" in c.value for c in at.caption)
+            assert ("r_{ij}" in formulas) == relative == explained
+            assert (r"\sqrt{3\,d_k}" in formulas) == (model_type == "deberta-v2")
         if view == "ablation":
             at.multiselect(key="ablate_heads").select("L2H3").run()
             assert no_problem(at) and charts(at) == 1

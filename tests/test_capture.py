@@ -111,7 +111,11 @@ def test_attention_recomputed_from_qkv(tiny_encoders, model_type):
     result = trace(encoder, SENTENCE)
     for layer in range(encoder.facts.num_layers):
         probs, context = attention_from_qkv(
-            result.queries[layer], result.keys[layer], result.values[layer], result.attn_bias
+            result.queries[layer],
+            result.keys[layer],
+            result.values[layer],
+            result.score_bias(layer),
+            encoder.facts.score_factor,
         )
         np.testing.assert_allclose(probs, result.attentions[layer], atol=1e-4)
         np.testing.assert_allclose(context, result.attn_context[layer], atol=1e-4)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertForMaskedLM
+from transformers import BertConfig, BertForMaskedLM, DebertaV2ForMaskedLM
 
 from tests.conftest import TINY_CONFIGS
 from viz import capture
@@ -41,7 +41,8 @@ def test_layer_recomputed_every_architecture(tiny_encoders, model_type):
             t.hidden_states[layer],
             layer_weights(encoder, layer),
             encoder.facts.num_heads,
-            t.attn_bias,
+            t.score_bias(layer),
+            encoder.facts.score_factor,
         )
         assert np.abs(steps.out - t.hidden_states[layer + 1]).max() <= 1e-4
 
@@ -52,14 +53,19 @@ def test_activation_gelu_by_hand():
     assert activation("relu", np.array([-2.0, 3.0])).tolist() == [0.0, 3.0]
 
 
-@pytest.fixture(scope="module")
-def tiny_mlm(tokenizer) -> Encoder:
+@pytest.fixture(scope="module", params=["bert", "deberta-v2"])
+def tiny_mlm(request, tokenizer) -> Encoder:
     torch.manual_seed(0)
-    config = BertConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37
-    )
-    model = BertForMaskedLM._from_config(config, attn_implementation="eager").eval()
-    return Encoder.from_model(model, tokenizer, name="tiny-mlm")
+    if request.param == "bert":
+        config = BertConfig(
+            hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37
+        )
+        model = BertForMaskedLM._from_config(config, attn_implementation="eager")
+    else:  # DeBERTa's MLM head reads the hidden states alone (its 'legacy' head)
+        model = DebertaV2ForMaskedLM._from_config(
+            TINY_CONFIGS["deberta-v2"](), attn_implementation="eager"
+        )
+    return Encoder.from_model(model.eval(), tokenizer, name=f"tiny-mlm-{request.param}")
 
 
 def test_mask_one_word_and_lens(tiny_mlm):

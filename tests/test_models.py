@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from transformers import BertConfig, BertModel, GPT2Config
@@ -75,3 +76,68 @@ def test_local_folder_loads_with_mlm_head(tmp_path, tokenizer):
     assert encoder.facts.has_mlm_head
     logits = encoder.mlm_logits(torch.zeros(3, 16))
     assert logits.shape == (3, 30522)
+
+
+def test_deberta_v3_style_folder_loads_and_traces(tmp_path):
+    """A DeBERTa-v3 checkpoint as the Hub ships it: a SentencePiece ``spm.model`` and no
+    tokenizer.json (sentencepiece converts it), weights with an MLM head; loaded by path, traced
+    with disentangled attention, the mask predicted, the recomputation within 1e-4."""
+    import sentencepiece
+    from transformers import DebertaV2ForMaskedLM
+
+    from tests.conftest import TINY_CONFIGS
+    from viz.analysis.head_math import recompute_layer
+    from viz.capture import trace
+    from viz.weights import layer_weights
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(
+        "The bank by the river flooded, so the bank closed early.\n"
+        "I deposited money at the bank on Main Street.\n" * 40,
+        encoding="utf-8",
+    )
+    folder = tmp_path / "deberta-v3-tiny"
+    folder.mkdir()
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(folder / "spm"),
+        vocab_size=40,
+        hard_vocab_limit=False,  # a corpus this small has fewer pieces
+        pad_id=0,
+        bos_id=1,
+        eos_id=2,
+        unk_id=3,
+        pad_piece="[PAD]",
+        bos_piece="[CLS]",
+        eos_piece="[SEP]",
+        unk_piece="[UNK]",
+        user_defined_symbols=["[MASK]"],
+        minloglevel=2,
+    )
+    (folder / "spm.vocab").unlink()
+    (folder / "tokenizer_config.json").write_text(
+        '{"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": false}', encoding="utf-8"
+    )
+    torch.manual_seed(0)
+    config = TINY_CONFIGS["deberta-v2"]()
+    config.vocab_size = 40
+    DebertaV2ForMaskedLM(config).save_pretrained(folder)
+    encoder = load_encoder(str(folder))
+    f = encoder.facts
+    assert f.model_type == "deberta-v2" and f.has_mlm_head and f.score_factor == 3
+    t = trace(encoder, "The bank by the river closed.")
+    assert t.tokens[0] == "[CLS]" and t.tokens[-1] == "[SEP]" and "[UNK]" not in t.tokens
+    shown = "".join(t.display_tokens[1:-1]).replace("##", "")
+    assert shown.replace("▁", "") == "Thebankbytheriverclosed."  # each character once
+    assert t.attn_bias.shape == (f.num_layers, f.num_heads, t.num_tokens, t.num_tokens)
+    for layer in range(f.num_layers):
+        steps = recompute_layer(
+            t.hidden_states[layer],
+            layer_weights(encoder, layer),
+            f.num_heads,
+            t.score_bias(layer),
+            f.score_factor,
+        )
+        assert np.abs(steps.out - t.hidden_states[layer + 1]).max() <= 1e-4
+    masked = trace(encoder, "The bank by the river closed.", mask_word=1)
+    assert "[MASK]" in masked.tokens

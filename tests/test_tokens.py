@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from viz.capture import trace
-from viz.tokens import encode, word_groups, word_labels
+from viz.tokens import display_tokens, encode, word_groups, word_labels
 
 
 def test_pair_segments_and_words(tokenizer):
@@ -71,3 +71,16 @@ def test_special_looking_text_is_not_special(bundled):
         bundled.tokenizer.mask_token_id,
     }
     assert not special_ids & set(result.token_ids[1:-1].tolist())
+
+
+def test_a_lone_word_mark_is_shown_as_itself():
+    """SentencePiece can cut '▁' off a word ('▁', 'T', 'he' for 'The'); its offsets then point
+    at the word's first character, which must not be shown twice."""
+    tokens = ("[CLS]", "▁", "T", "he", "▁big", "[SEP]")
+    special = np.array([1, 0, 0, 0, 0, 1], dtype=bool)
+    words = np.array([-1, 0, 0, 0, 1, -1])
+    offsets = np.array([[0, 0], [0, 1], [0, 1], [1, 3], [3, 7], [0, 0]])
+    segment = np.zeros(6, dtype=np.int64)
+    shown = display_tokens(tokens, special, words, offsets, segment, "The big", None)
+    assert shown == ("[CLS]", "▁", "##T", "##he", "big", "[SEP]")
+    assert word_labels(shown, word_groups(words)) == ["[CLS]", "The", "big", "[SEP]"]

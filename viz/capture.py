@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from viz.blocks import BlockPool
-from viz.hookpoints import resolve
+from viz.hookpoints import resolve, score_factor
 from viz.models import Encoder
 from viz.tokens import Encoded, encode, mask_one_word
 from viz.trace import CAPTURED, Trace
@@ -63,6 +63,7 @@ class Store:
         self.views: dict[str, tuple[torch.Tensor, ...]] = {}  # per kind: one [1, ...] per slot
         self.filled = dict.fromkeys(KINDS, 0)
         self.bias: np.ndarray | None = None  # MPNet's relative-position bias, [T, T, H]
+        self.layer_bias: list[np.ndarray] = []  # DeBERTa's relative term per layer, [H, T, T]
 
     def preallocate(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """Make every kind's array before the forward, from its expected shape, all carved out
@@ -163,6 +164,19 @@ def capture(
     def output_of(kind: str, pick: Callable[[object], torch.Tensor] = _first) -> Callable:
         return lambda module, args, output: store.put(kind, pick(output))
 
+    armed: dict[str, bool] = {}  # disentangled: Q/K/V still to capture in this attention call
+
+    def first_output_of(kind: str) -> Callable:
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            if armed.get(kind):
+                armed[kind] = False
+                store.put(kind, _first(output))
+
+        return hook
+
+    def arm(module: nn.Module, args: tuple) -> None:
+        armed.update(q=True, k=True, v=True)
+
     def input_and_output(kind_in: str, kind_out: str) -> Callable:
         want_in, want_out = kind_in in kinds, kind_out in kinds
 
@@ -181,6 +195,22 @@ def capture(
 
     def bias_output(module: nn.Module, args: tuple, output: object) -> None:
         store.bias = _first(output).float().cpu().numpy()
+
+    def disentangled_bias(module: nn.Module, args: tuple, kwargs: dict, output: object) -> None:
+        """DeBERTa: this layer's relative-position term of the scores, [H, T, T], computed by the
+        module's own method from the same inputs (first batch row)."""
+        hidden, given = args[0][:1], kwargs.get("query_states")
+        split = module.transpose_for_scores
+        q = split(module.query_proj(hidden if given is None else given[:1]), H)
+        k = split(module.key_proj(hidden), H)
+        rel = module.disentangled_attention_bias(
+            q,
+            k,
+            kwargs.get("relative_pos"),
+            module.pos_dropout(kwargs["rel_embeddings"]),
+            score_factor(module),
+        )
+        store.layer_bias.append(rel.reshape(H, *rel.shape[-2:]).float().cpu().numpy())
 
     def heads_off(layer: int) -> list[tuple[int | slice, int]]:
         """(batch rows, head) pairs to zero at this layer."""
@@ -214,13 +244,17 @@ def capture(
             hooks = [  # (point, hook, the kinds it captures); None: the layer itself
                 (None, layer_output, ("hidden",)),
                 ("attn_probs", output_of("probs", lambda o: o[1]), ("probs",)),
-                ("query", output_of("q"), ("q",)),
-                ("key", output_of("k"), ("k",)),
-                ("value", output_of("v"), ("v",)),
+                *(
+                    (point, (first_output_of if points.disentangled else output_of)(kind), (kind,))
+                    for point, kind in (("query", "q"), ("key", "k"), ("value", "v"))
+                ),
                 ("attn_out", input_and_output("ctx", "attn_out"), ("ctx", "attn_out")),
                 ("ffn_out", input_and_output("act", "ffn_out"), ("act", "ffn_out")),
             ]
             hooks = [(point, hook) for point, hook, fills in hooks if set(fills) & set(kinds)]
+            if points.disentangled and {"q", "k", "v"} & set(kinds):
+                for at in encoder.layer_points:
+                    handles.append(at["attn_probs"].register_forward_pre_hook(arm))
             for layer, at in zip(encoder.layers, encoder.layer_points):
                 for point, hook in hooks:
                     module = layer if point is None else at[point]
@@ -228,6 +262,14 @@ def capture(
             if points.attn_bias and kinds:
                 bias_module = resolve(encoder.base, points.attn_bias)
                 handles.append(bias_module.register_forward_hook(bias_output))
+            if points.disentangled and {"q", "k"} <= set(kinds):  # the scores need Q and K
+                for at in encoder.layer_points:
+                    if getattr(at["attn_probs"], "relative_attention", False):
+                        handles.append(
+                            at["attn_probs"].register_forward_hook(
+                                disentangled_bias, with_kwargs=True
+                            )
+                        )
             yield store
         finally:
             for handle in handles:
@@ -307,6 +349,8 @@ def trace(
     bias = None
     if store.bias is not None:
         bias = np.ascontiguousarray(store.bias.reshape(T, T, -1).transpose(2, 0, 1))  # [H, T, T]
+    if store.layer_bias:
+        bias = np.stack(store.layer_bias)  # [L, H, T, T]
     return Trace(
         facts=facts,
         text=text,

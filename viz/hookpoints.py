@@ -50,6 +50,10 @@ class HookPoints:
     position_offset: int = 0  # positions the model reserves (RoBERTa: padding_idx + 1)
     probs_need_flag: bool = False  # old-style modules return probs only if output_attentions
     attn_bias: str | None = None  # module (on the base model) giving a relative-position bias
+    # DeBERTa's disentangled attention: the Q and K projections run again on the relative-position
+    # embeddings (only their first call in each attention, on the hidden states, is captured), and
+    # each layer adds its own relative term to the scores (computed by the module's own method)
+    disentangled: bool = False
     # modules on the *masked-LM model*, applied in order, mapping hidden states to vocab logits
     mlm_head: tuple[str, ...] = ()
 
@@ -115,6 +119,17 @@ REGISTRY: dict[str, HookPoints] = {
         attn_bias="encoder.relative_attention_bias",
         mlm_head=("lm_head",),
     ),
+    "deberta-v2": HookPoints(  # DeBERTa-v2 and -v3
+        **{
+            **_BERT_LIKE,
+            "query": "attention.self.query_proj",
+            "key": "attention.self.key_proj",
+            "value": "attention.self.value_proj",
+        },
+        probs_need_flag=True,
+        disentangled=True,
+        mlm_head=("cls",),
+    ),
 }
 
 DECODER_ONLY = {
@@ -155,6 +170,12 @@ def hook_points_for(model_type: str) -> HookPoints:
         f"Model type '{model_type}' is not supported yet. Supported: {supported_types()}. "
         "Try an encoder such as bert-base-uncased or roberta-base."
     )
+
+
+def score_factor(attention: nn.Module) -> int:
+    """DeBERTa divides Q·Kᵀ by √(dk · factor): 1 plus one per relative term (c2p, p2c)."""
+    terms = getattr(attention, "pos_att_type", None) or ()
+    return 1 + ("c2p" in terms) + ("p2c" in terms)
 
 
 def resolve(root: nn.Module, path: str) -> nn.Module:

@@ -207,6 +207,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "3. Scores of the query token against every key (no padding in one sentence, so the mask adds 0)",
         "zh": "3. 查询词元对每个 key 的得分（单句没有填充，所以掩码加 0）",
     },
+    "math_relative": {
+        "en": "r: the relative-position term this model adds to every score, captured from the model (MPNet: a learned bias per distance bucket; DeBERTa: content-to-position and position-to-content products, hence the larger divisor). It is included in the bars below.",
+        "zh": "r：该模型加到每个得分上的相对位置项，取自模型本身（MPNet：按距离分桶学习的偏置；DeBERTa：内容到位置与位置到内容的乘积，因此除数更大）。下方柱状图已包含此项。",
+    },
     "math_softmax": {
         "en": "4. Softmax turns the scores into weights that sum to 1",
         "zh": "4. Softmax 把得分变成和为 1 的权重",

@@ -16,7 +16,7 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 from transformers import logging as hf_logging
 
-from viz.hookpoints import HookPoints, hook_points_for, layer_modules, resolve
+from viz.hookpoints import HookPoints, hook_points_for, layer_modules, resolve, score_factor
 from viz.trace import ModelFacts
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -107,6 +107,7 @@ class Encoder:
             layer_norm_eps=float(getattr(config, "layer_norm_eps", 1e-12)),
             has_mlm_head=has_mlm,
             shared_layers=len(layers) < int(L),
+            score_factor=score_factor(resolve(layers[0], points.attn_probs)),
         )
         device = next(model.parameters()).device
         return cls(

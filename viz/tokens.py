@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+WORD_MARKS = "▁Ġ"  # SentencePiece's and byte-level BPE's "a word starts here"
 MAX_CHARS = 200_000  # longer pastes are cut before tokenising (and the cut is reported)
 
 
@@ -151,8 +152,8 @@ def display_tokens(
         source = pair if (segment[i] == 1 and pair is not None) else text
         start, end = offsets[i]
         piece = source[start:end].strip() if end > start else ""
-        if not piece:
-            piece = tok
+        if not piece or not tok.strip(WORD_MARKS):
+            piece = tok  # a word mark on its own (SentencePiece's '▁'): no characters of its own
         continues = i > 0 and word_ids[i] >= 0 and word_ids[i - 1] == word_ids[i]
         out.append(("##" + piece) if continues else piece)
     return tuple(out)
@@ -172,7 +173,10 @@ def word_groups(word_ids: np.ndarray) -> list[list[int]]:
 
 
 def word_labels(display: tuple[str, ...], groups: list[list[int]]) -> list[str]:
-    return [
-        "".join(display[i].removeprefix("##") if k else display[i] for k, i in enumerate(g))
-        for g in groups
-    ]
+    """One label per word: its pieces joined, without '##' and without a lone word mark."""
+
+    def label(group: list[int]) -> str:
+        pieces = [display[i].removeprefix("##") if k else display[i] for k, i in enumerate(group)]
+        return "".join(p for p in pieces if p.strip(WORD_MARKS)) or "".join(pieces)
+
+    return [label(g) for g in groups]

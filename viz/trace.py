@@ -33,6 +33,7 @@ class ModelFacts:
     layer_norm_eps: float
     has_mlm_head: bool = False
     shared_layers: bool = False  # ALBERT: one set of weights for every layer
+    score_factor: int = 1  # scores are Q·Kᵀ/√(dk·score_factor) (DeBERTa: 3)
 
 
 CAPTURED = (
@@ -60,7 +61,8 @@ class Trace:
         attn_outputs    [L, T, D]    what attention adds to the residual stream
         ffn_activations [L, T, F]    after the nonlinearity
         ffn_outputs     [L, T, D]    what the feed-forward block adds to the residual stream
-        attn_bias       [H, T, T] or None  relative-position bias added to scores (MPNet)
+        attn_bias       None, or the relative-position term added to the scores: [H, T, T]
+                        for every layer (MPNet), [L, H, T, T] one per layer (DeBERTa)
     Token arrays, [T]: token_ids (int64), special (bool), word_ids (int64, -1 for special
     tokens, unique across a pair), segment_ids (int64: 0 first sentence, 1 second), offsets
     [T, 2] (character spans into ``text`` or ``pair``).
@@ -113,7 +115,7 @@ class Trace:
             "ffn_activations": (L, T, F),
             "ffn_outputs": (L, T, D),
         }
-        expected["attn_bias"] = (H, T, T)
+        expected["attn_bias"] = (L, H, T, T) if np.ndim(self.attn_bias) == 4 else (H, T, T)
         present = {n: getattr(self, n) for n in expected if getattr(self, n) is not None}
         if not present.keys() - {"token_ids", "special", "word_ids", "segment_ids", "offsets"}:
             raise ValueError("A Trace needs at least one captured array.")
@@ -129,6 +131,12 @@ class Trace:
     @property
     def num_tokens(self) -> int:
         return len(self.tokens)
+
+    def score_bias(self, layer: int) -> np.ndarray | None:
+        """[H, T, T]: the relative-position term added to layer ``layer``'s scores, or None."""
+        if self.attn_bias is None:
+            return None
+        return self.attn_bias[layer] if self.attn_bias.ndim == 4 else self.attn_bias
 
     @property
     def captured(self) -> tuple[str, ...]:

@@ -56,9 +56,15 @@ class LayerSteps:
 
 
 def recompute_layer(
-    x: np.ndarray, w: LayerWeights, num_heads: int, bias: np.ndarray | None = None
+    x: np.ndarray,
+    w: LayerWeights,
+    num_heads: int,
+    bias: np.ndarray | None = None,
+    factor: int = 1,
 ) -> LayerSteps:
-    """x: the layer input [T, D] -> every step up to the layer output [T, D]."""
+    """x: the layer input [T, D] -> every step up to the layer output [T, D]. ``bias`` and
+    ``factor``: the layer's relative-position term and score factor (``Trace.score_bias``,
+    ``ModelFacts.score_factor``)."""
     x = x.astype(np.float64)
     T, D = x.shape
     dk = D // num_heads
@@ -69,7 +75,7 @@ def recompute_layer(
     q = split(x @ w.w_q.T.astype(np.float64) + w.b_q)
     k = split(x @ w.w_k.T.astype(np.float64) + w.b_k)
     v = split(x @ w.w_v.T.astype(np.float64) + w.b_v)
-    scores = attention_scores(q, k, bias)  # [H, T, T]; one sentence: no padding to mask
+    scores = attention_scores(q, k, bias, factor=factor)  # [H, T, T]; one sentence: no mask
     probs = softmax(scores)
     heads = probs @ v  # [H, T, dk]
     concat = heads.transpose(1, 0, 2).reshape(T, D)
