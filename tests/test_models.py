@@ -141,3 +141,22 @@ def test_deberta_v3_style_folder_loads_and_traces(tmp_path):
         assert np.abs(steps.out - t.hidden_states[layer + 1]).max() <= 1e-4
     masked = trace(encoder, "The bank by the river closed.", mask_word=1)
     assert "[MASK]" in masked.tokens
+
+
+def test_deberta_with_a_convolution_is_refused(tmp_path, tokenizer):
+    from transformers import AutoModel
+
+    from tests.conftest import TINY_CONFIGS
+    from viz.models import Encoder
+
+    config = TINY_CONFIGS["deberta-v2"]()
+    config.conv_kernel_size = 3
+    model = AutoModel.from_config(config, attn_implementation="eager")
+    with pytest.raises(ValueError, match="convolution after its first layer"):
+        Encoder.from_model(model, tokenizer)
+
+    folder = tmp_path / "deberta-v2-xlarge-like"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    with pytest.raises(ModelLoadError, match="DeBERTa-v3 models"):
+        load_encoder(str(folder))

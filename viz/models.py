@@ -85,7 +85,7 @@ class Encoder:
     def from_model(cls, model: nn.Module, tokenizer: object, name: str = "model") -> Encoder:
         """Wrap an already built model (used by tests with tiny random models)."""
         config = model.config
-        points = hook_points_for(config.model_type)
+        points = supported_points(config)
         model.eval()
         has_mlm = bool(points.mlm_head) and all(_has_path(model, p) for p in points.mlm_head)
         base = getattr(model, "base_model", model)
@@ -113,6 +113,17 @@ class Encoder:
         return cls(
             name=name, model=model, tokenizer=tokenizer, points=points, facts=facts, device=device
         )
+
+
+def supported_points(config: object) -> HookPoints:
+    """The hook points for this config's architecture, or a ``ValueError`` saying why not."""
+    points = hook_points_for(config.model_type)
+    if getattr(config, "conv_kernel_size", 0):  # DeBERTa-v2 xlarge / xxlarge
+        raise ValueError(
+            "This DeBERTa-v2 model adds a convolution after its first layer, which the explorer "
+            "does not capture yet. DeBERTa-v3 models and deberta-v2 without conv_kernel_size work."
+        )
+    return points
 
 
 def _has_path(model: nn.Module, path: str) -> bool:
@@ -155,7 +166,7 @@ def load_encoder(
         except (OSError, ValueError) as err2:
             raise ModelLoadError(_explain_config_error(name, err2, offline)) from err2
     try:
-        points = hook_points_for(config.model_type)
+        points = supported_points(config)
     except ValueError as err:
         raise ModelLoadError(str(err)) from err
     if getattr(config, "is_decoder", False):
