@@ -223,3 +223,10 @@ def test_head_scan_matches_an_independent_ablation(tiny_encoders, model_type, mo
     row = capture.each_head_off(encoder, SENTENCE, PAIR, 1)[2]  # a scan row is a trace's last layer
     want = trace(encoder, SENTENCE, PAIR, ablate=frozenset({(1, 2)})).hidden_states[-1]
     np.testing.assert_allclose(row, want, atol=1e-5)
+
+
+def test_lens_names_ids_the_tokenizer_lacks(tokenizer):
+    """An output layer larger than the vocabulary (as DeBERTa-v3's): those ids get a name too."""
+    vocab = len(tokenizer)
+    names = mlm.token_names(tokenizer, [tokenizer.mask_token_id, vocab + 5])
+    assert names == ("[MASK]", f"<id {vocab + 5}>")

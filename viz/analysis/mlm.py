@@ -23,6 +23,13 @@ class LensResult:
     final_prob: np.ndarray  # [L+1]
 
 
+def token_names(tokenizer: object, ids: list[int]) -> tuple[str, ...]:
+    """The tokenizer's name for each id; ids the output layer has but the tokenizer lacks
+    (DeBERTa-v3's head has about 100 more rows than its vocabulary) read '<id 128050>'."""
+    names = tokenizer.convert_ids_to_tokens(ids)
+    return tuple(name if name is not None else f"<id {i}>" for i, name in zip(ids, names))
+
+
 def lens(encoder: Encoder, trace: Trace, position: int, k: int = 10) -> LensResult:
     """Decode ``trace.hidden_states[:, position]`` with the model's own MLM head."""
     if not encoder.facts.has_mlm_head:
@@ -35,14 +42,13 @@ def lens(encoder: Encoder, trace: Trace, position: int, k: int = 10) -> LensResu
     final_id = int(top_i[-1, 0])
     final_logit = logits[:, final_id : final_id + 1]
     rank = (logits > final_logit).sum(dim=-1) + 1
-    tok = encoder.tokenizer
     return LensResult(
         position=position,
         top_ids=top_i.numpy(),
-        top_tokens=tuple(tuple(tok.convert_ids_to_tokens(row.tolist())) for row in top_i),
+        top_tokens=tuple(token_names(encoder.tokenizer, row.tolist()) for row in top_i),
         top_probs=top_p.numpy(),
         final_id=final_id,
-        final_token=tok.convert_ids_to_tokens(final_id),
+        final_token=token_names(encoder.tokenizer, [final_id])[0],
         final_rank=rank.numpy(),
         final_prob=probs[:, final_id].numpy(),
     )
