@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from viz.models import Encoder
+from viz.tokens import TOKENIZER_LOCK
 
 POOLINGS = ("mean", "cls", "max")
 
@@ -63,12 +64,13 @@ def _forward_batches(
 
     Texts are tokenised once and sorted by token count (not characters), so each batch pads
     to nearly its own length."""
-    encoded = encoder.tokenizer(
-        [text if text.strip() else " " for text in texts],
-        truncation=True,
-        max_length=encoder.facts.max_tokens,
-        split_special_tokens=True,  # typed "[CLS]" is text, not the model's token
-    )
+    with TOKENIZER_LOCK:  # see viz/tokens.py
+        encoded = encoder.tokenizer(
+            [text if text.strip() else " " for text in texts],
+            truncation=True,
+            max_length=encoder.facts.max_tokens,
+            split_special_tokens=True,  # typed "[CLS]" is text, not the model's token
+        )
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
     order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
     for start in range(0, len(order), batch_size):

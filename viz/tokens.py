@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 WORD_MARKS = "▁Ġ"  # SentencePiece's and byte-level BPE's "a word starts here"
+# A fast tokenizer keeps its truncation and special-token settings on one shared Rust object,
+# and transformers sets them before every call: two threads with different settings (counting
+# the tokens a long text loses switches truncation off) can each encode with the other's, and
+# a text past the model's maximum then reaches it whole. Every call in viz holds this lock.
+TOKENIZER_LOCK = threading.Lock()
 MAX_CHARS = 200_000  # longer pastes are cut before tokenising (and the cut is reported)
 
 
@@ -39,16 +45,17 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
     cut_chars = max(0, len(text) - MAX_CHARS) + max(0, len(pair or "") - MAX_CHARS)
     text, pair = text[:MAX_CHARS], (pair[:MAX_CHARS] if pair is not None else None)
     # split_special_tokens: typed "[CLS]" or "<s>" is the user's text, never the model's token
-    enc = tokenizer(
-        text,
-        pair,
-        add_special_tokens=True,
-        truncation="longest_first",
-        max_length=max_tokens,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-        split_special_tokens=True,
-    )
+    with TOKENIZER_LOCK:
+        enc = tokenizer(
+            text,
+            pair,
+            add_special_tokens=True,
+            truncation="longest_first",
+            max_length=max_tokens,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            split_special_tokens=True,
+        )
     ids = list(enc["input_ids"])
     if len(ids) <= sum(enc["special_tokens_mask"]):
         raise ValueError(
@@ -57,9 +64,10 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
         )
     dropped = 0  # of the characters read; only an input that reached the maximum can have lost any
     if len(ids) >= max_tokens:
-        full = tokenizer(
-            text, pair, add_special_tokens=True, truncation=False, split_special_tokens=True
-        )
+        with TOKENIZER_LOCK:
+            full = tokenizer(
+                text, pair, add_special_tokens=True, truncation=False, split_special_tokens=True
+            )
         dropped = len(full["input_ids"]) - len(ids)
     special = np.array(enc["special_tokens_mask"], dtype=bool)
     T = len(ids)
