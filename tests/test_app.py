@@ -60,6 +60,27 @@ def test_every_view_layer_and_head_without_rerunning_the_model(forward_passes):
     assert len(forward_passes) == passes  # nothing above ran the model again
 
 
+def test_a_trace_larger_than_the_cache_is_still_not_recomputed(forward_passes, monkeypatch):
+    """With a trace cache of 1 MB, every trace is over the bound (as bert-base's at 512 tokens
+    is over the default 192 MB): moving the sliders must still not run the model again."""
+    import streamlit as st
+
+    monkeypatch.setenv("VIZ_TRACE_CACHE_MB", "1")
+    st.cache_resource.clear()  # the cache is made once per process: make it again, at 1 MB
+    try:
+        text = "A long enough sentence makes a trace of more than one megabyte on this model."
+        at = new_app(text=text)
+        assert not at.exception and charts(at) == 3
+        passes = len(forward_passes)
+        for layer in (2, 4, 6):
+            at.slider(key="layer").set_value(layer).run()
+            assert not at.exception and charts(at) == 3
+        assert len(forward_passes) == passes
+    finally:
+        monkeypatch.delenv("VIZ_TRACE_CACHE_MB")
+        st.cache_resource.clear()
+
+
 def test_address_restores_the_page():
     at = new_app(view="heads", layer="4", head="7", text="Links restore pages.", lang="zh")
     assert not at.exception

@@ -1,6 +1,9 @@
 """A thread-safe LRU cache bounded by bytes, for traces shared by every app session.
 
-Traces are immutable, so sharing one object between sessions is safe and costs no copy."""
+Traces are immutable, so sharing one object between sessions is safe and costs no copy. The
+newest entry is always kept, even when it alone is over the bound (bert-base's 512-token trace
+is about 360 MB): the app asks for the same trace on every slider move, and a trace that is
+never kept would run the model again each time. Older entries make room for it."""
 
 from __future__ import annotations
 
@@ -30,11 +33,13 @@ class BoundedCache(Generic[V]):
         value = compute()  # outside the lock: other sessions keep reading the cache
         size = self._size_of(value)
         with self._lock:
-            if key not in self._items and size <= self.max_bytes:
+            if key not in self._items:
                 self._items[key] = (value, size)
                 self._bytes += size
-                while self._bytes > self.max_bytes or len(self._items) > self.max_items:
-                    _, (_, dropped) = self._items.popitem(last=False)
+                while len(self._items) > 1 and (
+                    self._bytes > self.max_bytes or len(self._items) > self.max_items
+                ):
+                    _, (_, dropped) = self._items.popitem(last=False)  # oldest first
                     self._bytes -= dropped
         return value, False
 
