@@ -521,7 +521,9 @@ def view_embeddings(t: Trace, key: tuple, lang: str) -> None:
 
 
 def view_heads(t: Trace, key: tuple, lang: str) -> None:
-    frame = head_table(key, t)
+    with st.spinner(tr("heads_computing", lang)):  # about 1.5 s for bert-base at 512 tokens
+        frame = head_table(key, t)
+        distance, order = head_distances(key, t)
     st.session_state["_head_frame"] = frame
     st.subheader(tr("heads_table", lang))
     st.caption(tr("heads_help", lang))
@@ -534,7 +536,6 @@ def view_heads(t: Trace, key: tuple, lang: str) -> None:
         height=360,
         width="stretch",
     )
-    distance, order = head_distances(key, t)
     chart(
         heads_fig.head_similarity(distance, order, t.facts.num_heads, tr("heads_similarity", lang)),
         key="head_similarity",

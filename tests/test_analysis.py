@@ -92,6 +92,10 @@ def test_cka_properties():
     m = layers.cka_matrix(hidden)
     np.testing.assert_allclose(np.diag(m), 1.0)
     np.testing.assert_allclose(m, m.T)
+    for i in range(3):  # the Gram-matrix shortcut gives the pairwise definition's values
+        for j in range(3):
+            want = 1.0 if i == j else layers.linear_cka(hidden[i], hidden[j])
+            assert m[i, j] == pytest.approx(want, abs=1e-12)
 
 
 def test_cosine_change_norms_contributions():

@@ -136,6 +136,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "每个点是一个词元的向量。选择所有层时，每条线追踪一个词元从嵌入层到最后一层的轨迹；所有点共用一个投影，位置可以相互比较。",
     },
     "projecting": {"en": "Projecting...", "zh": "正在投影……"},
+    "heads_computing": {"en": "Measuring every head...", "zh": "正在统计每个注意力头……"},
     "heads_table": {
         "en": "Every head, sortable (click a row to open that head)",
         "zh": "所有注意力头（可排序，点击一行即可打开该头）",
