@@ -35,7 +35,8 @@ def compact(array: np.ndarray) -> np.ndarray:
 
 
 def base_layout(fig: go.Figure, title: str, height: int = 500, top: int = 50) -> go.Figure:
-    """Shared look. ``title`` is ours (may hold <br>/<sup>); escape user text before passing."""
+    """Shared look. ``title`` is ours (may hold <br> and styled <span>); escape user text
+    before passing it."""
     fig.update_layout(
         title={"text": title, "font": {"size": 15}},
         height=height,

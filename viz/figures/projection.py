@@ -66,4 +66,5 @@ def token_paths(
     fig.update_xaxes(title_text=axis_names[0], zeroline=False)
     fig.update_yaxes(title_text=axis_names[1], zeroline=False)
     fig.update_layout(legend={"orientation": "h", "y": -0.12})
-    return base_layout(fig, f"{title}<br><sup>{safe(sub)}</sup>", height=620)
+    subline = f"<span style='font-size:13px;font-weight:normal'>{safe(sub)}</span>"
+    return base_layout(fig, f"{title}<br>{subline}", height=620)
