@@ -144,7 +144,10 @@ def capture(
     Seven hooks per layer: the layer's output (at the first layer also its input, the
     embeddings), the attention probabilities, Q, K, V, and the two residual updates (attention
     output and feed-forward output), whose hooks also read their module's input: the
-    concatenated heads and the feed-forward activation.
+    concatenated heads and the feed-forward activation. DeBERTa (``points.disentangled``) adds a
+    pre-hook that arms the Q/K/V hooks for their first call in each attention (the projections
+    run again on the relative-position embeddings) and a hook that records each layer's
+    relative-position term of the scores.
     """
     points, f = encoder.points, encoder.facts
     H, dk = f.num_heads, f.head_dim
