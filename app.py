@@ -43,7 +43,7 @@ from viz.i18n import EXAMPLES, LANGUAGES, tr
 from viz.memory import return_freed_memory
 from viz.models import DEFAULT_MODEL, ModelLoadError, load_encoder
 from viz.tokens import MAX_CHARS, word_groups, word_labels
-from viz.trace import Trace
+from viz.trace import ModelFacts, Trace
 from viz.weights import layer_weights
 
 VIEWS = (
@@ -251,6 +251,35 @@ def keep() -> None:
     for key in KEPT:
         if key in st.session_state:
             st.session_state[f"_kept_{key}"] = st.session_state[key]
+
+
+# Widgets whose value is a layer number, with their lowest value (0 = the embeddings).
+LAYER_WIDGETS = {
+    "layer": 1,
+    "left_layer": 1,
+    "right_layer": 1,
+    "proj_layer": 0,
+    "export_layer": 0,
+    "probe_layer": 0,
+}
+
+
+def fit_to_model(f: ModelFacts) -> None:
+    """Bring every layer and head the session holds into this model's range: after a switch from
+    a 12-layer model to a 6-layer one, a slider left at 12 would stop the page."""
+    s = st.session_state
+    for key, low in [*LAYER_WIDGETS.items(), ("head", 1)]:
+        top = f.num_heads if key == "head" else f.num_layers
+        for name in (key, f"_kept_{key}"):
+            if name in s:
+                s[name] = max(low, min(int(s[name]), top))
+    if "ablate_heads" in s:  # "L12H3" does not exist in a 6-layer model
+        s.ablate_heads = [h for h in s.ablate_heads if in_model(h, f)]
+
+
+def in_model(head: str, f: ModelFacts) -> bool:
+    layer, _, number = head.removeprefix("L").partition("H")
+    return 1 <= int(layer) <= f.num_layers and 1 <= int(number) <= f.num_heads
 
 
 def allowed_model(name: str) -> str:
@@ -1038,8 +1067,7 @@ def main() -> None:
         write_address()
         return
     f = t.facts
-    s.layer = min(s.layer, f.num_layers)
-    s.head = min(s.head, f.num_heads)
+    fit_to_model(f)
     st.caption(
         tr(
             "facts",

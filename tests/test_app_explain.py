@@ -128,3 +128,31 @@ def test_every_view_on_every_architecture(tiny_folders, model_type):
         if view == "ablation":
             at.multiselect(key="ablate_heads").select("L2H3").run()
             assert no_problem(at) and charts(at) == 1
+
+
+def test_switching_to_a_smaller_model_keeps_the_page_working(tiny_folders):
+    """Layers, heads and switched-off heads chosen on the 6 x 12 default model do not exist in
+    a 2 x 4 model: after the switch every view still draws (they are brought into range)."""
+    at = new_app(text="The bank by the river flooded again.")
+    at.slider(key="layer").set_value(6).run()
+    at.slider(key="head").set_value(12).run()
+    for view, widget, value in (
+        ("layers", "left_layer", 5),
+        ("export", "export_layer", 6),
+        ("ablation", "ablate_heads", ["L6H12", "L1H2"]),
+    ):
+        at.sidebar.radio(key="view").set_value(view).run()
+        element = at.multiselect(key=widget) if view == "ablation" else None
+        if element is not None:
+            element.set_value(value).run()
+        else:
+            (at.number_input if view == "layers" else at.slider)(key=widget).set_value(value).run()
+        assert no_problem(at), view
+    at.sidebar.text_input(key="model").input(tiny_folders["bert"]).run()
+    assert no_problem(at), [e.value for e in at.exception]
+    assert at.multiselect(key="ablate_heads").value == ["L1H2"]  # L6H12 is gone, L1H2 stays
+    for view in VIEWS:
+        at.sidebar.radio(key="view").set_value(view).run()
+        assert no_problem(at), (view, [e.value for e in at.exception])
+    at.sidebar.radio(key="view").set_value("attention").run()
+    assert at.slider(key="layer").value == 2 and at.slider(key="head").value == 4
