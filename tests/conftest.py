@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import (
@@ -68,6 +70,43 @@ def tiny_model(model_type: str, seed: int = 0) -> torch.nn.Module:
     config = TINY_CONFIGS[model_type]()
     config._attn_implementation = "eager"
     return AutoModel.from_config(config, attn_implementation="eager").eval()
+
+
+@pytest.fixture(scope="session")
+def spm_folder(tmp_path_factory) -> Path:
+    """A SentencePiece tokenizer as DeBERTa-v3 ships it on the Hub: ``spm.model`` and a config,
+    no tokenizer.json (transformers converts it with the sentencepiece package)."""
+    import sentencepiece
+
+    folder = tmp_path_factory.mktemp("spm")
+    corpus = folder / "corpus.txt"
+    corpus.write_text(
+        "The bank by the river flooded, so the bank closed early.\n"
+        "I deposited money at the bank on Main Street.\n" * 40,
+        encoding="utf-8",
+    )
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(corpus),
+        model_prefix=str(folder / "spm"),
+        vocab_size=40,
+        hard_vocab_limit=False,  # a corpus this small has fewer pieces
+        pad_id=0,
+        bos_id=1,
+        eos_id=2,
+        unk_id=3,
+        pad_piece="[PAD]",
+        bos_piece="[CLS]",
+        eos_piece="[SEP]",
+        unk_piece="[UNK]",
+        user_defined_symbols=["[MASK]"],
+        minloglevel=2,
+    )
+    for name in ("corpus.txt", "spm.vocab"):
+        (folder / name).unlink()
+    (folder / "tokenizer_config.json").write_text(
+        '{"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": false}', encoding="utf-8"
+    )
+    return folder
 
 
 @pytest.fixture(scope="session")

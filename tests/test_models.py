@@ -78,11 +78,12 @@ def test_local_folder_loads_with_mlm_head(tmp_path, tokenizer):
     assert logits.shape == (3, 30522)
 
 
-def test_deberta_v3_style_folder_loads_and_traces(tmp_path):
+def test_deberta_v3_style_folder_loads_and_traces(tmp_path, spm_folder):
     """A DeBERTa-v3 checkpoint as the Hub ships it: a SentencePiece ``spm.model`` and no
     tokenizer.json (sentencepiece converts it), weights with an MLM head; loaded by path, traced
     with disentangled attention, the mask predicted, the recomputation within 1e-4."""
-    import sentencepiece
+    import shutil
+
     from transformers import DebertaV2ForMaskedLM
 
     from tests.conftest import TINY_CONFIGS
@@ -90,34 +91,8 @@ def test_deberta_v3_style_folder_loads_and_traces(tmp_path):
     from viz.capture import trace
     from viz.weights import layer_weights
 
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(
-        "The bank by the river flooded, so the bank closed early.\n"
-        "I deposited money at the bank on Main Street.\n" * 40,
-        encoding="utf-8",
-    )
     folder = tmp_path / "deberta-v3-tiny"
-    folder.mkdir()
-    sentencepiece.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(folder / "spm"),
-        vocab_size=40,
-        hard_vocab_limit=False,  # a corpus this small has fewer pieces
-        pad_id=0,
-        bos_id=1,
-        eos_id=2,
-        unk_id=3,
-        pad_piece="[PAD]",
-        bos_piece="[CLS]",
-        eos_piece="[SEP]",
-        unk_piece="[UNK]",
-        user_defined_symbols=["[MASK]"],
-        minloglevel=2,
-    )
-    (folder / "spm.vocab").unlink()
-    (folder / "tokenizer_config.json").write_text(
-        '{"tokenizer_class": "DebertaV2Tokenizer", "do_lower_case": false}', encoding="utf-8"
-    )
+    shutil.copytree(spm_folder, folder)
     torch.manual_seed(0)
     config = TINY_CONFIGS["deberta-v2"]()
     config.vocab_size = 40

@@ -109,3 +109,47 @@ def test_threads_never_get_each_others_truncation(bundled):
         t.join()
     assert not errors and len(lengths) == 240
     assert max(lengths) == 512
+
+
+AWKWARD = [
+    ("The bank by the river.", None),
+    ("Where?", "By the river bank, [CLS] <s> [MASK] </s>"),
+    ("word " * 700, None),  # cut at the maximum
+    ("word " * 300, "pair " * 400),  # longest first
+    ("café 银行 🙂 مرحبا \u200b x\u0301", None),
+    ("[SEP] [CLS]", "[MASK]"),
+]
+
+
+@pytest.mark.parametrize("which", ["wordpiece", "sentencepiece"])
+def test_rust_encode_is_what_the_tokenizer_call_returns(which, tokenizer, spm_folder):
+    """``encode`` asks the Rust tokenizer directly; for every awkward input it must give what
+    transformers' own call with the same settings gives: ids, offsets, special flags, words,
+    sequences, token strings, type ids."""
+    from transformers import AutoTokenizer
+
+    from viz.tokens import rust_encode
+
+    tok = tokenizer if which == "wordpiece" else AutoTokenizer.from_pretrained(spm_folder)
+    for text, pair in AWKWARD:
+        for limit in (512, 20):
+            want = tok(
+                text,
+                pair,
+                add_special_tokens=True,
+                truncation="longest_first",
+                max_length=limit,
+                return_offsets_mapping=True,
+                return_special_tokens_mask=True,
+                split_special_tokens=True,
+            )
+            got = rust_encode(tok, text, pair, limit)
+            assert got.ids == list(want["input_ids"]), (text[:20], limit)
+            assert got.offsets == [tuple(o) for o in want["offset_mapping"]]
+            assert got.special_tokens_mask == list(want["special_tokens_mask"])
+            assert got.word_ids == want.word_ids() and got.sequence_ids == want.sequence_ids()
+            assert got.tokens == want.tokens()
+            if "token_type_ids" in want:
+                assert got.type_ids == list(want["token_type_ids"])
+        whole = tok(text, pair, add_special_tokens=True, split_special_tokens=True)
+        assert rust_encode(tok, text, pair, None).ids == list(whole["input_ids"])

@@ -8,6 +8,7 @@ because every app session shares one model. ``trace(encoder, text)`` is the publ
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
@@ -70,7 +71,7 @@ class Store:
         of one block from ``BLOCKS``: memory a trace that is gone has used when there is one
         (no page faults), else one new allocation (which numpy asks to be huge pages from
         4 MB). A kind whose first tensor has another shape gets a new array (see ``put``)."""
-        sizes = {kind: int(np.prod(shape)) for kind, shape in shapes.items()}
+        sizes = {kind: math.prod(shape) for kind, shape in shapes.items()}
         block = BLOCKS.take(sum(sizes.values()))
         start = 0
         for kind, shape in shapes.items():
@@ -289,7 +290,8 @@ def model_inputs(encoder: Encoder, enc: Encoded, copies: int = 1) -> dict[str, o
     inputs: dict[str, object] = {
         "input_ids": torch.tensor([enc.input_ids] * copies, device=encoder.device)
     }
-    if enc.token_type_ids is not None and uses_segments(encoder):
+    # one sentence: all zeros, which is also what the model uses when given none
+    if enc.token_type_ids is not None and any(enc.token_type_ids) and uses_segments(encoder):
         inputs["token_type_ids"] = torch.tensor(
             [enc.token_type_ids] * copies, device=encoder.device
         )

@@ -38,63 +38,77 @@ def clean_text(text: str | None, what: str = "text") -> str:
     return text.replace("\x00", "")  # NUL breaks some tokenizers and means nothing here
 
 
+def rust_encode(tokenizer: object, text: str, pair: str | None, max_tokens: int | None):
+    """The fast tokenizer's own ``Encoding`` of ``text`` (and ``pair``), special tokens added,
+    cut to ``max_tokens`` (longest sequence first) unless it is None; what ``tokenizer(text,
+    pair, truncation="longest_first", max_length=..., split_special_tokens=True)`` returns,
+    without the 30 us of Python around it (tests/test_tokens.py checks they are identical).
+    Typed "[CLS]" or "<s>" stays the user's text, never the model's token."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ValueError(
+            "This model's tokenizer has no fast (Rust) version, which the explorer needs to map "
+            "tokens back to the text. Try a model whose folder has a tokenizer.json."
+        )
+    with TOKENIZER_LOCK:  # the settings below live on the shared object: set them and encode
+        now, side = backend.truncation, getattr(tokenizer, "truncation_side", "right")
+        if max_tokens is None:
+            if now is not None:
+                backend.no_truncation()
+        elif now is None or (now["max_length"], now["strategy"], now["direction"]) != (
+            max_tokens,
+            "longest_first",
+            side,
+        ):
+            backend.enable_truncation(max_tokens, strategy="longest_first", direction=side)
+        if backend.padding is not None:
+            backend.no_padding()
+        backend.encode_special_tokens = True
+        return backend.encode(text, pair, add_special_tokens=True)
+
+
 def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> Encoded:
     """Tokenise ``text`` (and ``pair``), truncating to ``max_tokens`` and counting what was cut."""
     text = clean_text(text)
     pair = clean_text(pair, "second sentence") if pair is not None else None
     cut_chars = max(0, len(text) - MAX_CHARS) + max(0, len(pair or "") - MAX_CHARS)
     text, pair = text[:MAX_CHARS], (pair[:MAX_CHARS] if pair is not None else None)
-    # split_special_tokens: typed "[CLS]" or "<s>" is the user's text, never the model's token
-    with TOKENIZER_LOCK:
-        enc = tokenizer(
-            text,
-            pair,
-            add_special_tokens=True,
-            truncation="longest_first",
-            max_length=max_tokens,
-            return_offsets_mapping=True,
-            return_special_tokens_mask=True,
-            split_special_tokens=True,
-        )
-    ids = list(enc["input_ids"])
-    if len(ids) <= sum(enc["special_tokens_mask"]):
+    enc = rust_encode(tokenizer, text, pair, max_tokens)
+    ids = enc.ids
+    if len(ids) <= sum(enc.special_tokens_mask):
         raise ValueError(
             "The text has no characters the model can read (only spaces, control or unknown "
             "characters). Type a sentence with words."
         )
     dropped = 0  # of the characters read; only an input that reached the maximum can have lost any
     if len(ids) >= max_tokens:
-        with TOKENIZER_LOCK:
-            full = tokenizer(
-                text, pair, add_special_tokens=True, truncation=False, split_special_tokens=True
-            )
-        dropped = len(full["input_ids"]) - len(ids)
-    special = np.array(enc["special_tokens_mask"], dtype=bool)
-    T = len(ids)
-    seq = enc.sequence_ids() if hasattr(enc, "sequence_ids") else [0] * T
-    words = enc.word_ids() if hasattr(enc, "word_ids") else list(range(T))
-    segment = np.zeros(T, dtype=np.int64)
-    current = 0
-    for i, s in enumerate(seq):
+        dropped = len(rust_encode(tokenizer, text, pair, None).ids) - len(ids)
+    # plain lists until the end: numpy element by element is several times slower
+    special, seq, words, spans = (
+        enc.special_tokens_mask,
+        enc.sequence_ids,
+        enc.word_ids,
+        enc.offsets,
+    )
+    segment, current = [], 0
+    for s in seq:  # a special token between the two sentences belongs to the first
         current = s if s is not None else current
-        segment[i] = current
-    # a special token between the two sentences belongs to the first ([SEP] closes it)
-    word_ids = np.full(T, -1, dtype=np.int64)
+        segment.append(current)
     first_words = max((w for w, s in zip(words, seq) if s == 0 and w is not None), default=-1) + 1
-    for i, (w, s) in enumerate(zip(words, seq)):
-        if w is not None and not special[i]:
-            word_ids[i] = w + (first_words if s == 1 else 0)
-    offsets = np.array(enc["offset_mapping"], dtype=np.int64).reshape(T, 2)
-    tokens = tuple(enc.tokens() if enc.encodings else tokenizer.convert_ids_to_tokens(ids))
-    display = display_tokens(tokens, special, word_ids, offsets, segment, text, pair)
+    word_ids = [
+        -1 if w is None or sp else w + (first_words if s == 1 else 0)
+        for w, s, sp in zip(words, seq, special)
+    ]
+    tokens = tuple(enc.tokens)
+    display = _display(tokens, special, word_ids, spans, segment, text, pair)
     return Encoded(
         input_ids=ids,
-        token_type_ids=list(enc["token_type_ids"]) if "token_type_ids" in enc else None,
+        token_type_ids=enc.type_ids if "token_type_ids" in tokenizer.model_input_names else None,
         tokens=tokens,
-        special=special,
-        word_ids=word_ids,
-        segment_ids=segment,
-        offsets=offsets,
+        special=np.array(special, dtype=bool),
+        word_ids=np.array(word_ids, dtype=np.int64),
+        segment_ids=np.array(segment, dtype=np.int64),
+        offsets=np.array(spans, dtype=np.int64).reshape(len(ids), 2),
         dropped_tokens=dropped,
         display=display,
         dropped_chars=cut_chars,
@@ -149,10 +163,22 @@ def display_tokens(
 ) -> tuple[str, ...]:
     """Readable labels: the user's own characters for each token (so byte-level BPE and
     SentencePiece read like WordPiece), with ``##`` marking a word's continuation pieces."""
+    return _display(
+        tokens, special.tolist(), word_ids.tolist(), offsets.tolist(), segment.tolist(), text, pair
+    )
+
+
+def _display(
+    tokens: tuple[str, ...],
+    special: list,
+    word_ids: list,
+    offsets: list,
+    segment: list,
+    text: str,
+    pair: str | None,
+) -> tuple[str, ...]:
+    """``display_tokens`` on plain lists (indexing numpy one element at a time is slower)."""
     out = []
-    # plain lists: indexing numpy arrays one element at a time is several times slower
-    special, word_ids, segment = special.tolist(), word_ids.tolist(), segment.tolist()
-    offsets = offsets.tolist()
     for i, tok in enumerate(tokens):
         if special[i]:
             out.append(tok)
