@@ -274,12 +274,8 @@ def fit_to_model(f: ModelFacts) -> None:
             if name in s:
                 s[name] = max(low, min(int(s[name]), top))
     if "ablate_heads" in s:  # "L12H3" does not exist in a 6-layer model
-        s.ablate_heads = [h for h in s.ablate_heads if in_model(h, f)]
-
-
-def in_model(head: str, f: ModelFacts) -> bool:
-    layer, _, number = head.removeprefix("L").partition("H")
-    return 1 <= int(layer) <= f.num_layers and 1 <= int(number) <= f.num_heads
+        exists = set(heads_fig.head_names(f.num_layers, f.num_heads))
+        s.ablate_heads = [h for h in s.ablate_heads if h in exists]
 
 
 def allowed_model(name: str) -> str:
@@ -344,7 +340,7 @@ def on_model_view_click() -> None:
 def on_scan_click() -> None:
     """A click on a cell of the head scan adds that head to the ones switched off."""
     if (head := clicked_head("ablation_scan_map")) is not None:
-        name = f"L{head[0]}H{head[1]}"
+        name = heads_fig.head_name(*head)
         chosen = list(st.session_state.get("ablate_heads", []))
         if name not in chosen:
             st.session_state["ablate_heads"] = [*chosen, name]
@@ -928,7 +924,7 @@ def view_mlm(t: Trace, key: tuple, lang: str) -> None:
 
 def view_ablation(t: Trace, key: tuple, lang: str) -> None:
     f = t.facts
-    options = [f"L{i + 1}H{h + 1}" for i in range(f.num_layers) for h in range(f.num_heads)]
+    options = heads_fig.head_names(f.num_layers, f.num_heads)
     chosen = st.multiselect(
         tr("ablation_heads", lang),
         options,
@@ -959,11 +955,8 @@ def head_scan(t: Trace, key: tuple, lang: str) -> None:
         on_select=on_scan_click,
         selection_mode="points",
     )
-    flat = values.ravel()
-    top = [
-        f"L{i // f.num_heads + 1}H{i % f.num_heads + 1} ({flat[i]:.4f})"
-        for i in np.argsort(flat)[::-1][:3]
-    ]
+    flat, names = values.ravel(), heads_fig.head_names(f.num_layers, f.num_heads)
+    top = [f"{names[i]} ({flat[i]:.4f})" for i in np.argsort(flat)[::-1][:3]]
     st.caption(tr("ablation_scan_top", lang, heads=", ".join(top)))
 
 

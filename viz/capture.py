@@ -202,11 +202,10 @@ def capture(
 
     def disentangled_bias(module: nn.Module, args: tuple, kwargs: dict, output: object) -> None:
         """DeBERTa: this layer's relative-position term of the scores, [H, T, T], computed by the
-        module's own method from the same inputs (first batch row)."""
-        hidden, given = args[0][:1], kwargs.get("query_states")
-        split = module.transpose_for_scores
-        q = split(module.query_proj(hidden if given is None else given[:1]), H)
-        k = split(module.key_proj(hidden), H)
+        module's own method from this layer's Q and K, which the store captured just before
+        (first batch row), on the module's device and in its dtype."""
+        like = args[0]
+        q, k = (torch.from_numpy(store.arrays[n][store.filled[n] - 1]).to(like) for n in "qk")
         rel = module.disentangled_attention_bias(
             q,
             k,

@@ -117,7 +117,7 @@ class Trace:
         }
         expected["attn_bias"] = (L, H, T, T) if np.ndim(self.attn_bias) == 4 else (H, T, T)
         present = {n: getattr(self, n) for n in expected if getattr(self, n) is not None}
-        if not present.keys() - {"token_ids", "special", "word_ids", "segment_ids", "offsets"}:
+        if not present.keys() & set(CAPTURED):
             raise ValueError("A Trace needs at least one captured array.")
         for name, array in present.items():
             if array.shape != expected[name]:

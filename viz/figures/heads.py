@@ -8,11 +8,21 @@ import plotly.graph_objects as go
 from viz.figures.common import base_layout, compact, head_click_targets
 
 
+def head_name(layer: int, head: int) -> str:
+    """'L3H4': layer 3, head 4 (1-based), as every table, menu and axis names a head."""
+    return f"L{layer}H{head}"
+
+
+def head_names(num_layers: int, num_heads: int) -> list[str]:
+    """Every head's name in flat order: index ``layer * num_heads + head`` (0-based)."""
+    return [head_name(i + 1, h + 1) for i in range(num_layers) for h in range(num_heads)]
+
+
 def head_similarity(
     distance: np.ndarray, order: np.ndarray, num_heads: int, title: str
 ) -> go.Figure:
     """[N, N] Jensen-Shannon distances, rows and columns in clustered ``order``."""
-    names = [f"L{i // num_heads + 1}H{i % num_heads + 1}" for i in range(len(distance))]
+    names = head_names(len(distance) // num_heads, num_heads)
     ordered = [names[i] for i in order]
     fig = go.Figure(
         go.Heatmap(
