@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,3 +97,50 @@ def test_errors_are_one_readable_line(tmp_path):
         assert result.returncode != 0
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], lines
+
+
+def test_output_lands_where_asked_and_only_when_whole(tmp_path):
+    src = tmp_path / "s.txt"
+    src.write_text("The bank.\n\nA river bank that goes on and on and on.\n", encoding="utf-8")
+    before = src.read_bytes()
+    refused = run("extract", "--input", str(src), "--out", str(src))
+    assert refused.returncode == 2 and "is the input file" in refused.stderr
+    assert src.read_bytes() == before  # the input is untouched
+    result = run("extract", "--input", str(src), "--max-tokens", "5", "--out", str(tmp_path / "e"))
+    assert result.returncode == 0, result.stderr
+    assert np.load(tmp_path / "e", allow_pickle=False).shape == (3, 7, 384)  # the name as given
+    assert (
+        "1 blank line got" in result.stderr
+        and "1 line longer than 5 tokens, cut to 5" in result.stderr
+    )
+    result = run("trace", "--text", "hi", "--out", str(tmp_path / "noext"))
+    assert result.returncode == 0 and (tmp_path / "noext").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e", "noext", "s.txt"]  # no leftovers
+    for out, message in [(tmp_path, "is a folder"), (tmp_path / "no" / "t.npz", "does not exist")]:
+        result = run("trace", "--text", "hi", "--out", str(out))
+        assert result.returncode == 2 and message in result.stderr
+
+
+def test_an_interrupted_write_leaves_nothing(tmp_path):
+    from viz.cli import _written_whole
+
+    out = tmp_path / "e.npy"
+    out.write_bytes(b"an earlier result")
+    with pytest.raises(KeyboardInterrupt), _written_whole(out) as tmp:
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert out.read_bytes() == b"an earlier result"
+    assert [p.name for p in tmp_path.iterdir()] == ["e.npy"]
+
+
+def test_undecodable_bytes_and_bad_lines_are_named(tmp_path):
+    # A terminal that cannot decode bytes passes them to Python as lone surrogates.
+    result = run("trace", "--text", "caf\udcff ok", "--out", str(tmp_path / "t.npz"))
+    assert result.returncode == 2 and "not UTF-8" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    src = tmp_path / "s.txt"
+    src.write_bytes(b"fine\n" * 2000 + "caf\xe9\n".encode("latin-1"))
+    result = run("extract", "--input", str(src), "--out", str(tmp_path / "e.npy"))
+    assert result.returncode == 2 and "line 2001, byte 4 of the line" in result.stderr
+    result = run("extract", "--input", str(tmp_path), "--out", str(tmp_path / "e.npy"))
+    assert result.returncode == 2 and "is a folder" in result.stderr

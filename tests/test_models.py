@@ -135,3 +135,24 @@ def test_deberta_with_a_convolution_is_refused(tmp_path, tokenizer):
     tokenizer.save_pretrained(folder)
     with pytest.raises(ModelLoadError, match="DeBERTa-v3 models"):
         load_encoder(str(folder))
+
+
+def test_folder_without_weights_or_tokenizer_is_named(tmp_path, tokenizer):
+    torch.manual_seed(0)
+    BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2).save_pretrained(tmp_path)
+    with pytest.raises(ModelLoadError, match="no weights"):
+        load_encoder(str(tmp_path))
+    BertModel(
+        BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2)
+    ).save_pretrained(tmp_path)
+    # without this check transformers builds an empty tokenizer and every word is [UNK]
+    with pytest.raises(ModelLoadError, match="no tokenizer"):
+        load_encoder(str(tmp_path))
+    tokenizer.save_pretrained(tmp_path)
+    assert load_encoder(str(tmp_path)).facts.num_layers == 1
+
+
+def test_the_default_models_hub_id_means_the_bundled_copy(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    encoder = load_encoder("sentence-transformers/all-MiniLM-L6-v2")
+    assert encoder.facts.num_layers == 6 and encoder.facts.hidden_size == 384

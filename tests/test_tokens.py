@@ -153,3 +153,10 @@ def test_rust_encode_is_what_the_tokenizer_call_returns(which, tokenizer, spm_fo
                 assert got.type_ids == list(want["token_type_ids"])
         whole = tok(text, pair, add_special_tokens=True, split_special_tokens=True)
         assert rust_encode(tok, text, pair, None).ids == list(whole["input_ids"])
+
+
+def test_offsets_index_the_stored_text_when_nul_is_removed(bundled):
+    result = trace(bundled, "\x00The bank\x00 is")
+    assert result.text == "The bank is"
+    words = [result.text[s:e] for (s, e), sp in zip(result.offsets, result.special) if not sp]
+    assert words == ["The", "bank", "is"]

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -45,11 +49,18 @@ def build_parser() -> argparse.ArgumentParser:
         "trace",
         help="run one sentence (or pair) and save every layer's activations",
         description="Run one sentence (or a sentence pair) and write every captured array to an "
-        ".npz file: tokens, hidden_states [L+1,T,D], attentions [L,H,T,T], queries, "
-        "keys, values [L,H,T,dk], attn_outputs, ffn_outputs [L,T,D], ffn_activations "
-        "[L,T,F], word_ids, segment_ids, special, offsets and facts_json.",
+        ".npz file (float32 unless noted): hidden_states [L+1,T,D] (0 = embedding output), "
+        "attentions [L,H,T,T], queries, keys, values [L,H,T,dk], attn_context [L,T,D] (heads "
+        "concatenated, before the output projection), attn_outputs and ffn_outputs [L,T,D] "
+        "(what each block adds to the residual stream), ffn_activations [L,T,F]; and, for "
+        "every token: tokens, display_tokens (the text's own characters), token_ids, "
+        "word_ids, segment_ids, special, offsets [T,2] into text or pair; plus text, pair, "
+        "dropped_tokens, dropped_chars and facts_json (the model's facts). DeBERTa adds "
+        "attn_bias. Load it with numpy.load(path) (no pickle needed).",
     )
-    t.add_argument("--text", required=True, help="the sentence to trace")
+    t.add_argument(
+        "--text", required=True, help="the sentence to trace (starting with '-': --text=-x)"
+    )
     t.add_argument("--pair", help="an optional second sentence (sentence-pair mode)")
     model_options(t)
     t.add_argument(
@@ -64,8 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         "extract",
         help="sentence embeddings for a file with one sentence per line",
         description="Embed every line of a UTF-8 text file. Writes float32 [N, number of layers, "
-        "D] to a .npy file (or [N, layers*D] with --concat). Memory is bounded by the "
-        "batch, not by the number of lines.",
+        "D] to a .npy file (or [N, layers*D] with --concat): row i is line i, so a blank line "
+        "gets the vector of an empty input (the summary counts them). Memory is bounded by the "
+        "batch, not by the number of lines. The output file appears only once every line is "
+        "done.",
     )
     e.add_argument(
         "--input", required=True, type=Path, help="UTF-8 text file, one sentence per line"
@@ -75,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--layers",
         default="all",
         help="'all' (embeddings + every layer), 'last4', or indices like 0,3,6 or -1 "
-        "(0 = embedding output; negative counts from the last layer). Default: all",
+        "(0 = embedding output; negative counts from the last layer: write a list of them as "
+        "--layers=-2,-1). Default: all",
     )
     e.add_argument(
         "--pooling",
@@ -85,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument(
         "--batch-size", type=int, default=32, help="sentences per forward pass (default 32)"
+    )
+    e.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="cut each line to N tokens, special tokens included (default: the model's maximum, "
+        "512 for the bundled model; sentence-transformers cuts that model at 256, so use 256 "
+        "to reproduce its vectors for long lines)",
     )
     e.add_argument(
         "--concat",
@@ -97,17 +119,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _count_lines(path: Path) -> int:
-    """Count lines, checking on the way (memory stays bounded) that the file is UTF-8 text."""
-    return sum(1 for _ in _lines(path))
-
-
-def _lines(path: Path):
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines without their line ends; a NUL byte means it is not a text file."""
     with path.open(encoding="utf-8", errors="strict", newline="") as f:
         for number, line in enumerate(f, start=1):
             if "\x00" in line:
                 raise ValueError(f"{path} line {number} contains NUL bytes: is it a text file?")
             yield line.rstrip("\r\n")
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a file stops being UTF-8, found by reading it again line by line (error path only)."""
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"{path} is not UTF-8 text (line {number}, byte {err.start + 1} of the line)"
+    return f"{path} is not UTF-8 text"
+
+
+def _check_input(path: Path) -> None:
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder: give a text file with one sentence per line.")
+    if not path.is_file():
+        raise ValueError(f"The input file {path} does not exist.")
+
+
+def _check_output(path: Path, suffix: str, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    if path.is_dir():
+        raise ValueError(f"--out '{path}' is a folder: give a file name, e.g. {path / suffix}.")
+    if not path.parent.is_dir():
+        raise ValueError(f"--out: the folder {path.parent} does not exist; create it first.")
+    if any(path.resolve() == source.resolve() for source in inputs):
+        raise ValueError(f"--out {path} is the input file: writing there would destroy it.")
+
+
+@contextlib.contextmanager
+def _written_whole(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; it becomes ``path`` only if the block finishes,
+    so an error or Ctrl-C never leaves a half-written file that looks complete."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _lines_count(n: int, kind: str = "") -> str:
+    return f"{n} {kind + ' ' if kind else ''}line{'' if n == 1 else 's'}"
 
 
 def run_trace(args: argparse.Namespace) -> None:
@@ -119,9 +183,11 @@ def run_trace(args: argparse.Namespace) -> None:
     if args.only is not None:
         only = [name.strip() for name in args.only.split(",") if name.strip()]
         kinds_of(only)  # a typo is reported before the model loads
+    _check_output(args.out, "trace.npz")
     encoder = load_encoder(args.model, allow_pickle=args.allow_pickle)
     result = trace(encoder, args.text, args.pair, only=only)
-    result.save_npz(args.out)
+    with _written_whole(args.out) as tmp, tmp.open("wb") as f:
+        result.save_npz(f)  # a file object: numpy would add ".npz" to a name without it
     note = (
         f", {result.dropped_tokens} tokens dropped beyond the maximum"
         if result.dropped_tokens
@@ -138,34 +204,54 @@ def run_trace(args: argparse.Namespace) -> None:
 def run_extract(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from viz.extract import parse_layers, stream_sentence_embeddings
+    from viz.extract import ExtractStats, parse_layers, stream_sentence_embeddings
     from viz.models import load_encoder
 
-    if not args.input.is_file():
-        raise ValueError(f"The input file {args.input} does not exist.")
+    _check_input(args.input)
+    _check_output(args.out, "emb.npy", (args.input,))
     if args.batch_size < 1:
         raise ValueError("--batch-size must be at least 1.")
-    n = _count_lines(args.input)
+    if args.max_tokens is not None and args.max_tokens < 3:
+        raise ValueError("--max-tokens must be at least 3 (the special tokens and one word).")
+    try:
+        n = sum(1 for _ in _lines(args.input))  # and checks, in bounded memory, that it is text
+    except UnicodeDecodeError:
+        raise ValueError(_not_utf8(args.input) + ": save it as UTF-8.") from None
     if n == 0:
         raise ValueError(f"{args.input} is empty: put one sentence per line.")
     encoder = load_encoder(args.model, allow_pickle=args.allow_pickle)
     layers = parse_layers(args.layers, encoder.facts.num_layers)
+    limit = min(args.max_tokens or encoder.facts.max_tokens, encoder.facts.max_tokens)
     D = encoder.facts.hidden_size
     shape = (n, len(layers) * D) if args.concat else (n, len(layers), D)
-    out = np.lib.format.open_memmap(args.out, mode="w+", dtype=np.float32, shape=shape)
-    done = 0
+    stats = ExtractStats()
     chunk = max(args.batch_size * 16, 256)
-    with tqdm(total=n, unit="sent", disable=args.quiet, file=sys.stderr) as bar:
-        for block in stream_sentence_embeddings(
-            encoder, _lines(args.input), layers, args.pooling, args.batch_size, chunk=chunk
-        ):
-            out[done : done + len(block)] = block.reshape(len(block), *shape[1:])
-            done += len(block)
-            bar.update(len(block))
-    out.flush()
-    del out
+    with _written_whole(args.out) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+        done = 0
+        with tqdm(total=n, unit="sent", disable=args.quiet, file=sys.stderr) as bar:
+            for block in stream_sentence_embeddings(
+                encoder,
+                _lines(args.input),
+                layers,
+                args.pooling,
+                args.batch_size,
+                chunk=chunk,
+                max_tokens=limit,
+                stats=stats,
+            ):
+                out[done : done + len(block)] = block.reshape(len(block), *shape[1:])
+                done += len(block)
+                bar.update(len(block))
+        out.flush()
+        del out
+    notes = ""
+    if stats.blank:
+        notes += f"; {_lines_count(stats.blank, 'blank')} got the vector of an empty input"
+    if stats.cut:
+        notes += f"; {_lines_count(stats.cut)} longer than {limit} tokens, cut to {limit}"
     print(
-        f"wrote {args.out}: float32 {list(shape)} (layers {layers}, {args.pooling} pooling)",
+        f"wrote {args.out}: float32 {list(shape)} (layers {layers}, {args.pooling} pooling){notes}",
         file=sys.stderr,
     )
 
@@ -174,12 +260,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         {"trace": run_trace, "extract": run_extract}[args.command](args)
-    except UnicodeDecodeError as err:
-        print(
-            f"error: {args.input} is not UTF-8 text (byte {err.start}): save it as UTF-8.",
-            file=sys.stderr,
-        )
-        return 2
     except (ValueError, OSError) as err:
         print(
             f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}",

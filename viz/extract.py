@@ -8,6 +8,7 @@ concurrent ``capture`` registers hooks on the same shared model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,6 +17,14 @@ from viz.models import Encoder
 from viz.tokens import TOKENIZER_LOCK
 
 POOLINGS = ("mean", "cls", "max")
+
+
+@dataclass
+class ExtractStats:
+    """What a caller may want to report about the texts it embedded."""
+
+    blank: int = 0  # empty or whitespace-only texts (embedded as an empty input)
+    cut: int = 0  # texts longer than the token limit, cut to it
 
 
 def parse_layers(spec: str, num_layers: int) -> list[int]:
@@ -58,19 +67,29 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
 
 
 def _forward_batches(
-    encoder: Encoder, texts: Sequence[str], layers: list[int], batch_size: int
+    encoder: Encoder,
+    texts: Sequence[str],
+    layers: list[int],
+    batch_size: int,
+    max_tokens: int | None = None,
+    stats: ExtractStats | None = None,
 ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
     """Yield (original indices, hidden [K, B, T, D], attention mask [B, T]), shortest first.
 
     Texts are tokenised once and sorted by token count (not characters), so each batch pads
-    to nearly its own length."""
+    to nearly its own length. Each is cut to ``max_tokens`` (default: the model's maximum)."""
+    limit = min(max_tokens or encoder.facts.max_tokens, encoder.facts.max_tokens)
     with TOKENIZER_LOCK:  # see viz/tokens.py
         encoded = encoder.tokenizer(
             [text if text.strip() else " " for text in texts],
             truncation=True,
-            max_length=encoder.facts.max_tokens,
+            max_length=limit,
             split_special_tokens=True,  # typed "[CLS]" is text, not the model's token
         )
+    if stats is not None:
+        stats.blank += sum(1 for text in texts if not text.strip())
+        encodings = encoded.encodings or []  # a fast tokenizer's: they keep what was cut
+        stats.cut += sum(1 for e in encodings if e.overflowing)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
     order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
     for start in range(0, len(order), batch_size):
@@ -92,6 +111,8 @@ def pooled_embeddings(
     layers: list[int] | None = None,
     batch_size: int = 32,
     progress: Callable[[float], None] | None = None,
+    max_tokens: int | None = None,
+    stats: ExtractStats | None = None,
 ) -> dict[str, np.ndarray]:
     """Several poolings from one forward pass: ``{pooling: [N, K, D]}``."""
     for how in poolings:
@@ -103,7 +124,8 @@ def pooled_embeddings(
     shape = (len(texts), len(layers), encoder.facts.hidden_size)
     result = {how: np.zeros(shape, dtype=np.float32) for how in poolings}
     done = 0
-    for index, hidden, mask in _forward_batches(encoder, texts, layers, batch_size):
+    batches = _forward_batches(encoder, texts, layers, batch_size, max_tokens, stats)
+    for index, hidden, mask in batches:
         with torch.inference_mode():
             for how in poolings:
                 result[how][index] = pool(hidden, mask, how).float().cpu().numpy()
@@ -119,9 +141,13 @@ def sentence_embeddings(
     layers: list[int] | None = None,
     pooling: str = "mean",
     batch_size: int = 32,
+    max_tokens: int | None = None,
+    stats: ExtractStats | None = None,
 ) -> np.ndarray:
     """Pooled sentence vectors ``[N, K, D]`` for layers ``K`` (default: all, 0 = embeddings)."""
-    return pooled_embeddings(encoder, texts, (pooling,), layers, batch_size)[pooling]
+    return pooled_embeddings(
+        encoder, texts, (pooling,), layers, batch_size, max_tokens=max_tokens, stats=stats
+    )[pooling]
 
 
 def token_embeddings(
@@ -151,6 +177,8 @@ def stream_sentence_embeddings(
     pooling: str,
     batch_size: int,
     chunk: int = 4096,
+    max_tokens: int | None = None,
+    stats: ExtractStats | None = None,
 ) -> Iterator[np.ndarray]:
     """Embed an arbitrarily long stream in chunks of ``chunk`` texts: memory is bounded by the
     chunk, not by the number of lines. Yields ``[n, K, D]`` blocks in input order."""
@@ -158,7 +186,9 @@ def stream_sentence_embeddings(
     for line in lines:
         buffer.append(line)
         if len(buffer) == chunk:
-            yield sentence_embeddings(encoder, buffer, layers, pooling, batch_size)
+            yield sentence_embeddings(
+                encoder, buffer, layers, pooling, batch_size, max_tokens, stats
+            )
             buffer = []
     if buffer:
-        yield sentence_embeddings(encoder, buffer, layers, pooling, batch_size)
+        yield sentence_embeddings(encoder, buffer, layers, pooling, batch_size, max_tokens, stats)

@@ -20,6 +20,12 @@ from viz.hookpoints import HookPoints, hook_points_for, layer_modules, resolve, 
 from viz.trace import ModelFacts
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Names that mean the bundled copy (its Hub id too: no cache or network needed for it).
+BUNDLED_NAMES = {DEFAULT_MODEL.lower(), "sentence-transformers/all-minilm-l6-v2"}
+# A folder needs one of these for a tokenizer; without any, transformers quietly builds an
+# empty one and every word becomes [UNK].
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spm.model", "*.model")
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack")
 hf_logging.set_verbosity_error()  # we report truncation ourselves; HF's warnings are noise
 hf_logging.disable_progress_bar()
 
@@ -153,7 +159,7 @@ def load_encoder(
     name = (name or "").strip()
     if not name:
         raise ModelLoadError("The model name is empty: leave it as the default or type an id.")
-    source = str(bundled_model_dir()) if name == DEFAULT_MODEL else _source(name)
+    source = str(bundled_model_dir()) if name.lower() in BUNDLED_NAMES else _source(name)
     # Try the local cache first: a missing id must not wait on the hub's retries when offline.
     offline = not Path(source).is_dir() and not _hub_reachable()
     try:
@@ -171,6 +177,8 @@ def load_encoder(
         raise ModelLoadError(str(err)) from err
     if getattr(config, "is_decoder", False):
         raise ModelLoadError(f"{name} is configured as a decoder; this explorer needs an encoder.")
+    if Path(source).is_dir():
+        _check_folder_files(name, Path(source))
 
     architectures = getattr(config, "architectures", None) or []
     wants_mlm = bool(points.mlm_head) and any(
@@ -209,6 +217,25 @@ def _source(name: str) -> str:
             )
         return str(path)
     return name
+
+
+def _check_folder_files(name: str, folder: Path) -> None:
+    """A model folder needs weights and a tokenizer; say which is missing before loading."""
+
+    def has_any(patterns: tuple[str, ...]) -> bool:
+        return any(next(folder.glob(pattern), None) is not None for pattern in patterns)
+
+    if not has_any(WEIGHT_FILES):
+        raise ModelLoadError(
+            f"The folder '{name}' has a config.json but no weights (model.safetensors). "
+            "Copy the weights into it, or give the folder that has them."
+        )
+    if not has_any(TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"The folder '{name}' has no tokenizer (tokenizer.json, vocab.txt, vocab.json or a "
+            "SentencePiece .model): save the model's tokenizer into it with "
+            "tokenizer.save_pretrained(folder)."
+        )
 
 
 @functools.lru_cache(maxsize=1)

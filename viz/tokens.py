@@ -33,9 +33,19 @@ class Encoded:
 
 
 def clean_text(text: str | None, what: str = "text") -> str:
+    """The text as it is tokenised (NUL removed: it breaks some tokenizers and means nothing
+    here); offsets index into this string. Empty text and undecodable bytes are errors."""
     if text is None or not text.strip():
         raise ValueError(f"The {what} is empty: type a sentence.")
-    return text.replace("\x00", "")  # NUL breaks some tokenizers and means nothing here
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:  # bytes a terminal could not decode reach argv so
+            raise ValueError(
+                f"The {what} has bytes that are not UTF-8 text (at character {err.start + 1}): "
+                "give it as UTF-8."
+            ) from None
+    return text.replace("\x00", "")
 
 
 def rust_encode(tokenizer: object, text: str, pair: str | None, max_tokens: int | None):
