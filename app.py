@@ -309,6 +309,25 @@ def write_address() -> None:
         st.query_params.from_dict(params)
 
 
+# Choice widgets whose options are shown translated. Streamlit keeps a radio's choice by its
+# shown label, so after a language switch the browser would show none of them selected.
+TRANSLATED_CHOICES = (
+    "view",
+    "attention_mode",
+    "proj_scope",
+    "proj_color",
+    "probe_source",
+    "example_pick",
+)
+
+
+def on_language() -> None:
+    """Hand every translated choice back to the browser in the new language's labels."""
+    for key in TRANSLATED_CHOICES:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def use_example() -> None:
     choice = st.session_state.get("example_pick")
     if choice in EXAMPLES:
@@ -1022,6 +1041,7 @@ def main() -> None:
             key="lang",
             horizontal=True,
             format_func=LANGUAGES.get,
+            on_change=on_language,
         )
         lang = s.lang
         st.selectbox(

@@ -83,3 +83,19 @@ def test_head_grid_has_a_clickable_cell_for_every_head():
     i = next(k for k in range(12) if cells.x[k] == "H3" and cells.y[k] == "L2")
     assert data[i].tolist() == [2, 3, values[1, 2]]
     assert fig.layout.clickmode == "event+select"
+
+
+def test_a_very_long_token_is_cut_on_the_axes_but_whole_on_hover():
+    primer = "ACGT" * 30 + "&<"  # one 122-character token, with characters to escape
+    labels = ["[CLS]", primer, "binds", "[SEP]"]
+    fig = attention.heatmap(attention_stack(1, 1, 4)[0, 0], labels, np.arange(4), "t")
+    ticks = list(fig.layout.xaxis.ticktext)
+    assert max(len(t) for t in ticks) <= 20 and ticks[1].endswith("…")
+    assert fig.data[0].x[1] == "1 " + primer.replace("&", "&amp;").replace("<", "&lt;")
+    hv = attention.head_view(attention_stack(1, 1, 4)[0, 0], labels, "t")
+    names = hv.data[-1]
+    assert max(len(t) for t in names.text) <= 20 and primer[:10] in names.customdata[1]
+    coords = project_layers(RNG.normal(size=(2, 4, 8)).astype(np.float32), [0, 1], "PCA")
+    paths = projection.token_paths(coords, labels, [0, 1], "layer", "t", ("a", "b"))
+    last = paths.data[-1]
+    assert len(last.text[1]) <= 20 and "&lt;" in last.customdata[1]

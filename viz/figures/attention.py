@@ -12,6 +12,7 @@ from viz.figures.common import (
     head_click_targets,
     position_labels,
     safe,
+    short_safe,
     token_axes,
 )
 
@@ -136,10 +137,11 @@ def head_view(
                 x=np.full(T, side),
                 y=np.arange(T),
                 mode="markers+text",
-                text=names,
+                text=[short_safe(name) for name in names],
+                customdata=names,
                 textposition=f"middle {anchor}",
                 marker={"size": 4, "color": "#444"},
-                hovertemplate="%{text}<extra></extra>",
+                hovertemplate="%{customdata}<extra></extra>",
                 showlegend=False,
             )
         )

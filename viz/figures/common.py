@@ -16,6 +16,20 @@ def safe(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+LABEL_CHARS = 20  # a tick or point label longer than this is cut (hover shows it whole)
+
+
+def shorten(label: str, width: int = LABEL_CHARS) -> str:
+    """``label`` cut to ``width`` characters with an ellipsis: one 120-letter token (a DNA
+    primer, a URL) would otherwise squeeze its chart into a corner."""
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def short_safe(escaped: str, width: int = LABEL_CHARS) -> str:
+    """``shorten`` for a label that is already escaped (cut the text, not an entity)."""
+    return safe(shorten(html.unescape(escaped), width))
+
+
 def position_labels(labels: list[str], positions: np.ndarray | None = None) -> list[str]:
     """Unique, escaped labels ``"3 bank"``: repeated tokens stay distinct on categorical axes."""
     positions = np.arange(len(labels)) if positions is None else positions
@@ -23,10 +37,11 @@ def position_labels(labels: list[str], positions: np.ndarray | None = None) -> l
 
 
 def thinned_ticks(labels: list[str], max_ticks: int = MAX_TICKS) -> tuple[list[int], list[str]]:
-    """Tick indices and their labels, every k-th one when there are too many."""
+    """Tick indices and their labels (cut to ``LABEL_CHARS``), every k-th one when there are
+    too many."""
     step = max(1, int(np.ceil(len(labels) / max_ticks)))
     vals = list(range(0, len(labels), step))
-    return vals, [labels[i] for i in vals]
+    return vals, [short_safe(labels[i]) for i in vals]
 
 
 def compact(array: np.ndarray) -> np.ndarray:

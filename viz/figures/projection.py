@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from viz.analysis.projection import Projection
-from viz.figures.common import base_layout, safe
+from viz.figures.common import base_layout, safe, short_safe
 
 
 def token_paths(
@@ -49,11 +49,12 @@ def token_paths(
                 x=xy[k, :, 0],
                 y=xy[k, :, 1],
                 mode="markers+text" if T <= 40 and k == K - 1 else "markers",
-                text=names,
+                text=[short_safe(name) for name in names],
+                customdata=names,
                 textposition="top center",
                 name="emb" if layer == 0 else f"L{layer}",
                 marker={"size": 8, "color": color, "line": {"width": 0.5, "color": "white"}},
-                hovertemplate="%{text}<br>"
+                hovertemplate="%{customdata}<br>"
                 + ("emb" if layer == 0 else f"layer {layer}")
                 + "<extra></extra>",
                 showlegend=color_by == "layer",
