@@ -39,7 +39,7 @@ from viz.figures import heads as heads_fig
 from viz.figures import layers as layers_fig
 from viz.figures import lines as lines_fig
 from viz.figures import projection as projection_fig
-from viz.i18n import EXAMPLES, LANGUAGES, tr
+from viz.i18n import EXAMPLES, LANGUAGES, STRINGS, tr
 from viz.memory import return_freed_memory
 from viz.models import DEFAULT_MODEL, ModelLoadError, load_encoder
 from viz.tokens import MAX_CHARS, word_groups, word_labels
@@ -60,12 +60,19 @@ VIEWS = (
 )
 ATTENTION_MODES = ("raw", "rollout", "norm")
 SAMPLES = Path(__file__).resolve().parent / "assets" / "samples"
-CONTRAST_EXAMPLE = (
-    "We sat on the bank of the river and watched the boats.\n"
-    "I deposited my salary at the bank this morning.\n"
-    "The river bank was muddy after the storm.\n"
-    "The bank raised its interest rates again."
-)
+CONTRAST_EXAMPLES = {  # (sentences, the shared word) per language
+    "en": (
+        "We sat on the bank of the river and watched the boats.\n"
+        "I deposited my salary at the bank this morning.\n"
+        "The river bank was muddy after the storm.\n"
+        "The bank raised its interest rates again.",
+        "bank",
+    ),
+    "zh": (  # 花: to spend / a flower
+        "我花了很多钱买这本书。\n他每个月都要花掉一半的工资。\n花园里的花都开了。\n她送给我一束红色的花。",
+        "花",
+    ),
+}
 HEAD_VIEW_MAX_TOKENS = 128
 MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
 URL_TEXT_LIMIT = 2000  # longer texts are not put in the address
@@ -380,7 +387,11 @@ def chart(fig, key: str | None = None, **kwargs) -> object:
     return st.plotly_chart(fig, config=config, key=key, width="stretch", **kwargs)
 
 
-def layer_head_controls(t: Trace, lang: str, with_head: bool = True) -> tuple[int, int]:
+def layer_head_controls(
+    t: Trace, lang: str, with_head: bool = True, all_heads: bool = False
+) -> tuple[int, int]:
+    """Layer and head sliders; the head slider is off while the heads are averaged
+    (``all_heads``, or the "average" box)."""
     f = t.facts
     cols = st.columns([3, 3, 2, 2, 2]) if with_head else st.columns([3, 3])
     with cols[0]:
@@ -392,9 +403,17 @@ def layer_head_controls(t: Trace, lang: str, with_head: bool = True) -> tuple[in
                 1,
                 f.num_heads,
                 key="head",
-                disabled=st.session_state.get("average", False),
+                disabled=all_heads or st.session_state.get("average", False),
             )
     return st.session_state.layer - 1, st.session_state.head - 1
+
+
+def second_sentence_start(t: Trace, positions: np.ndarray) -> int | None:
+    """Index among the shown ``positions`` where a pair's second sentence starts, or None."""
+    if t.pair is None:
+        return None
+    second = np.flatnonzero(t.segment_ids[positions] == 1)
+    return int(second[0]) if len(second) else None
 
 
 def view_attention(t: Trace, key: tuple, lang: str) -> None:
@@ -411,7 +430,7 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
     average = average or mode == "rollout"
     hide = c2.checkbox(tr("hide_special", lang), key="hide_special")
     merge = c3.checkbox(tr("merge_subwords", lang), key="merge")
-    layer, head = layer_head_controls(t, lang)
+    layer, head = layer_head_controls(t, lang, all_heads=average)
     if mode == "rollout":
         matrix = rollouts(key, t)[layer]
     else:
@@ -431,8 +450,9 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
             labels,
             positions,
             title,
-            value_name="weight" if mode == "raw" else mode,
+            value_name=tr("weight", lang) if mode == "raw" else mode,
             axis_titles=(tr("axis_to_key", lang), tr("axis_from_query", lang)),
+            boundary=second_sentence_start(t, positions),
         ),
         key="attention_heatmap",
     )
@@ -452,7 +472,7 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
             attention_fig.head_view(
                 matrix / max(float(matrix.max()), 1e-9) if mode != "raw" else matrix,
                 labels,
-                f"{tr('layer', lang)} {layer + 1}, {head_name}",
+                f"{tr('layer_n', lang, n=layer + 1)}, {head_name}",
             ),
             key="head_view",
         )
@@ -537,7 +557,7 @@ def view_embeddings(t: Trace, key: tuple, lang: str) -> None:
     )
     if scope == "one":
         st.slider(
-            tr("layer", lang) + " (0 = emb)",
+            tr("layer_emb", lang),
             0,
             f.num_layers,
             key="proj_layer",
@@ -571,8 +591,9 @@ def view_heads(t: Trace, key: tuple, lang: str) -> None:
     st.session_state["_head_frame"] = frame
     st.subheader(tr("heads_table", lang))
     st.caption(tr("heads_help", lang))
-    st.dataframe(
+    table(
         frame,
+        lang,
         key="head_table",
         on_select=on_head_row,
         selection_mode="single-row",
@@ -589,6 +610,9 @@ def view_heads(t: Trace, key: tuple, lang: str) -> None:
 def view_export(t: Trace, key: tuple, lang: str) -> None:
     f = t.facts
     st.info(tr("share_help", lang))
+    longest = max(len(key[1]), len(key[2] or ""))
+    if longest > URL_TEXT_LIMIT:
+        st.warning(tr("share_too_long", lang, n=longest, limit=URL_TEXT_LIMIT))
     st.download_button(
         tr("download_trace", lang),
         data=t.to_npz_bytes,
@@ -623,7 +647,7 @@ def view_export(t: Trace, key: tuple, lang: str) -> None:
         on_click="ignore",
     )
     st.subheader(tr("tokens", lang))
-    st.dataframe(
+    table(
         pd.DataFrame(
             {
                 "token": list(t.tokens),
@@ -634,9 +658,20 @@ def view_export(t: Trace, key: tuple, lang: str) -> None:
                 "special": t.special,
             }
         ),
+        lang,
         hide_index=True,
         width="stretch",
     )
+
+
+def column_labels(frame: pd.DataFrame, lang: str) -> dict[str, str]:
+    """Shown names of a table's columns in ``lang`` (the data and CSVs keep English names)."""
+    return {c: tr(f"col_{c}", lang) for c in frame.columns if f"col_{c}" in STRINGS}
+
+
+def table(frame: pd.DataFrame, lang: str, target=None, **kwargs) -> object:
+    """``st.dataframe`` with translated column names."""
+    return (target or st).dataframe(frame, column_config=column_labels(frame, lang), **kwargs)
 
 
 def latex(formula: str) -> None:
@@ -667,7 +702,8 @@ def view_math(t: Trace, key: tuple, lang: str) -> None:
     dk, h = f.head_dim, head
     st.markdown(f"**{tr('math_x', lang)}**")
     latex(r"X \in \mathbb{R}^{T \times D},\quad T=%d,\ D=%d" % (t.num_tokens, f.hidden_size))
-    chart(math_fig.matrix(steps.x, labels, "X", highlight_row=qi), key="math_x")
+    dim = tr("dim", lang)
+    chart(math_fig.matrix(steps.x, labels, "X", dim, highlight_row=qi), key="math_x")
     st.markdown(f"**{tr('math_qkv', lang, dk=dk)}**")
     latex(
         r"Q_h = X W_Q^{(h)} + b_Q^{(h)},\quad K_h = X W_K^{(h)} + b_K^{(h)},\quad "
@@ -680,7 +716,8 @@ def view_math(t: Trace, key: tuple, lang: str) -> None:
                 math_fig.matrix(
                     values,
                     labels,
-                    f"{name}, head {h + 1}",
+                    f"{name}, {tr('head_n', lang, n=h + 1)}",
+                    dim,
                     highlight_row=qi if name == "Q" else None,
                 ),
                 key=f"math_{name}",
@@ -694,27 +731,32 @@ def view_math(t: Trace, key: tuple, lang: str) -> None:
     )
     if relative:
         st.caption(tr("math_relative", lang))
-    chart(math_fig.vector(steps.scores[h, qi], labels, f"s[{qi}, :]", "score"), key="math_s")
+    chart(
+        math_fig.vector(steps.scores[h, qi], labels, f"s[{qi}, :]", tr("score", lang)), key="math_s"
+    )
     st.markdown(f"**{tr('math_softmax', lang)}**")
     latex(r"\alpha_{ij} = \frac{e^{s_{ij}}}{\sum_{j'} e^{s_{ij'}}},\quad \sum_j \alpha_{ij} = 1")
     chart(math_fig.vector(steps.probs[h, qi], labels, f"α[{qi}, :]", "α"), key="math_a")
     st.markdown(f"**{tr('math_sum', lang)}**")
     latex(r"z_i^{(h)} = \sum_j \alpha_{ij}\, v_j \in \mathbb{R}^{%d}" % dk)
     chart(
-        math_fig.vector(steps.heads[h, qi], None, f"z[{qi}], head {h + 1}", "value"), key="math_z"
+        math_fig.vector(
+            steps.heads[h, qi], None, f"z[{qi}], {tr('head_n', lang, n=h + 1)}", tr("value", lang)
+        ),
+        key="math_z",
     )
     st.markdown(f"**{tr('math_concat', lang)}**")
     latex(
         r"a_i = \big[z_i^{(1)}; \dots; z_i^{(%d)}\big]\, W_O + b_O \in \mathbb{R}^{%d}"
         % (f.num_heads, f.hidden_size)
     )
-    chart(math_fig.vector(steps.attn_out[qi], None, f"a[{qi}]", "value"), key="math_o")
+    chart(math_fig.vector(steps.attn_out[qi], None, f"a[{qi}]", tr("value", lang)), key="math_o")
     st.markdown(f"**{tr('math_ln1', lang)}**")
     latex(
         r"h_i = \mathrm{LayerNorm}(x_i + a_i) = \gamma \odot \frac{x_i + a_i - \mu}"
         r"{\sqrt{\sigma^2 + \varepsilon}} + \beta,\quad \varepsilon = %g" % f.layer_norm_eps
     )
-    chart(math_fig.vector(steps.h1[qi], None, f"h[{qi}]", "value"), key="math_h1")
+    chart(math_fig.vector(steps.h1[qi], None, f"h[{qi}]", tr("value", lang)), key="math_h1")
     st.markdown(f"**{tr('math_ffn', lang, act=f.activation)}**")
     act = (
         r"\mathrm{GELU}(u) = u\,\Phi(u)"
@@ -729,20 +771,20 @@ def view_math(t: Trace, key: tuple, lang: str) -> None:
         latex(act)
     chart(
         math_fig.matrix(
-            steps.ffn_act, labels, f"{f.activation}(h W₁ + b₁)", "unit", highlight_row=qi
+            steps.ffn_act, labels, f"{f.activation}(h W₁ + b₁)", tr("unit", lang), highlight_row=qi
         ),
         key="math_ffn",
     )
     st.markdown(f"**{tr('math_ln2', lang)}**")
     latex(r"\mathrm{out}_i = \mathrm{LayerNorm}(h_i + f_i)")
-    chart(math_fig.vector(steps.out[qi], None, f"out[{qi}]", "value"), key="math_out")
+    chart(math_fig.vector(steps.out[qi], None, f"out[{qi}]", tr("value", lang)), key="math_out")
 
 
 def view_contrast(t: Trace, key: tuple, lang: str) -> None:
     model_name = key[0]
     if "contrast_text" not in st.session_state:
-        st.session_state.contrast_text = CONTRAST_EXAMPLE
-        st.session_state.contrast_word = "bank"
+        sentences, word = CONTRAST_EXAMPLES[lang]
+        st.session_state.update(contrast_text=sentences, contrast_word=word)
     c1, c2 = st.columns([4, 1])
     c1.text_area(tr("contrast_sentences", lang), key="contrast_text", height=120)
     word = c2.text_input(tr("contrast_word", lang), key="contrast_word")
@@ -752,7 +794,9 @@ def view_contrast(t: Trace, key: tuple, lang: str) -> None:
     found, missing = [], []
     for i, sentence in enumerate(sentences, start=1):
         tr_i = get_trace(model_name, sentence, None)
-        pos = contrast_stats.find_word(tr_i.display_tokens, tr_i.word_ids, word)
+        pos = contrast_stats.find_word(
+            tr_i.display_tokens, tr_i.word_ids, word, tr_i.text, tr_i.offsets
+        )
         (found if pos else missing).append((i, tr_i, pos))
     if missing:
         st.warning(tr("contrast_missing", lang, which=", ".join(f"#{i}" for i, *_ in missing)))
@@ -849,6 +893,7 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
             tr("y_accuracy", lang),
             errors=errors,
             best=(top.pooling, top.layer),
+            best_name=tr("best", lang),
         ),
         key="probe_chart",
     )
@@ -857,10 +902,10 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
     )
     c1, c2 = st.columns(2)
     layer = c1.number_input(
-        tr("layer", lang) + " (0 = emb)", 0, t.facts.num_layers, value=top.layer, key="probe_layer"
+        tr("layer_emb", lang), 0, t.facts.num_layers, value=top.layer, key="probe_layer"
     )
     pooling = c2.selectbox(
-        "pooling", POOLINGS, index=POOLINGS.index(top.pooling), key="probe_pooling"
+        tr("pooling", lang), POOLINGS, index=POOLINGS.index(top.pooling), key="probe_pooling"
     )
 
     def embeddings_csv() -> bytes:
@@ -878,7 +923,7 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
         mime="text/csv",
         on_click="ignore",
     )
-    table = pd.DataFrame(
+    scores_frame = pd.DataFrame(
         [
             {
                 "pooling": s.pooling,
@@ -889,7 +934,7 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
             for s in scores
         ]
     )
-    st.dataframe(table, hide_index=True, width="stretch", height=240)
+    table(scores_frame, lang, hide_index=True, width="stretch", height=240)
 
 
 def word_choices(t: Trace) -> tuple[list[int], list[str]]:
@@ -929,7 +974,7 @@ def view_mlm(t: Trace, key: tuple, lang: str) -> None:
     )
     st.caption(tr("mlm_help", lang))
     st.subheader(tr("mlm_table", lang))
-    st.dataframe(lens_table(result), hide_index=True, width="stretch")
+    table(lens_table(result), lang, hide_index=True, width="stretch")
     chart(
         lines_fig.by_layer(
             {result.final_token: result.final_rank.astype(float)},
@@ -1007,10 +1052,12 @@ def ablation_effects(
         for col, name, run in ((c1, "before", before), (c2, "after", after)):
             res = mlm.lens(encoder, run, pos, k=5)
             col.markdown(f"**{tr(name, lang)}**")
-            col.dataframe(
+            table(
                 pd.DataFrame(
                     {"token": res.top_tokens[-1], "p": [percent(p) for p in res.top_probs[-1]]}
                 ),
+                lang,
+                target=col,
                 hide_index=True,
             )
 
@@ -1066,6 +1113,10 @@ def main() -> None:
         st.error(tr("not_allowed", lang, models=plain(", ".join(ALLOWED_MODELS))))
         return
     pair = s.pair if s.pair.strip() else None
+    if not s.text.strip():
+        st.error(tr("empty_text", lang))
+        write_address()
+        return
     try:
         with st.spinner(tr("loading_model", lang)):
             get_encoder(model_name)

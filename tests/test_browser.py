@@ -183,3 +183,21 @@ def test_a_layer_move_redraws_the_heatmap_but_not_the_model_view(server, browser
     )
     # the heatmap shows the new layer; the model view (cached per sentence) is the same element
     assert tags[0] is None and tags[1] == "1"
+
+
+def test_switching_language_keeps_every_choice_selected(server, browser):
+    """Streamlit keeps a radio's choice by its shown label; after a language switch the
+    browser must still show the view and the attention mode chosen, in the new language."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    open_view(page, server + "/?view=attention&lang=en", 3)
+    page.get_by_text("attention rollout", exact=True).click()
+    wait_for_charts(page, 3)
+    page.get_by_text("中文", exact=True).click()
+    page.get_by_text("BERT 逐层探索器").wait_for()
+    wait_for_charts(page, 3)
+    checked = page.evaluate(
+        "[...document.querySelectorAll('[role=radiogroup] input:checked')]"
+        ".map(i => i.closest('label').innerText.trim())"
+    )
+    assert {"中文", "注意力", "注意力展开（rollout）"} <= set(checked), checked
+    assert page.locator(ERRORS).count() == 0

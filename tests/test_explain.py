@@ -119,6 +119,16 @@ def test_contrast_word_vectors(bundled):
     assert contrast.find_word(river.display_tokens, river.word_ids, "absent") is None
     multi = trace(bundled, "Unbelievably, it worked.")
     assert len(contrast.find_word(multi.display_tokens, multi.word_ids, "unbelievably")) > 1
+    zh = trace(bundled, "我去银行存钱。")  # BERT's tokenizer splits Chinese into characters
+
+    def find(t, word):
+        return contrast.find_word(t.display_tokens, t.word_ids, word, t.text, t.offsets)
+
+    assert [zh.display_tokens[i] for i in find(zh, "银行")] == ["银", "行"]
+    assert [river.display_tokens[i] for i in find(river, "the RIVER")] == ["the", "river"]
+    plural = trace(bundled, "Two banks closed.")
+    assert find(plural, "bank") is None  # a span inside a longer word is not the word
+    assert find(plural, "banks") is not None
     same = contrast.self_similarity(np.stack([vr, vr]))
     np.testing.assert_allclose(same, 1.0)
     an = contrast.anisotropy([river.hidden_states[:, 1:-1], money.hidden_states[:, 1:-1]])

@@ -99,3 +99,13 @@ def test_a_very_long_token_is_cut_on_the_axes_but_whole_on_hover():
     paths = projection.token_paths(coords, labels, [0, 1], "layer", "t", ("a", "b"))
     last = paths.data[-1]
     assert len(last.text[1]) <= 20 and "&lt;" in last.customdata[1]
+
+
+def test_a_pairs_second_sentence_is_marked():
+    labels = ["[CLS]", "a", "[SEP]", "b", "[SEP]"]
+    fig = attention.heatmap(attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t", boundary=3)
+    lines = [(s.x0, s.y0) for s in fig.layout.shapes]
+    assert lines == [(2.5, -0.5), (-0.5, 2.5)]
+    assert not attention.heatmap(
+        attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t"
+    ).layout.shapes

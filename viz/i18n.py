@@ -53,6 +53,41 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "第 {layer} 层，{head}：谁关注谁",
     },
     "all_heads": {"en": "mean of all heads", "zh": "所有头的平均"},
+    "empty_text": {
+        "en": "The text is empty: type a sentence.",
+        "zh": "文本为空：请输入一句话。",
+    },
+    "layer_n": {"en": "Layer {n}", "zh": "第 {n} 层"},
+    "layer_emb": {"en": "Layer (0 = embeddings)", "zh": "层（0 = 嵌入层输出）"},
+    "pooling": {"en": "Pooling", "zh": "池化方式"},
+    "weight": {"en": "weight", "zh": "权重"},
+    "score": {"en": "score", "zh": "分数"},
+    "value": {"en": "value", "zh": "数值"},
+    "unit": {"en": "unit", "zh": "神经元"},
+    "dim": {"en": "dim", "zh": "维度"},
+    "best": {"en": "best", "zh": "最佳"},
+    # table columns (the CSV downloads keep the English names)
+    "col_layer": {"en": "layer", "zh": "层"},
+    "col_head": {"en": "head", "zh": "头"},
+    "col_entropy": {"en": "entropy", "zh": "熵"},
+    "col_distance": {"en": "distance", "zh": "平均距离"},
+    "col_to_cls": {"en": "to_cls", "zh": "→[CLS]"},
+    "col_to_sep": {"en": "to_sep", "zh": "→[SEP]"},
+    "col_to_punct": {"en": "to_punct", "zh": "→标点"},
+    "col_to_self": {"en": "to_self", "zh": "→自身"},
+    "col_to_prev": {"en": "to_prev", "zh": "→前一个"},
+    "col_to_next": {"en": "to_next", "zh": "→后一个"},
+    "col_token": {"en": "token", "zh": "词元"},
+    "col_shown as": {"en": "shown as", "zh": "显示为"},
+    "col_id": {"en": "id", "zh": "编号"},
+    "col_word": {"en": "word", "zh": "词"},
+    "col_segment": {"en": "segment", "zh": "句段"},
+    "col_special": {"en": "special", "zh": "特殊词元"},
+    "col_pooling": {"en": "pooling", "zh": "池化方式"},
+    "col_accuracy": {"en": "accuracy", "zh": "准确率"},
+    "col_std": {"en": "std", "zh": "标准差"},
+    "col_p": {"en": "p", "zh": "概率"},
+    "col_rank": {"en": "rank", "zh": "排名"},
     "head_n": {"en": "head {n}", "zh": "第 {n} 个头"},
     "axis_to_key": {"en": "to (key)", "zh": "被关注的词元（key）"},
     "axis_from_query": {"en": "from (query)", "zh": "发出关注的词元（query）"},
@@ -145,8 +180,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "entropy: how spread out a head's attention is (bits); distance: mean |query − key| "
         "in tokens; to_*: share of attention going to [CLS], [SEP], punctuation, the token "
         "itself, the previous and the next token.",
-        "zh": "entropy：注意力分散程度（比特）；distance：query 与 key 的平均距离（词元数）；to_*：分配给 [CLS]、[SEP]、"
-        "标点、自身、前一个词元、后一个词元的注意力比例。",
+        "zh": "熵：注意力分散程度（比特）；平均距离：query 与 key 的平均距离（词元数）；→…：分配给 [CLS]、[SEP]、"
+        "标点、自身、前一个词元、后一个词元的注意力比例。下载的 CSV 使用英文列名（entropy、distance、to_*）。",
     },
     "heads_similarity": {
         "en": "How similar the heads are (Jensen-Shannon distance, clustered)",
@@ -164,6 +199,13 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "The page address holds the model, text, view, layer and head: copy it to share "
         "this exact page. Every chart's toolbar (camera icon) saves it as an image.",
         "zh": "页面地址包含模型、文本、视图、层和头：复制地址即可分享当前页面。每个图表工具栏中的相机图标可将其保存为图片。",
+    },
+    "share_too_long": {
+        "en": "This text is {n:,} characters long, too long for a link (at most {limit:,}): a "
+        "copied link opens this view with the example sentence instead. Share the trace (.npz) "
+        "or the text itself.",
+        "zh": "这段文本有 {n:,} 个字符，超出链接能容纳的长度（最多 {limit:,} 个）：复制的链接会以示例句子打开此视图。"
+        "请分享轨迹文件（.npz）或文本本身。",
     },
     "image_format": {"en": "Chart download format", "zh": "图表下载格式"},
     "tokens": {"en": "Tokens", "zh": "词元"},
@@ -205,8 +247,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "2. 这个头的 query、key 和 value（宽度 {dk}）",
     },
     "math_scores": {
-        "en": "3. Scores of the query token against every key (no padding in one sentence, so the mask adds 0)",
-        "zh": "3. 查询词元对每个 key 的得分（单句没有填充，所以掩码加 0）",
+        "en": "3. Scores of the query token against every key (one input, sentence or pair, has no padding, so the mask adds 0)",
+        "zh": "3. 查询词元对每个 key 的得分（单个输入，无论单句还是句对，都没有填充，所以掩码加 0）",
     },
     "math_relative": {
         "en": "r: the relative-position term this model adds to every score, captured from the model (MPNet: a learned bias per distance bucket; DeBERTa: content-to-position and position-to-content products, hence the larger divisor). It is included in the bars below.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import numpy as np
@@ -13,13 +14,35 @@ def _norm(word: str) -> str:
     return unicodedata.normalize("NFKC", word).casefold().strip()
 
 
-def find_word(display: tuple[str, ...], word_ids: np.ndarray, word: str) -> list[int] | None:
-    """Token positions of the first occurrence of ``word`` (subwords merged), or None."""
+def find_word(
+    display: tuple[str, ...],
+    word_ids: np.ndarray,
+    word: str,
+    text: str | None = None,
+    offsets: np.ndarray | None = None,
+) -> list[int] | None:
+    """Token positions of the first occurrence of ``word`` (subwords merged), or None.
+
+    First as a whole word of the tokenizer; then, given the ``text`` the ``offsets`` [T, 2]
+    index into, as a span of the text that starts and ends on token boundaries: a Chinese word
+    (银行) is several one-character "words" to BERT's tokenizer, and a phrase ("river bank")
+    is several words. A span inside a longer word ("bank" in "banks") does not count."""
     groups = word_groups(word_ids)
     target = _norm(word)
+    if not target:
+        return None
     for group, label in zip(groups, word_labels(display, groups)):
         if _norm(label) == target and word_ids[group[0]] >= 0:
             return group
+    if text is None or offsets is None:
+        return None
+    real = word_ids >= 0
+    starts, ends = offsets[:, 0], offsets[:, 1]
+    for match in re.finditer(re.escape(word.strip()), text, re.IGNORECASE):
+        a, b = match.span()
+        inside = np.flatnonzero(real & (ends > a) & (starts < b))
+        if len(inside) and starts[inside[0]] == a and ends[inside[-1]] == b:
+            return inside.tolist()
     return None
 
 

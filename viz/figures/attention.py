@@ -27,9 +27,11 @@ def heatmap(
     value_name: str = "weight",
     zmax: float | None = None,
     axis_titles: tuple[str, str] = ("to (key)", "from (query)"),
+    boundary: int | None = None,
 ) -> go.Figure:
     """[T, T] rows = queries (from), columns = keys (to). Hover shows both tokens and the
-    exact value; axes are positions so repeated tokens stay distinct. ``axis_titles``: x, y."""
+    exact value; axes are positions so repeated tokens stay distinct. ``axis_titles``: x, y.
+    ``boundary``: the row/column where a pair's second sentence starts, marked by lines."""
     names = position_labels(labels, positions)
     T = len(names)
     fig = go.Figure(
@@ -44,6 +46,11 @@ def heatmap(
     token_axes(fig, names)
     fig.update_xaxes(title_text=axis_titles[0], side="bottom")
     fig.update_yaxes(title_text=axis_titles[1])
+    if boundary is not None and 0 < boundary < T:
+        line = {"color": "#d62728", "width": 1.5, "dash": "dot"}
+        at = boundary - 0.5  # between two categories
+        fig.add_shape(type="line", x0=at, x1=at, y0=-0.5, y1=T - 0.5, line=line)
+        fig.add_shape(type="line", y0=at, y1=at, x0=-0.5, x1=T - 0.5, line=line)
     side = 420 + min(T, 80) * 6
     return base_layout(fig, title, height=side)
 

@@ -68,9 +68,11 @@ def token_axes(
     col: int | None = None,
     x: bool = True,
     y: bool = True,
+    max_ticks: int = MAX_TICKS,
 ) -> None:
-    """Categorical axes of unique ``position_labels``, thinned; y reads top-down."""
-    idx, text = thinned_ticks(labels)
+    """Categorical axes of unique ``position_labels``, thinned to ``max_ticks`` (fewer for a
+    chart that gets half the width); y reads top-down."""
+    idx, text = thinned_ticks(labels, max_ticks)
     vals = [labels[i] for i in idx]
     kwargs = {} if row is None else {"row": row, "col": col}
     size = 11 if len(labels) <= 40 else 9

@@ -16,19 +16,21 @@ def matrix(
     highlight_row: int | None = None,
     diverging: bool = True,
 ) -> go.Figure:
-    """[rows, cols] with token rows; exact values on hover."""
+    """[rows, cols] with token rows; exact values on hover. A diverging scale spans the 99.5th
+    percentile of |value|, not the maximum: a few outlier dimensions (GELU outputs of 25 among
+    values near 0) would otherwise leave every other cell white. Outliers show saturated."""
     rows = position_labels(row_labels)
     cols = np.arange(values.shape[1])
-    limit = float(np.abs(values).max()) or 1.0
+    magnitude = np.abs(values)
+    limit = float(np.percentile(magnitude, 99.5) if diverging else magnitude.max()) or 1.0
     fig = go.Figure(
         go.Heatmap(
             z=compact(values),
             x=cols,
             y=rows,
             colorscale="RdBu_r" if diverging else "Blues",
-            zmid=0 if diverging else None,
-            zmin=None if diverging else 0,
-            zmax=None if diverging else limit,
+            zmin=-limit if diverging else 0,
+            zmax=limit,
             colorbar={"thickness": 10},
             hovertemplate="%{y}<br>" + column_name + " %{x}<br>%{z:.6f}<extra></extra>",
         )

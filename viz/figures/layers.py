@@ -7,7 +7,14 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.figures.common import attention_trace, base_layout, compact, position_labels, token_axes
+from viz.figures.common import (
+    MAX_TICKS,
+    attention_trace,
+    base_layout,
+    compact,
+    position_labels,
+    token_axes,
+)
 
 
 def layer_names(num_layers: int) -> list[str]:
@@ -34,7 +41,7 @@ def side_by_side(
             row=1,
             col=col,
         )
-        token_axes(fig, names, row=1, col=col)
+        token_axes(fig, names, row=1, col=col, max_ticks=MAX_TICKS // 2)  # half the width each
     return base_layout(fig, title, height=430 + min(len(names), 80) * 5)
 
 

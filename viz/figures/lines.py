@@ -17,6 +17,7 @@ def by_layer(
     rank: bool = False,
     best: tuple[str, int] | None = None,
     first_layer: int = 0,
+    best_name: str = "best",
 ) -> go.Figure:
     """One line per series over layers (x: emb, L1, ...). ``best`` = (series, layer index)
     is marked with a star; ``errors`` draws error bars. ``rank``: the values are ranks (1 = top),
@@ -48,7 +49,7 @@ def by_layer(
                 y=[values[layer]],
                 mode="markers",
                 marker={"symbol": "star", "size": 18, "color": "#d62728"},
-                name="best",
+                name=best_name,
                 hoverinfo="skip",
             )
         )
