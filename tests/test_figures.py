@@ -109,3 +109,11 @@ def test_a_pairs_second_sentence_is_marked():
     assert not attention.heatmap(
         attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t"
     ).layout.shapes
+
+
+def test_two_dimensional_labels_do_not_overlap():
+    xy = np.array([[0.0, 0.0], [0.001, 0.0], [10.0, 10.0], [5.0, 5.0], [5.0, 5.01]])
+    keep = projection.uncluttered(xy, ["river", "bank", "[SEP]", "flooded", "so"])
+    assert keep.tolist() == [True, False, True, True, False]  # each crowded pair keeps one
+    apart = projection.uncluttered(np.array([[0.0, 0.0], [10.0, 10.0]]), ["a", "b"])
+    assert apart.all()

@@ -2,12 +2,47 @@
 
 from __future__ import annotations
 
+import html
+import unicodedata
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from viz.analysis.projection import Projection
 from viz.figures.common import base_layout, safe, short_safe
+
+MAX_LABELLED = 200  # beyond this many tokens no point is labelled (hover still names each)
+
+
+def uncluttered(
+    xy: np.ndarray,
+    texts: list[str],
+    extent: np.ndarray | None = None,
+    width: float = 860,
+    height: float = 420,
+) -> np.ndarray:
+    """bool [T]: which points get a text label so that no two labels overlap, in a plot of
+    about ``width`` x ``height`` pixels whose axes span ``extent`` [[x0, y0], [x1, y1]]
+    (default: the points'). Greedy, in the given order: a label is kept when its box (7 px
+    per character, 13 for a wide CJK one; 16 px high) meets no box kept before it. The
+    default size is the drawing area of the app's chart, a little under, to err on the side
+    of fewer labels."""
+    low, high = (xy.min(axis=0), xy.max(axis=0)) if extent is None else extent
+    span = np.where(high - low > 0, high - low, 1)
+    px = (xy - low) / span * [width, height]
+    half_w = np.array([max(_text_width(text), 7) / 2 for text in texts])
+    keep = np.zeros(len(texts), dtype=bool)
+    for i in range(len(texts)):
+        kept = np.flatnonzero(keep)
+        dx = np.abs(px[kept, 0] - px[i, 0])
+        dy = np.abs(px[kept, 1] - px[i, 1])
+        keep[i] = not np.any((dx < half_w[kept] + half_w[i]) & (dy < 16))
+    return keep
+
+
+def _text_width(text: str) -> float:
+    return sum(13 if unicodedata.east_asian_width(c) in "WF" else 7 for c in html.unescape(text))
 
 
 def token_paths(
@@ -41,15 +76,19 @@ def token_paths(
                 showlegend=False,
             )
         )
+    short = [short_safe(name) for name in names]
+    # the last layer's points (the end of each path) are labelled where labels do not collide
+    extent = np.stack([proj.coords.min(axis=0), proj.coords.max(axis=0)])
+    shown = uncluttered(xy[-1], short, extent) if T <= MAX_LABELLED else np.zeros(T, dtype=bool)
     for k, layer in enumerate(layers):
         color = layer_colors[k] if color_by == "layer" else token_colors[:T]
+        last = k == K - 1
         fig.add_trace(
             go.Scatter(
-                # label the last layer's points (the end of each path) when they are few enough
                 x=xy[k, :, 0],
                 y=xy[k, :, 1],
-                mode="markers+text" if T <= 40 and k == K - 1 else "markers",
-                text=[short_safe(name) for name in names],
+                mode="markers+text" if last and shown.any() else "markers",
+                text=[label if show else "" for label, show in zip(short, shown)] if last else None,
                 customdata=names,
                 textposition="top center",
                 name="emb" if layer == 0 else f"L{layer}",
