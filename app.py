@@ -42,7 +42,7 @@ from viz.figures import projection as projection_fig
 from viz.i18n import EXAMPLES, LANGUAGES, STRINGS, tr
 from viz.memory import return_freed_memory
 from viz.models import DEFAULT_MODEL, ModelLoadError, load_encoder
-from viz.tokens import MAX_CHARS, word_groups, word_labels
+from viz.tokens import MAX_CHARS, word_groups, word_texts
 from viz.trace import ModelFacts, Trace
 from viz.weights import layer_weights
 
@@ -437,7 +437,13 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
         stack = t.attentions[layer] if mode == "raw" else norm_attention(key, t, layer)
         matrix = stack.mean(axis=0) if average else stack[head]
     matrix, labels, positions = attn.prepare(
-        matrix, t.display_tokens, t.special, t.word_ids, hide_special=hide, merge_subwords=merge
+        matrix,
+        t.display_tokens,
+        t.special,
+        t.word_ids,
+        hide_special=hide,
+        merge_subwords=merge,
+        word_names=word_names(t) if merge else None,
     )
     head_name = tr("all_heads", lang) if average else tr("head_n", lang, n=head + 1)
     st.caption(tr("attention_help", lang) + " " + tr(f"mode_help_{mode}", lang))
@@ -937,9 +943,15 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
     table(scores_frame, lang, hide_index=True, width="stretch", height=240)
 
 
+def word_names(t: Trace) -> list[str]:
+    """One label per word group of ``t``, from the text it covers."""
+    groups = word_groups(t.word_ids)
+    return word_texts(groups, t.display_tokens, t.offsets, t.segment_ids, t.text, t.pair)
+
+
 def word_choices(t: Trace) -> tuple[list[int], list[str]]:
     groups = word_groups(t.word_ids)
-    labels = word_labels(t.display_tokens, groups)
+    labels = word_names(t)
     keep = [i for i, g in enumerate(groups) if not t.special[g[0]]]
     return keep, labels
 
@@ -1020,7 +1032,7 @@ def head_scan(t: Trace, key: tuple, lang: str) -> None:
         selection_mode="points",
     )
     flat, names = values.ravel(), heads_fig.head_names(f.num_layers, f.num_heads)
-    top = [f"{names[i]} ({flat[i]:.4f})" for i in np.argsort(flat)[::-1][:3]]
+    top = [f"{names[i]} ({flat[i]:.3g})" for i in np.argsort(flat)[::-1][:3]]
     st.caption(tr("ablation_scan_top", lang, heads=", ".join(top)))
 
 
@@ -1148,6 +1160,11 @@ def main() -> None:
         st.warning(tr("truncated_chars", lang, read=MAX_CHARS, cut=t.dropped_chars))
     if t.dropped_tokens:
         st.warning(tr("truncated", lang, max=f.max_tokens, n=t.dropped_tokens))
+    unk = getattr(get_encoder(model_name).tokenizer, "unk_token", None)
+    unknown = sum(1 for tok, sp in zip(t.tokens, t.special) if tok == unk and not sp)
+    if unknown:
+        real = int((~t.special).sum())
+        st.info(tr("unknown_tokens", lang, n=unknown, total=real, unk=plain(unk)))
     key = (model_name, s.text, pair)
     VIEW_FUNCTIONS[s.view](t, key, lang)
     write_address()

@@ -132,3 +132,10 @@ def test_truncation_is_reported():
     at.sidebar.text_area(key="text").input("word " * 700).run()
     assert not at.exception
     assert at.warning and "190" in at.warning[0].value  # 700 + 2 specials - 512
+
+
+def test_characters_the_model_cannot_read_are_pointed_out():
+    at = new_app()
+    at.sidebar.text_area(key="text").input("我们在河边的银行门口见面。").run()
+    assert not at.exception and not at.error
+    assert any("UNK" in box.value and "bert-base-chinese" in box.value for box in at.info)

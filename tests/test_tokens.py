@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from viz.capture import trace
-from viz.tokens import display_tokens, encode, word_groups, word_labels
+from viz.tokens import (
+    display_tokens,
+    encode,
+    readable_token,
+    word_groups,
+    word_labels,
+    word_texts,
+)
 
 
 def test_pair_segments_and_words(tokenizer):
@@ -160,3 +167,67 @@ def test_offsets_index_the_stored_text_when_nul_is_removed(bundled):
     assert result.text == "The bank is"
     words = [result.text[s:e] for (s, e), sp in zip(result.offsets, result.special) if not sp]
     assert words == ["The", "bank", "is"]
+
+
+@pytest.fixture(scope="module")
+def byte_bpe():
+    """A tiny byte-level BPE tokenizer (as RoBERTa's), trained on English only: a Chinese
+    character or an emoji becomes one token per UTF-8 byte."""
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from transformers import RobertaTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        ["The bank by the river flooded.", "A cafe by the bank."] * 50,
+        vocab_size=300,
+        min_frequency=1,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+    )
+    bpe._tokenizer.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
+    return RobertaTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
+
+
+def test_a_character_split_into_bytes_is_labelled_once_per_piece(byte_bpe):
+    text = "The bank: 它关 café 😀"
+    enc = encode(byte_bpe, text, None, 64)
+    shown = [label.removeprefix("##") for label in enc.display]
+    assert shown[shown.index("它(1/3)") : shown.index("它(1/3)") + 6] == [
+        "它(1/3)",
+        "它(2/3)",
+        "它(3/3)",
+        "关(1/3)",
+        "关(2/3)",
+        "关(3/3)",
+    ]
+    assert "é(2/2)" in shown and "😀(4/4)" in shown
+    words = word_texts(
+        word_groups(enc.word_ids), enc.display, enc.offsets, enc.segment_ids, text, None
+    )
+    assert words == ["<s>", "The", "bank", ":", "它关", "café", "😀", "</s>"]  # each character once
+
+
+def test_vocabulary_entries_read_like_the_labels(byte_bpe, spm_folder, tokenizer):
+    from transformers import AutoTokenizer
+
+    assert [readable_token(byte_bpe, t) for t in ("Ġbank", "ank", ".", "<s>")] == [
+        "bank",
+        "##ank",
+        ".",
+        "<s>",
+    ]
+    assert readable_token(byte_bpe, "å") == "å"  # part of a character's bytes: as it is
+    spm = AutoTokenizer.from_pretrained(spm_folder)
+    assert readable_token(spm, "▁river") == "river"
+    assert readable_token(tokenizer, "##ing") == "##ing"  # WordPiece already reads so
+
+
+def test_an_unknown_character_is_labelled_as_unknown(bundled):
+    result = trace(bundled, "我们在河边")  # 们 and 在 are not in the bundled model's vocabulary
+    assert "们→[UNK]" in result.display_tokens and "河" in result.display_tokens

@@ -53,6 +53,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "第 {layer} 层，{head}：谁关注谁",
     },
     "all_heads": {"en": "mean of all heads", "zh": "所有头的平均"},
+    "unknown_tokens": {
+        "en": "{n} of the {total} tokens are not in this model's vocabulary: the model reads each "
+        "of them as {unk}, so it cannot tell them apart (their labels read like 银→{unk}). For "
+        "Chinese, use a model trained on it, such as bert-base-chinese or "
+        "xlm-roberta-base.",
+        "zh": "{total} 个词元中有 {n} 个不在该模型的词表里：模型把它们都读作 {unk}，无法区分（标签显示为“银→{unk}”）。"
+        "处理中文请使用以中文训练的模型，例如 bert-base-chinese 或 xlm-roberta-base。",
+    },
     "empty_text": {
         "en": "The text is empty: type a sentence.",
         "zh": "文本为空：请输入一句话。",

@@ -110,7 +110,8 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
         for w, s, sp in zip(words, seq, special)
     ]
     tokens = tuple(enc.tokens)
-    display = _display(tokens, special, word_ids, spans, segment, text, pair)
+    unknown = getattr(tokenizer, "unk_token", None)
+    display = _display(tokens, special, word_ids, spans, segment, text, pair, unknown)
     return Encoded(
         input_ids=ids,
         token_type_ids=enc.type_ids if "token_type_ids" in tokenizer.model_input_names else None,
@@ -170,11 +171,20 @@ def display_tokens(
     segment: np.ndarray,
     text: str,
     pair: str | None,
+    unknown: str | None = None,
 ) -> tuple[str, ...]:
     """Readable labels: the user's own characters for each token (so byte-level BPE and
-    SentencePiece read like WordPiece), with ``##`` marking a word's continuation pieces."""
+    SentencePiece read like WordPiece), with ``##`` marking a word's continuation pieces
+    (see ``_display`` for the marks of unknown tokens and split characters)."""
     return _display(
-        tokens, special.tolist(), word_ids.tolist(), offsets.tolist(), segment.tolist(), text, pair
+        tokens,
+        special.tolist(),
+        word_ids.tolist(),
+        offsets.tolist(),
+        segment.tolist(),
+        text,
+        pair,
+        unknown,
     )
 
 
@@ -186,8 +196,13 @@ def _display(
     segment: list,
     text: str,
     pair: str | None,
+    unknown: str | None = None,
 ) -> tuple[str, ...]:
-    """``display_tokens`` on plain lists (indexing numpy one element at a time is slower)."""
+    """``display_tokens`` on plain lists (indexing numpy one element at a time is slower).
+
+    Two marks keep the labels honest: a token the vocabulary lacks reads ``银→[UNK]`` (the
+    model saw [UNK], not the character), and a character that byte-level BPE splits over n
+    tokens reads ``它(1/3)``, ``##它(2/3)``, ``##它(3/3)``: each piece is a third of it."""
     out = []
     for i, tok in enumerate(tokens):
         if special[i]:
@@ -198,9 +213,64 @@ def _display(
         piece = source[start:end].strip() if end > start else ""
         if not piece or not tok.strip(WORD_MARKS):
             piece = tok  # a word mark on its own (SentencePiece's '▁'): no characters of its own
+        elif tok == unknown:
+            piece = f"{piece}→{tok}"
         continues = i > 0 and word_ids[i] >= 0 and word_ids[i - 1] == word_ids[i]
         out.append(("##" + piece) if continues else piece)
+    pieces = [bool(tok.strip(WORD_MARKS)) and not sp for tok, sp in zip(tokens, special)]
+    for first, n in _byte_runs(offsets, segment, pieces):
+        for k in range(n):
+            out[first + k] += f"({k + 1}/{n})"
     return tuple(out)
+
+
+def _same_span(offsets: list, segment: list, pieces: list, i: int, j: int) -> bool:
+    """Tokens ``i`` and ``j`` (both real pieces, not special tokens or a lone word mark) cover
+    the same characters: byte-level BPE split one character over them."""
+    return (
+        0 <= j < len(offsets)
+        and pieces[i]
+        and pieces[j]
+        and segment[i] == segment[j]
+        and tuple(offsets[i]) == tuple(offsets[j])
+    )
+
+
+def _byte_runs(offsets: list, segment: list, pieces: list) -> list[tuple[int, int]]:
+    """(first, length) of each run of two or more tokens that cover the same characters."""
+    runs, T, i = [], len(offsets), 0
+    if not any(a == b for a, b in zip(offsets, offsets[1:])):
+        return runs  # the usual case, decided without the loop below
+    while i < T:
+        n = 1
+        if offsets[i][1] > offsets[i][0]:
+            while i + n < T and _same_span(offsets, segment, pieces, i + n, i):
+                n += 1
+        if n > 1:
+            runs.append((i, n))
+        i += n
+    return runs
+
+
+def readable_token(tokenizer: object, name: str) -> str:
+    """A vocabulary entry written as the token labels are: its characters (``Ġbank`` and
+    ``▁bank`` read ``bank``), with ``##`` before a piece that continues a word, as WordPiece
+    writes it. Special tokens, and a byte-level piece that is only part of a character, keep
+    the tokenizer's own name."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or name in getattr(tokenizer, "all_special_tokens", ()):
+        return name
+    if type(backend.model).__name__ == "WordPiece" or backend.decoder is None:
+        return name
+    try:
+        with TOKENIZER_LOCK:
+            text = backend.decoder.decode([name]).strip()
+    except Exception:  # a decoder that cannot take this entry alone: show it as it is
+        return name
+    if not text or "\ufffd" in text:
+        return name
+    starts_word = name[:1] in WORD_MARKS or not any(c.isalnum() for c in text)  # punctuation
+    return text if starts_word else "##" + text
 
 
 def word_groups(word_ids: np.ndarray) -> list[list[int]]:
@@ -214,6 +284,28 @@ def word_groups(word_ids: np.ndarray) -> list[list[int]]:
             groups.append([i])
         previous = w if w >= 0 else None
     return groups
+
+
+def word_texts(
+    groups: list[list[int]],
+    display: tuple[str, ...],
+    offsets: np.ndarray,
+    segment_ids: np.ndarray,
+    text: str,
+    pair: str | None,
+) -> list[str]:
+    """One label per word: the characters of the user's text its pieces cover, so pieces that
+    share a character (byte-level BPE) or add none (a lone '▁') count once. A special token,
+    or a word with no characters, keeps its display label."""
+    out = []
+    for group in groups:
+        spans = [offsets[i] for i in group if offsets[i][1] > offsets[i][0]]
+        word = ""
+        if spans:
+            source = pair if (segment_ids[group[0]] == 1 and pair is not None) else text
+            word = source[min(s for s, _ in spans) : max(e for _, e in spans)].strip()
+        out.append(word or word_labels(display, [group])[0])
+    return out
 
 
 def word_labels(display: tuple[str, ...], groups: list[list[int]]) -> list[str]:

@@ -25,17 +25,19 @@ def prepare(
     *,
     hide_special: bool = False,
     merge_subwords: bool = False,
+    word_names: list[str] | None = None,
 ) -> tuple[np.ndarray, list[str], np.ndarray]:
     """One matrix [T, T] (or a stack [..., T, T]) -> (matrix, labels, original positions).
 
     Hidden special tokens are dropped from both axes (rows then no longer sum to 1: the
-    share they received is exactly what was hidden)."""
+    share they received is exactly what was hidden). ``word_names``: one label per word
+    group when merging (``tokens.word_texts``); default: the pieces' labels joined."""
     positions = np.arange(attention.shape[-1])
     labels = list(labels)
     if merge_subwords:
         groups = word_groups(word_ids)
         attention = merge_words(attention, groups)
-        labels = word_labels(tuple(labels), groups)
+        labels = list(word_names) if word_names is not None else word_labels(tuple(labels), groups)
         positions = np.array([g[0] for g in groups])
         special = np.array([bool(special[g[0]]) for g in groups])
     if hide_special and (~special).sum() > 0:

@@ -7,7 +7,7 @@ import unicodedata
 
 import numpy as np
 
-from viz.tokens import word_groups, word_labels
+from viz.tokens import WORD_MARKS, word_groups, word_labels, word_texts
 
 
 def _norm(word: str) -> str:
@@ -31,12 +31,18 @@ def find_word(
     target = _norm(word)
     if not target:
         return None
-    for group, label in zip(groups, word_labels(display, groups)):
+    if text is None or offsets is None:
+        names = word_labels(display, groups)
+    else:  # one sentence: every token's offsets index into text
+        names = word_texts(groups, display, offsets, np.zeros(len(display), int), text, None)
+    for group, label in zip(groups, names):
         if _norm(label) == target and word_ids[group[0]] >= 0:
             return group
     if text is None or offsets is None:
         return None
-    real = word_ids >= 0
+    real = (word_ids >= 0) & np.array(  # a lone word mark ('▁') has no characters of its own
+        [bool(label.removeprefix("##").strip(WORD_MARKS)) for label in display]
+    )
     starts, ends = offsets[:, 0], offsets[:, 1]
     for match in re.finditer(re.escape(word.strip()), text, re.IGNORECASE):
         a, b = match.span()

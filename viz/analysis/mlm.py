@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from viz.models import Encoder
+from viz.tokens import readable_token
 from viz.trace import Trace
 
 
@@ -24,10 +25,14 @@ class LensResult:
 
 
 def token_names(tokenizer: object, ids: list[int]) -> tuple[str, ...]:
-    """The tokenizer's name for each id; ids the output layer has but the tokenizer lacks
-    (DeBERTa-v3's head has about 100 more rows than its vocabulary) read '<id 128050>'."""
+    """Each id as the token labels read (``readable_token``); ids the output layer has but the
+    tokenizer lacks (DeBERTa-v3's head has about 100 more rows than its vocabulary) read
+    '<id 128050>'."""
     names = tokenizer.convert_ids_to_tokens(ids)
-    return tuple(name if name is not None else f"<id {i}>" for i, name in zip(ids, names))
+    return tuple(
+        readable_token(tokenizer, name) if name is not None else f"<id {i}>"
+        for i, name in zip(ids, names)
+    )
 
 
 def lens(encoder: Encoder, trace: Trace, position: int, k: int = 10) -> LensResult:
