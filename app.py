@@ -74,6 +74,7 @@ CONTRAST_EXAMPLES = {  # (sentences, the shared word) per language
     ),
 }
 HEAD_VIEW_MAX_TOKENS = 128
+TSNE_FEW_POINTS = 60  # below this, the 2-D view warns that t-SNE's picture says little
 MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
 URL_TEXT_LIMIT = 2000  # longer texts are not put in the address
 TRACE_CACHE_BYTES = int(os.environ.get("VIZ_TRACE_CACHE_MB", "192")) * 2**20
@@ -446,8 +447,16 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
         word_names=word_names(t) if merge else None,
     )
     head_name = tr("all_heads", lang) if average else tr("head_n", lang, n=head + 1)
-    st.caption(tr("attention_help", lang) + " " + tr(f"mode_help_{mode}", lang))
-    title = tr("attention_title", lang, layer=layer + 1, head=head_name)
+    help_text = tr("attention_help", lang) + " " + tr(f"mode_help_{mode}", lang)
+    if hide and mode != "norm":
+        help_text += " " + tr("hidden_rows", lang)
+    st.caption(help_text)
+    if mode == "rollout":
+        title = tr("rollout_title", lang, layer=layer + 1)
+        axes = (tr("axis_input_token", lang), tr("axis_position", lang))
+    else:
+        title = tr("attention_title", lang, layer=layer + 1, head=head_name)
+        axes = (tr("axis_to_key", lang), tr("axis_from_query", lang))
     if mode != "raw":
         title += f" · {tr(f'mode_{mode}', lang)}"
     chart(
@@ -457,7 +466,7 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
             positions,
             title,
             value_name=tr("weight", lang) if mode == "raw" else mode,
-            axis_titles=(tr("axis_to_key", lang), tr("axis_from_query", lang)),
+            axis_titles=axes,
             boundary=second_sentence_start(t, positions),
         ),
         key="attention_heatmap",
@@ -478,10 +487,12 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
             attention_fig.head_view(
                 matrix / max(float(matrix.max()), 1e-9) if mode != "raw" else matrix,
                 labels,
-                f"{tr('layer_n', lang, n=layer + 1)}, {head_name}",
+                f"{tr('layer_n', lang, n=layer + 1)}{tr('comma', lang)}{head_name}"
+                + (f" · {tr(f'mode_{mode}', lang)}" if mode != "raw" else ""),
             ),
             key="head_view",
         )
+        st.caption(tr("head_view_sides", lang))
 
 
 def view_layers(t: Trace, key: tuple, lang: str) -> None:
@@ -537,7 +548,7 @@ def view_layers(t: Trace, key: tuple, lang: str) -> None:
 def projection_subtitle(proj: Projection, lang: str) -> str:
     if proj.method == "PCA" and proj.explained is not None:
         a, b = proj.explained
-        return tr("proj_sub_pca", lang, seed=proj.seed, a=a, b=b)
+        return tr("proj_sub_pca", lang, a=a, b=b)
     if proj.method == "t-SNE" and proj.perplexity is not None:
         return tr("proj_sub_tsne", lang, seed=proj.seed, perp=proj.perplexity)
     return proj.params
@@ -588,6 +599,8 @@ def view_embeddings(t: Trace, key: tuple, lang: str) -> None:
         ),
         key="projection",
     )
+    if method == "t-SNE" and len(proj.coords) < TSNE_FEW_POINTS:
+        st.caption(tr("tsne_few_points", lang, n=len(proj.coords)))
 
 
 def view_heads(t: Trace, key: tuple, lang: str) -> None:
@@ -611,6 +624,7 @@ def view_heads(t: Trace, key: tuple, lang: str) -> None:
         heads_fig.head_similarity(distance, order, t.facts.num_heads, tr("heads_similarity", lang)),
         key="head_similarity",
     )
+    st.caption(tr("heads_similarity_help", lang))
 
 
 def view_export(t: Trace, key: tuple, lang: str) -> None:
@@ -678,6 +692,16 @@ def column_labels(frame: pd.DataFrame, lang: str) -> dict[str, str]:
 def table(frame: pd.DataFrame, lang: str, target=None, **kwargs) -> object:
     """``st.dataframe`` with translated column names."""
     return (target or st).dataframe(frame, column_config=column_labels(frame, lang), **kwargs)
+
+
+def latex_number(x: float) -> str:
+    """1e-12 as 10^{-12}, 2.5e-05 as 2.5 \\times 10^{-5}: '%g' reads like e minus 12 in LaTeX."""
+    text = f"{x:.3g}"
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    power = r"10^{%d}" % int(exponent)
+    return power if float(mantissa) == 1 else r"%s \times %s" % (mantissa, power)
 
 
 def latex(formula: str) -> None:
@@ -760,7 +784,8 @@ def view_math(t: Trace, key: tuple, lang: str) -> None:
     st.markdown(f"**{tr('math_ln1', lang)}**")
     latex(
         r"h_i = \mathrm{LayerNorm}(x_i + a_i) = \gamma \odot \frac{x_i + a_i - \mu}"
-        r"{\sqrt{\sigma^2 + \varepsilon}} + \beta,\quad \varepsilon = %g" % f.layer_norm_eps
+        r"{\sqrt{\sigma^2 + \varepsilon}} + \beta,\quad \varepsilon = %s"
+        % latex_number(f.layer_norm_eps)
     )
     chart(math_fig.vector(steps.h1[qi], None, f"h[{qi}]", tr("value", lang)), key="math_h1")
     st.markdown(f"**{tr('math_ffn', lang, act=f.activation)}**")
@@ -775,6 +800,7 @@ def view_math(t: Trace, key: tuple, lang: str) -> None:
     )
     if f.activation == "gelu":
         latex(act)
+        st.caption(tr("gelu_phi", lang))
     chart(
         math_fig.matrix(
             steps.ffn_act, labels, f"{f.activation}(h W₁ + b₁)", tr("unit", lang), highlight_row=qi
@@ -806,9 +832,13 @@ def view_contrast(t: Trace, key: tuple, lang: str) -> None:
         (found if pos else missing).append((i, tr_i, pos))
     if missing:
         st.warning(tr("contrast_missing", lang, which=", ".join(f"#{i}" for i, *_ in missing)))
+    unknown = count_unknown(model_name, [x for _, x, _ in found + missing])
+    if unknown[0]:
+        st.info(tr("unknown_tokens", lang, n=unknown[0], total=unknown[1], unk=plain(unknown[2])))
     if len(found) < 2:
         st.info(tr("contrast_need_two", lang))
         return
+    st.caption(tr("contrast_pairs_help", lang))
     vectors = np.stack([contrast_stats.word_vectors(x.hidden_states, pos) for _, x, pos in found])
     pairs = {
         f"#{found[a][0]} vs #{found[b][0]}": contrast_stats.cosine_by_layer(vectors[a], vectors[b])
@@ -903,8 +933,21 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
         ),
         key="probe_chart",
     )
+    close = [
+        f"{layer_label(s.layer)} ({s.pooling})"
+        for s in sorted(scores, key=lambda s: -s.mean)
+        if s is not top and s.mean >= top.mean - top.std
+    ]
     st.success(
-        tr("probe_best", lang, layer=top.layer, pooling=top.pooling, acc=top.mean, std=top.std)
+        tr(
+            "probe_best",
+            lang,
+            layer=top.layer,
+            pooling=top.pooling,
+            acc=top.mean,
+            std=top.std,
+            close=", ".join(close) or "-",
+        )
     )
     c1, c2 = st.columns(2)
     layer = c1.number_input(
@@ -943,10 +986,29 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
     table(scores_frame, lang, hide_index=True, width="stretch", height=240)
 
 
+def count_unknown(model_name: str, traces: list[Trace]) -> tuple[int, int, str]:
+    """(tokens read as the unknown token, real tokens, the unknown token) over ``traces``."""
+    unk = getattr(get_encoder(model_name).tokenizer, "unk_token", None) or ""
+    unknown = sum(
+        1 for t in traces for tok, sp in zip(t.tokens, t.special) if tok == unk and not sp
+    )
+    return unknown, sum(int((~t.special).sum()) for t in traces), unk
+
+
+def layer_label(layer: int) -> str:
+    return "emb" if layer == 0 else f"L{layer}"
+
+
 def word_names(t: Trace) -> list[str]:
-    """One label per word group of ``t``, from the text it covers."""
+    """One label per word group of ``t``, from the text it covers; a word with a piece the
+    vocabulary lacks keeps the →[UNK] mark of its pieces."""
     groups = word_groups(t.word_ids)
-    return word_texts(groups, t.display_tokens, t.offsets, t.segment_ids, t.text, t.pair)
+    names = word_texts(groups, t.display_tokens, t.offsets, t.segment_ids, t.text, t.pair)
+    unk = getattr(get_encoder(t.facts.name).tokenizer, "unk_token", None)
+    return [
+        f"{name}→{unk}" if any(t.tokens[i] == unk and not t.special[i] for i in g) else name
+        for name, g in zip(names, groups)
+    ]
 
 
 def word_choices(t: Trace) -> tuple[list[int], list[str]]:
@@ -1160,10 +1222,8 @@ def main() -> None:
         st.warning(tr("truncated_chars", lang, read=MAX_CHARS, cut=t.dropped_chars))
     if t.dropped_tokens:
         st.warning(tr("truncated", lang, max=f.max_tokens, n=t.dropped_tokens))
-    unk = getattr(get_encoder(model_name).tokenizer, "unk_token", None)
-    unknown = sum(1 for tok, sp in zip(t.tokens, t.special) if tok == unk and not sp)
+    unknown, real, unk = count_unknown(model_name, [t])
     if unknown:
-        real = int((~t.special).sum())
         st.info(tr("unknown_tokens", lang, n=unknown, total=real, unk=plain(unk)))
     key = (model_name, s.text, pair)
     VIEW_FUNCTIONS[s.view](t, key, lang)

@@ -33,6 +33,11 @@ def test_attention_modes(mode):
     assert no_problem(at) and charts(at) == 3
     at.slider(key="layer").set_value(4).run()
     assert no_problem(at)
+    help_text = " ".join(c.value for c in at.caption)
+    assert ("sums to 1" in help_text) == (mode != "norm")  # norm-based values are lengths
+    at.checkbox(key="hide_special").check().run()
+    help_text = " ".join(c.value for c in at.caption)
+    assert ("less than 1" in help_text) == (mode != "norm")
 
 
 def test_contrast_view():
@@ -51,6 +56,7 @@ def test_probe_view_runs_and_downloads():
     at.button(key="probe_run").click().run()
     assert no_problem(at) and charts(at) == 1
     assert at.success and "Best: layer" in at.success[0].value
+    assert "Within one std of it:" in at.success[0].value  # the best is rarely alone
     assert len(at.get("download_button")) == 1
 
 

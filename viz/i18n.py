@@ -65,6 +65,49 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "The text is empty: type a sentence.",
         "zh": "文本为空：请输入一句话。",
     },
+    "hidden_rows": {
+        "en": "[CLS]/[SEP] are hidden, so rows sum to less than 1: the missing part is what "
+        "they received.",
+        "zh": "[CLS]/[SEP] 已隐藏，所以每行之和小于 1：缺少的部分就是它们得到的注意力。",
+    },
+    "rollout_title": {
+        "en": "Layer {layer}: how much of each input token has flowed into each position",
+        "zh": "第 {layer} 层：每个输入词元流入各位置的比例",
+    },
+    "axis_input_token": {"en": "input token", "zh": "输入词元"},
+    "axis_position": {"en": "position at this layer", "zh": "该层的位置"},
+    "head_view_sides": {
+        "en": "left: the token asking (query) · right: the token looked at (key) · darker "
+        "line = larger value",
+        "zh": "左：发出关注的词元（query）· 右：被关注的词元（key）· 线越深，数值越大",
+    },
+    "gelu_phi": {
+        "en": "Φ is the cumulative distribution function of the standard normal distribution: "
+        "GELU lets a value through in proportion to how likely a standard normal variable is "
+        "to be smaller than it.",
+        "zh": "Φ 是标准正态分布的累积分布函数：GELU 按“标准正态变量小于该值的概率”按比例放行这个值。",
+    },
+    "heads_similarity_help": {
+        "en": "Each cell compares two heads' attention patterns on this sentence (Jensen-Shannon "
+        "distance, averaged over query tokens: 0 = the same pattern, 1 = nothing in common). "
+        "Rows and columns are ordered by hierarchical clustering, so heads that behave alike "
+        "sit together: the light squares along the diagonal are families of similar heads.",
+        "zh": "每个格子比较两个头在这句话上的注意力模式（Jensen-Shannon 距离，对所有查询词元取平均：0 = 模式相同，1 = 毫无共同之处）。"
+        "行和列按层次聚类排序，行为相似的头排在一起：对角线上的浅色方块就是一组组相似的头。",
+    },
+    "tsne_few_points": {
+        "en": "t-SNE on {n} points: with so few points its picture says little; distances "
+        "between clusters mean nothing in t-SNE. PCA is the safer reading here.",
+        "zh": "t-SNE 只有 {n} 个点：点这么少时，它的图说明不了多少；而且 t-SNE 中簇与簇之间的距离没有意义。这里用 PCA 更可靠。",
+    },
+    "contrast_pairs_help": {
+        "en": "Each line is one pair of the sentences above (#1 vs #2: the first and the second "
+        "line). Pairs that use the word in the same sense should stay higher than pairs that "
+        "use it in different senses; the layer where the two kinds of lines part is where the "
+        "model starts telling the meanings apart.",
+        "zh": "每条线是上面句子中的一对（#1 vs #2：第一行与第二行）。词义相同的句对应当比词义不同的句对保持更高的相似度；两类线分开的那一层，就是模型开始区分词义的地方。",
+    },
+    "comma": {"en": ", ", "zh": "，"},
     "layer_n": {"en": "Layer {n}", "zh": "第 {n} 层"},
     "layer_emb": {"en": "Layer (0 = embeddings)", "zh": "层（0 = 嵌入层输出）"},
     "pooling": {"en": "Pooling", "zh": "池化方式"},
@@ -103,8 +146,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "y_accuracy": {"en": "accuracy", "zh": "准确率"},
     "y_rank": {"en": "rank", "zh": "排名"},
     "proj_sub_pca": {
-        "en": "PCA, 2 components, seed {seed} · explained variance {a:.1%} + {b:.1%}",
-        "zh": "PCA，2 个主成分，随机种子 {seed} · 解释方差 {a:.1%} + {b:.1%}",
+        "en": "PCA, 2 components · explained variance {a:.1%} + {b:.1%}: the rest of the "
+        "variance is not shown, so distances here are only part of the picture",
+        "zh": "PCA，2 个主成分 · 解释方差 {a:.1%} + {b:.1%}：其余方差没有画出，图中的距离只反映一部分信息",
     },
     "proj_sub_tsne": {
         "en": "t-SNE, perplexity {perp:g}, seed {seed}",
@@ -116,10 +160,8 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "attention_help": {
         "en": "Each row is a token asking (query); each column a token being looked at (key). "
-        "A row sums to 1: it is how that token spreads its attention. Hover for the exact "
-        "weight.",
-        "zh": "每一行是发出关注的词元（query），每一列是被关注的词元（key）。每行之和为 1，表示该词元如何分配注意力。"
-        "悬停可查看精确权重。",
+        "Hover for the exact value.",
+        "zh": "每一行是发出关注的词元（query），每一列是被关注的词元（key）。悬停可查看精确数值。",
     },
     "model_view": {"en": "Model view: every layer and head", "zh": "模型视图：所有层和头"},
     "model_view_help": {
@@ -161,8 +203,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "contrib_ffn": {"en": "feed-forward", "zh": "前馈网络"},
     "contrib_help": {
         "en": "Mean over tokens of ‖block output‖ / ‖layer input‖: how big a change each block "
-        "writes into the token vectors.",
-        "zh": "对所有词元取平均的 ‖模块输出‖ / ‖层输入‖：每个模块对词元向量写入的改变有多大。",
+        "writes into the token vectors. (In BERT's post-LayerNorm layers the feed-forward "
+        "output is added to the normalised h, not to the layer input; one denominator keeps "
+        "the two bars comparable.)",
+        "zh": "对所有词元取平均的 ‖模块输出‖ / ‖层输入‖：每个模块对词元向量写入的改变有多大。"
+        "（在 BERT 的后置 LayerNorm 结构中，前馈网络的输出加到归一化后的 h 上，而不是层输入上；用同一个分母是为了让两根柱子可以比较。）",
     },
     "method": {"en": "Method", "zh": "方法"},
     "which_layers": {"en": "Layers", "zh": "层"},
@@ -187,9 +232,11 @@ STRINGS: dict[str, dict[str, str]] = {
     "heads_help": {
         "en": "entropy: how spread out a head's attention is (bits); distance: mean |query − key| "
         "in tokens; to_*: share of attention going to [CLS], [SEP], punctuation, the token "
-        "itself, the previous and the next token.",
+        "itself, the previous and the next token. The shares can overlap (the previous token may be "
+        "[CLS]), so they need not add up to 1.",
         "zh": "熵：注意力分散程度（比特）；平均距离：query 与 key 的平均距离（词元数）；→…：分配给 [CLS]、[SEP]、"
-        "标点、自身、前一个词元、后一个词元的注意力比例。下载的 CSV 使用英文列名（entropy、distance、to_*）。",
+        "标点、自身、前一个词元、后一个词元的注意力比例。这些比例可能重叠（前一个词元可能就是 [CLS]），所以加起来不一定等于 1。"
+        "下载的 CSV 使用英文列名（entropy、distance、to_*）。",
     },
     "heads_similarity": {
         "en": "How similar the heads are (Jensen-Shannon distance, clustered)",
@@ -213,32 +260,32 @@ STRINGS: dict[str, dict[str, str]] = {
         "copied link opens this view with the example sentence instead. Share the trace (.npz) "
         "or the text itself.",
         "zh": "这段文本有 {n:,} 个字符，超出链接能容纳的长度（最多 {limit:,} 个）：复制的链接会以示例句子打开此视图。"
-        "请分享轨迹文件（.npz）或文本本身。",
+        "请分享追踪数据（.npz）或文本本身。",
     },
     "image_format": {"en": "Chart download format", "zh": "图表下载格式"},
     "tokens": {"en": "Tokens", "zh": "词元"},
     "bad_model": {"en": "The model could not be loaded: {msg}", "zh": "无法加载模型：{msg}"},
     # ---- issue 4 views
-    "view_math": {"en": "The math of one head", "zh": "一个注意力头的数学"},
+    "view_math": {"en": "The math of one head", "zh": "单个注意力头的计算过程"},
     "view_contrast": {"en": "Contrast: one word, two meanings", "zh": "对比：同一个词，不同含义"},
     "view_probe": {"en": "Which layer should I use?", "zh": "该用哪一层？"},
-    "view_mlm": {"en": "MLM lens", "zh": "MLM 透镜"},
+    "view_mlm": {"en": "MLM lens", "zh": "逐层解码（MLM）"},
     "view_ablation": {"en": "Head ablation", "zh": "注意力头消融"},
     "attention_mode": {"en": "Show", "zh": "显示"},
     "mode_raw": {"en": "raw attention", "zh": "原始注意力"},
     "mode_rollout": {"en": "attention rollout", "zh": "注意力展开（rollout）"},
     "mode_norm": {"en": "norm-based ‖α·f(x)‖", "zh": "基于范数 ‖α·f(x)‖"},
     "mode_help_raw": {
-        "en": "Raw weights α: what the softmax gives each key. Large weights on [CLS]/[SEP] often mean 'nothing to do' rather than 'important'.",
-        "zh": "原始权重 α：softmax 分配给每个 key 的权重。[CLS]/[SEP] 上的大权重往往表示“无事可做”，而不是“重要”。",
+        "en": "Raw weights α: what the softmax gives each key; a row sums to 1, it is how that token spreads its attention. Large weights on [CLS]/[SEP] often mean 'nothing to do' rather than 'important'.",
+        "zh": "原始权重 α：softmax 分配给每个 key 的权重；每行之和为 1，表示该词元如何分配注意力。[CLS]/[SEP] 上的大权重往往表示“无事可做”，而不是“重要”。",
     },
     "mode_help_rollout": {
-        "en": "Rollout (Abnar & Zuidema 2020) multiplies the head-averaged attention of every layer up to this one, adding the residual connection (A + I, renormalised): how much each input token flows into each position by this layer.",
-        "zh": "Rollout（Abnar 与 Zuidema，2020）把直到当前层为止每一层（各头平均后的）注意力相乘，并加入残差连接（A + I 后重新归一化）：到这一层为止，每个输入词元流入各位置的程度。",
+        "en": "Rollout (Abnar & Zuidema 2020) multiplies the head-averaged attention of every layer up to this one, adding the residual connection (A + I, renormalised): row i shows how much of each input token (column) has flowed into position i by this layer. A row sums to 1. The thumbnails below stay raw attention per head.",
+        "zh": "Rollout（Abnar 与 Zuidema，2020）把直到当前层为止每一层（各头平均后的）注意力相乘，并加入残差连接（A + I 后重新归一化）：第 i 行表示到这一层为止，各输入词元（列）流入位置 i 的比例，每行之和为 1。下方缩略图仍是各头的原始注意力。",
     },
     "mode_help_norm": {
-        "en": "Norm-based attention (Kobayashi et al. 2020) weighs α by the size of what the key token actually sends, ‖f(x_j)‖ = ‖v_j W_O‖: a big weight on a token that sends a tiny vector counts for little.",
-        "zh": "基于范数的注意力（Kobayashi 等，2020）用 key 词元实际发送内容的大小 ‖f(x_j)‖ = ‖v_j W_O‖ 加权 α：如果一个词元发送的向量很小，即使权重大，作用也很小。",
+        "en": "Norm-based attention (Kobayashi et al. 2020) weighs α by the size of what the key token actually sends, ‖α_ij f(x_j)‖ with f(x_j) = v_j W_O: a big weight on a token that sends a tiny vector counts for little. These are lengths of vectors, not probabilities: rows do not sum to 1.",
+        "zh": "基于范数的注意力（Kobayashi 等，2020）用 key 词元实际发送内容的大小加权 α：‖α_ij f(x_j)‖，其中 f(x_j) = v_j W_O。如果一个词元发送的向量很小，即使权重大，作用也很小。这些数值是向量长度而不是概率，每行之和不为 1。",
     },
     "query_token": {"en": "Query token", "zh": "查询词元"},
     "math_check_ok": {
@@ -255,8 +302,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "2. 这个头的 query、key 和 value（宽度 {dk}）",
     },
     "math_scores": {
-        "en": "3. Scores of the query token against every key (one input, sentence or pair, has no padding, so the mask adds 0)",
-        "zh": "3. 查询词元对每个 key 的得分（单个输入，无论单句还是句对，都没有填充，所以掩码加 0）",
+        "en": "3. Scores of the query token against every key. m_j is the padding mask: 0 for a real token, a very large negative number for padding, so padding gets no weight after the softmax. One input, sentence or pair, has no padding, so here it adds 0.",
+        "zh": "3. 查询词元对每个 key 的得分。m_j 是填充掩码：真实词元为 0，填充位置为一个极大的负数，因此 softmax 后填充得不到任何权重。单个输入（无论单句还是句对）没有填充，所以这里加的是 0。",
     },
     "math_relative": {
         "en": "r: the relative-position term this model adds to every score, captured from the model (MPNet: a learned bias per distance bucket; DeBERTa: content-to-position and position-to-content products, hence the larger divisor). It is included in the bars below.",
@@ -302,8 +349,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "自相似度与各向异性（Ethayarajh，2019）",
     },
     "contrast_help": {
-        "en": "Self-similarity: mean cosine of the word's vectors across the sentences. Anisotropy: mean cosine between unrelated tokens of different sentences, the baseline. The gap between them is how context-specific the word is at each layer.",
-        "zh": "自相似度：该词在各句子中向量的平均余弦。各向异性：不同句子中无关词元之间的平均余弦，即基线。两者之差表示该词在每一层受上下文影响的程度。",
+        "en": "Self-similarity: mean cosine of the word's vectors across the sentences. Anisotropy: mean cosine between unrelated tokens of different sentences, the baseline any cosine should be read against. The lower the self-similarity minus the baseline, the more the word's vector depends on its context at that layer (Ethayarajh 2019 finds it falls in upper layers).",
+        "zh": "自相似度：该词在各句子中向量的平均余弦。各向异性：不同句子中无关词元之间的平均余弦，是解读任何余弦的基线。自相似度减去基线越低，说明该层中这个词的向量越依赖上下文（Ethayarajh 2019 发现越到上层越低）。",
     },
     "self_similarity": {"en": "self-similarity", "zh": "自相似度"},
     "anisotropy": {"en": "anisotropy (baseline)", "zh": "各向异性（基线）"},
@@ -332,12 +379,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "每一层上逻辑回归探针的交叉验证准确率",
     },
     "probe_help": {
-        "en": "For each layer and pooling, the sentence vectors of your texts train a logistic regression ({folds}-fold cross-validation, error bars = ±1 std over folds). The star marks the best; chance level is {chance:.0%}.",
-        "zh": "对每一层和每种池化方式，用文本的句向量训练逻辑回归（{folds} 折交叉验证，误差线 = 各折的 ±1 标准差）。星号标记最佳结果；随机水平为 {chance:.0%}。",
+        "en": "For each layer and pooling, the sentence vectors of your texts train a logistic regression ({folds}-fold cross-validation, error bars = ±1 std over folds). The star marks the best; chance level is {chance:.0%}. [CLS] pooling at layer emb is at chance by construction: before any layer, the [CLS] vector is the same for every sentence.",
+        "zh": "对每一层和每种池化方式，用文本的句向量训练逻辑回归（{folds} 折交叉验证，误差线 = 各折的 ±1 标准差）。星号标记最佳结果；随机猜测的准确率为 {chance:.0%}。在嵌入层（emb）用 [CLS] 池化必然只有随机水平：经过任何一层之前，每个句子的 [CLS] 向量都相同。",
     },
     "probe_best": {
-        "en": "Best: layer {layer} with {pooling} pooling, accuracy {acc:.1%} ± {std:.1%}.",
-        "zh": "最佳：第 {layer} 层，{pooling} 池化，准确率 {acc:.1%} ± {std:.1%}。",
+        "en": "Best: layer {layer} with {pooling} pooling, accuracy {acc:.1%} ± {std:.1%}. Within one std of it: {close}. Differences inside the error bars are noise: any of these is a fair choice.",
+        "zh": "最佳：第 {layer} 层，{pooling} 池化，准确率 {acc:.1%} ± {std:.1%}。与之相差不到一个标准差的：{close}。误差线之内的差别只是噪声，其中任何一个都是合理的选择。",
     },
     "probe_download": {
         "en": "Download layer {layer} ({pooling}) embeddings of all {n} texts (.csv)",
@@ -389,8 +436,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "单独关闭一个注意力头时，最后一层移动了多少",
     },
     "ablation_scan_help": {
-        "en": "Each cell is one head switched off alone: 1 − cosine between the last layer's token vectors with and without it, averaged over tokens. The brightest heads matter most for this sentence; many heads can be removed with almost no effect (Michel et al. 2019, 'Are Sixteen Heads Really Better than One?'). Click a cell to switch that head off above.",
-        "zh": "每个格子表示单独关闭一个头：最后一层词元向量在关闭前后的 1 − 余弦，对所有词元取平均。颜色最亮的头对这句话最重要；很多头关掉后几乎没有影响（Michel 等，2019，《Are Sixteen Heads Really Better than One?》）。点击一个格子即可在上方关闭该头。",
+        "en": "Each cell is one head switched off alone: 1 − cosine between the last layer's token vectors with and without it, averaged over tokens. The brightest heads change this sentence's final representation most; many heads can be removed with almost no effect (Michel et al. 2019, 'Are Sixteen Heads Really Better than One?', measured on task accuracy). Read layers with care: heads of the last layers sit right before the point measured, so they tend to score higher. Click a cell to switch that head off above.",
+        "zh": "每个格子表示单独关闭一个头：最后一层词元向量在关闭前后的 1 − 余弦，对所有词元取平均。颜色最亮的头对这句话最终表示的改变最大；很多头关掉后几乎没有影响（Michel 等，2019，《Are Sixteen Heads Really Better than One?》，以任务准确率衡量）。比较不同层时要小心：最后几层的头紧挨着被测量的位置，得分往往偏高。点击一个格子即可在上方关闭该头。",
     },
     "ablation_scan_top": {
         "en": "Largest effect: {heads}.",
