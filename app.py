@@ -447,7 +447,9 @@ def view_attention(t: Trace, key: tuple, lang: str) -> None:
         word_names=word_names(t) if merge else None,
     )
     head_name = tr("all_heads", lang) if average else tr("head_n", lang, n=head + 1)
-    help_text = tr("attention_help", lang) + " " + tr(f"mode_help_{mode}", lang)
+    help_text = tr(f"mode_help_{mode}", lang)
+    if mode != "rollout":  # rollout's rows and columns are not queries and keys
+        help_text = tr("attention_help", lang) + " " + help_text
     if hide and mode != "norm":
         help_text += " " + tr("hidden_rows", lang)
     st.caption(help_text)
