@@ -834,7 +834,7 @@ def view_contrast(t: Trace, key: tuple, lang: str) -> None:
         (found if pos else missing).append((i, tr_i, pos))
     if missing:
         st.warning(tr("contrast_missing", lang, which=", ".join(f"#{i}" for i, *_ in missing)))
-    unknown = count_unknown(model_name, [x for _, x, _ in found + missing])
+    unknown = count_unknown([x for _, x, _ in found + missing])
     if unknown[0]:
         st.info(tr("unknown_tokens", lang, n=unknown[0], total=unknown[1], unk=plain(unknown[2])))
     if len(found) < 2:
@@ -988,13 +988,17 @@ def view_probe(t: Trace, key: tuple, lang: str) -> None:
     table(scores_frame, lang, hide_index=True, width="stretch", height=240)
 
 
-def count_unknown(model_name: str, traces: list[Trace]) -> tuple[int, int, str]:
+def unknown_tokens(t: Trace) -> tuple[np.ndarray, str]:
+    """bool [T]: the tokens of ``t`` the model read as its unknown token; and that token."""
+    unk = getattr(get_encoder(t.facts.name).tokenizer, "unk_token", None) or ""
+    return np.array([tok == unk for tok in t.tokens]) & ~t.special, unk
+
+
+def count_unknown(traces: list[Trace]) -> tuple[int, int, str]:
     """(tokens read as the unknown token, real tokens, the unknown token) over ``traces``."""
-    unk = getattr(get_encoder(model_name).tokenizer, "unk_token", None) or ""
-    unknown = sum(
-        1 for t in traces for tok, sp in zip(t.tokens, t.special) if tok == unk and not sp
-    )
-    return unknown, sum(int((~t.special).sum()) for t in traces), unk
+    masks = [unknown_tokens(t) for t in traces]
+    unknown = sum(int(mask.sum()) for mask, _ in masks)
+    return unknown, sum(int((~t.special).sum()) for t in traces), masks[0][1]
 
 
 def layer_label(layer: int) -> str:
@@ -1006,11 +1010,8 @@ def word_names(t: Trace) -> list[str]:
     vocabulary lacks keeps the →[UNK] mark of its pieces."""
     groups = word_groups(t.word_ids)
     names = word_texts(groups, t.display_tokens, t.offsets, t.segment_ids, t.text, t.pair)
-    unk = getattr(get_encoder(t.facts.name).tokenizer, "unk_token", None)
-    return [
-        f"{name}→{unk}" if any(t.tokens[i] == unk and not t.special[i] for i in g) else name
-        for name, g in zip(names, groups)
-    ]
+    unknown, unk = unknown_tokens(t)
+    return [f"{name}→{unk}" if unknown[g].any() else name for name, g in zip(names, groups)]
 
 
 def word_choices(t: Trace) -> tuple[list[int], list[str]]:
@@ -1224,7 +1225,7 @@ def main() -> None:
         st.warning(tr("truncated_chars", lang, read=MAX_CHARS, cut=t.dropped_chars))
     if t.dropped_tokens:
         st.warning(tr("truncated", lang, max=f.max_tokens, n=t.dropped_tokens))
-    unknown, real, unk = count_unknown(model_name, [t])
+    unknown, real, unk = count_unknown([t])
     if unknown:
         st.info(tr("unknown_tokens", lang, n=unknown, total=real, unk=plain(unk)))
     key = (model_name, s.text, pair)

@@ -19,7 +19,7 @@ from torch import nn
 from viz.blocks import BlockPool
 from viz.hookpoints import resolve, score_factor
 from viz.models import Encoder
-from viz.tokens import Encoded, clean_text, encode, mask_one_word
+from viz.tokens import Encoded, encode, mask_one_word
 from viz.trace import CAPTURED, Trace
 
 # Traces up to this size (about 200 tokens on the default model) are written into memory that
@@ -341,8 +341,6 @@ def trace(
     """
     facts = encoder.facts
     kinds = KINDS if only is None else kinds_of(only)
-    text = clean_text(text)  # what the offsets index into
-    pair = clean_text(pair, "second sentence") if pair is not None else None
     enc = encode(encoder.tokenizer, text, pair, facts.max_tokens)
     if mask_word is not None:
         enc = mask_one_word(enc, mask_word, encoder.tokenizer)
@@ -359,8 +357,8 @@ def trace(
         bias = np.stack(store.layer_bias)  # [L, H, T, T]
     return Trace(
         facts=facts,
-        text=text,
-        pair=pair,
+        text=enc.text,  # as tokenised: what the offsets index into
+        pair=enc.pair,
         tokens=enc.tokens,
         display_tokens=enc.display,
         token_ids=np.asarray(enc.input_ids, dtype=np.int64),

@@ -30,6 +30,8 @@ class Encoded:
     dropped_tokens: int
     display: tuple[str, ...]
     dropped_chars: int = 0  # characters beyond MAX_CHARS, cut before tokenising
+    text: str = ""  # the text as tokenised (``clean_text``): what the offsets index into
+    pair: str | None = None
 
 
 def clean_text(text: str | None, what: str = "text") -> str:
@@ -79,10 +81,11 @@ def rust_encode(tokenizer: object, text: str, pair: str | None, max_tokens: int 
 
 def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> Encoded:
     """Tokenise ``text`` (and ``pair``), truncating to ``max_tokens`` and counting what was cut."""
-    text = clean_text(text)
-    pair = clean_text(pair, "second sentence") if pair is not None else None
-    cut_chars = max(0, len(text) - MAX_CHARS) + max(0, len(pair or "") - MAX_CHARS)
-    text, pair = text[:MAX_CHARS], (pair[:MAX_CHARS] if pair is not None else None)
+    clean = clean_text(text)
+    clean_pair = clean_text(pair, "second sentence") if pair is not None else None
+    cut_chars = max(0, len(clean) - MAX_CHARS) + max(0, len(clean_pair or "") - MAX_CHARS)
+    text = clean[:MAX_CHARS]
+    pair = clean_pair[:MAX_CHARS] if clean_pair is not None else None
     enc = rust_encode(tokenizer, text, pair, max_tokens)
     ids = enc.ids
     if len(ids) <= sum(enc.special_tokens_mask):
@@ -123,6 +126,8 @@ def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> E
         dropped_tokens=dropped,
         display=display,
         dropped_chars=cut_chars,
+        text=clean,
+        pair=clean_pair,
     )
 
 
@@ -160,6 +165,8 @@ def mask_one_word(enc: Encoded, word_index: int, tokenizer: object) -> Encoded:
         dropped_tokens=enc.dropped_tokens,
         display=tuple(pick(display)),
         dropped_chars=enc.dropped_chars,
+        text=enc.text,
+        pair=enc.pair,
     )
 
 
