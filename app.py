@@ -59,7 +59,7 @@ VIEWS = (
     "export",
 )
 ATTENTION_MODES = ("raw", "rollout", "norm")
-SAMPLES = Path(__file__).resolve().parent / "assets" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "viz" / "samples"
 CONTRAST_EXAMPLES = {  # (sentences, the shared word) per language
     "en": (
         "We sat on the bank of the river and watched the boats.\n"

@@ -178,7 +178,7 @@ def test_probe_finds_the_informative_layer():
 def test_bundled_samples_are_valid():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "assets" / "samples"
+    root = Path(__file__).resolve().parents[1] / "viz" / "samples"
     for name in ("sentiment.csv", "topic.csv"):
         parsed = probe.read_labelled_csv((root / name).read_bytes())
         assert len(parsed.texts) >= 200 and len(parsed.classes) >= 2
