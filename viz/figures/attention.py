@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 
 from viz.analysis.attention import downsample
 from viz.figures.common import (
+    Words,
     attention_trace,
     base_layout,
     head_click_targets,
@@ -15,6 +16,7 @@ from viz.figures.common import (
     short_safe,
     token_axes,
 )
+from viz.names import head_labels, layer_names
 
 THUMB = 32  # thumbnail side in cells; longer inputs are average-pooled down to this
 
@@ -24,9 +26,10 @@ def heatmap(
     labels: list[str],
     positions: np.ndarray,
     title: str,
-    value_name: str = "weight",
+    value_name: str,
+    axis_titles: tuple[str, str],
+    words: Words,
     zmax: float | None = None,
-    axis_titles: tuple[str, str] = ("to (key)", "from (query)"),
     boundary: int | None = None,
 ) -> go.Figure:
     """[T, T] rows = queries (from), columns = keys (to). Hover shows both tokens and the
@@ -40,6 +43,7 @@ def heatmap(
             names,
             value_name,
             zmax if zmax is not None else float(max(matrix.max(), 1e-9)),
+            words,
             colorbar={"title": {"text": value_name}, "thickness": 12},
         )
     )
@@ -55,7 +59,9 @@ def heatmap(
     return base_layout(fig, title, height=side)
 
 
-def model_view(attentions: np.ndarray, title: str, thumb: int = THUMB) -> go.Figure:
+def model_view(
+    attentions: np.ndarray, title: str, words: Words, thumb: int = THUMB
+) -> go.Figure:
     """All layers x heads as small multiples, in one light heatmap: [L, H, T, T] -> a grid of
     thumbnails (average-pooled to ``thumb`` cells a side), layer rows, head columns. Nothing
     in it depends on the open head, so the app builds it once per sentence."""
@@ -85,7 +91,7 @@ def model_view(attentions: np.ndarray, title: str, thumb: int = THUMB) -> go.Fig
     fig.update_xaxes(
         tickmode="array",
         tickvals=centers_x,
-        ticktext=[f"H{h + 1}" for h in range(H)],
+        ticktext=head_labels(H),
         side="top",
         showgrid=False,
         zeroline=False,
@@ -93,13 +99,13 @@ def model_view(attentions: np.ndarray, title: str, thumb: int = THUMB) -> go.Fig
     fig.update_yaxes(
         tickmode="array",
         tickvals=centers_y,
-        ticktext=[f"L{i + 1}" for i in range(L)],
+        ticktext=layer_names(L, with_embeddings=False),
         autorange="reversed",
         showgrid=False,
         zeroline=False,
         scaleanchor="x",
     )
-    head_click_targets(fig, centers_x, centers_y, size=28)
+    head_click_targets(fig, centers_x, centers_y, size=28, words=words)
     return base_layout(fig, title, height=max(340, 70 * L + 100), top=90)
 
 

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 
 MAX_TICKS = 60  # beyond this, tick labels thin out so they stay readable
 FONT = "Noto Sans, Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif"
+
+
+@dataclass(frozen=True)
+class Words:
+    """The words a figure shows besides its title and the user's tokens (hovers, fixed axis
+    names), given by the caller in the reader's language: nothing here is in English."""
+
+    query: str  # the token asking: "from" in a heatmap's hover
+    key: str  # the token looked at: "to"
+    layer: str
+    head: str
+    js_distance: str  # Jensen-Shannon distance between two heads
+    norm: str  # axis of hidden-state norms
+    update_ratio: str  # axis of a block's update over its input
 
 
 def safe(text: str) -> str:
@@ -99,7 +114,12 @@ def token_axes(
 
 
 def attention_trace(
-    matrix: np.ndarray, names: list[str], value_name: str, zmax: float, **kwargs: object
+    matrix: np.ndarray,
+    names: list[str],
+    value_name: str,
+    zmax: float,
+    words: Words,
+    **kwargs: object,
 ) -> go.Heatmap:
     """A [T, T] token-to-token heatmap (rows from, columns to) with the exact value on hover."""
     return go.Heatmap(
@@ -109,7 +129,8 @@ def attention_trace(
         colorscale="Blues",
         zmin=0,
         zmax=zmax,
-        hovertemplate="from %{y}<br>to %{x}<br>" + value_name + " %{z:.6f}<extra></extra>",
+        hovertemplate=f"{words.query} %{{y}}<br>{words.key} %{{x}}<br>{value_name} %{{z:.6f}}"
+        "<extra></extra>",
         **kwargs,
     )
 
@@ -119,6 +140,7 @@ def head_click_targets(
     x: list | np.ndarray,
     y: list | np.ndarray,
     size: int,
+    words: Words,
     values: np.ndarray | None = None,
     value_name: str = "",
 ) -> go.Figure:
@@ -129,7 +151,7 @@ def head_click_targets(
     L, H = len(y), len(x)
     ly, hx = np.meshgrid(np.arange(L), np.arange(H), indexing="ij")
     columns = [ly.ravel() + 1, hx.ravel() + 1]
-    hover = "layer %{customdata[0]}, head %{customdata[1]}"
+    hover = f"{words.layer} %{{customdata[0]}}, {words.head} %{{customdata[1]}}"
     if values is not None:
         columns.append(values.ravel())
         hover += "<br>" + value_name + " %{customdata[2]:.4f}"

@@ -5,21 +5,12 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.figures.common import base_layout, compact, head_click_targets
-
-
-def head_name(layer: int, head: int) -> str:
-    """'L3H4': layer 3, head 4 (1-based), as every table, menu and axis names a head."""
-    return f"L{layer}H{head}"
-
-
-def head_names(num_layers: int, num_heads: int) -> list[str]:
-    """Every head's name in flat order: index ``layer * num_heads + head`` (0-based)."""
-    return [head_name(i + 1, h + 1) for i in range(num_layers) for h in range(num_heads)]
+from viz.figures.common import Words, base_layout, compact, head_click_targets
+from viz.names import head_labels, head_names, layer_names
 
 
 def head_similarity(
-    distance: np.ndarray, order: np.ndarray, num_heads: int, title: str
+    distance: np.ndarray, order: np.ndarray, num_heads: int, title: str, words: Words
 ) -> go.Figure:
     """[N, N] Jensen-Shannon distances, rows and columns in clustered ``order``."""
     names = head_names(len(distance) // num_heads, num_heads)
@@ -33,7 +24,7 @@ def head_similarity(
             zmin=0,
             zmax=float(max(distance.max(), 1e-9)),
             colorbar={"thickness": 12, "title": "JS"},
-            hovertemplate="%{y} vs %{x}<br>JS distance %{z:.4f}<extra></extra>",
+            hovertemplate=f"%{{y}} vs %{{x}}<br>{words.js_distance} %{{z:.4f}}<extra></extra>",
         )
     )
     step = max(1, int(np.ceil(len(names) / 80)))
@@ -47,12 +38,12 @@ def head_similarity(
     return base_layout(fig, title, height=max(500, 11 * len(names) + 140))
 
 
-def head_grid(values: np.ndarray, title: str, value_name: str) -> go.Figure:
+def head_grid(values: np.ndarray, title: str, value_name: str, words: Words) -> go.Figure:
     """[L, H] one value per head: layer rows (first on top), head columns. An invisible marker
     on every cell carries [layer, head] (1-based) and the value: Plotly heatmaps emit no
     selection events, markers do, so a click can pick that head."""
     L, H = values.shape
-    heads, layers = [f"H{h + 1}" for h in range(H)], [f"L{i + 1}" for i in range(L)]
+    heads, layers = head_labels(H), layer_names(L, with_embeddings=False)
     fig = go.Figure(
         go.Heatmap(
             z=compact(values),
@@ -67,7 +58,9 @@ def head_grid(values: np.ndarray, title: str, value_name: str) -> go.Figure:
             ygap=1,
         )
     )
-    head_click_targets(fig, heads, layers, size=30, values=values, value_name=value_name)
+    head_click_targets(
+        fig, heads, layers, size=30, words=words, values=values, value_name=value_name
+    )
     fig.update_xaxes(side="top", tickfont={"size": 10 if H <= 16 else 8}, showgrid=False)
     fig.update_yaxes(autorange="reversed", showgrid=False)
     return base_layout(fig, title, height=max(260, 34 * L + 140), top=90)

@@ -9,16 +9,14 @@ from plotly.subplots import make_subplots
 
 from viz.figures.common import (
     MAX_TICKS,
+    Words,
     attention_trace,
     base_layout,
     compact,
     position_labels,
     token_axes,
 )
-
-
-def layer_names(num_layers: int) -> list[str]:
-    return ["emb"] + [f"L{i}" for i in range(1, num_layers + 1)]
+from viz.names import layer_names
 
 
 def side_by_side(
@@ -27,7 +25,8 @@ def side_by_side(
     labels: list[str],
     titles: tuple[str, str],
     title: str,
-    value_name: str = "weight",
+    value_name: str,
+    words: Words,
 ) -> go.Figure:
     """Two [T, T] matrices with a shared colour scale."""
     names = position_labels(labels)
@@ -36,7 +35,13 @@ def side_by_side(
     for col, matrix in ((1, left), (2, right)):
         fig.add_trace(
             attention_trace(
-                matrix, names, value_name, zmax, showscale=col == 2, colorbar={"thickness": 12}
+                matrix,
+                names,
+                value_name,
+                zmax,
+                words,
+                showscale=col == 2,
+                colorbar={"thickness": 12},
             ),
             row=1,
             col=col,
@@ -69,7 +74,7 @@ def similarity(matrix: np.ndarray, title: str, value_name: str) -> go.Figure:
 def token_change(change: np.ndarray, labels: list[str], title: str) -> go.Figure:
     """[L, T] 1 - cosine between a token's vector before and after each layer."""
     names = position_labels(labels)
-    rows = [f"L{i}" for i in range(1, change.shape[0] + 1)]
+    rows = layer_names(change.shape[0], with_embeddings=False)
     fig = go.Figure(
         go.Heatmap(
             z=compact(change),
@@ -86,7 +91,9 @@ def token_change(change: np.ndarray, labels: list[str], title: str) -> go.Figure
     return base_layout(fig, title, height=300 + 22 * len(rows))
 
 
-def norms_by_layer(norms: np.ndarray, labels: list[str], title: str) -> go.Figure:
+def norms_by_layer(
+    norms: np.ndarray, labels: list[str], title: str, words: Words
+) -> go.Figure:
     """[L+1, T] hidden-state norms: median and range over tokens per layer, plus each token on
     hover (specials often stand out)."""
     names = layer_names(norms.shape[0] - 1)
@@ -108,13 +115,15 @@ def norms_by_layer(norms: np.ndarray, labels: list[str], title: str) -> go.Figur
         )
     )
     fig.update_layout(showlegend=False)
-    fig.update_yaxes(title_text="‖h‖ (L2 norm)")
+    fig.update_yaxes(title_text=words.norm)
     return base_layout(fig, title, height=420)
 
 
-def contributions(contrib: np.ndarray, names: tuple[str, str], title: str) -> go.Figure:
+def contributions(
+    contrib: np.ndarray, names: tuple[str, str], title: str, words: Words
+) -> go.Figure:
     """[L, 2] mean ‖update‖ / ‖residual‖ of the attention and feed-forward blocks."""
-    rows = [f"L{i}" for i in range(1, contrib.shape[0] + 1)]
+    rows = layer_names(contrib.shape[0], with_embeddings=False)
     fig = go.Figure(
         [
             go.Bar(
@@ -134,5 +143,5 @@ def contributions(contrib: np.ndarray, names: tuple[str, str], title: str) -> go
         ]
     )
     fig.update_layout(barmode="group", legend={"orientation": "h", "y": 1.08})
-    fig.update_yaxes(title_text="‖update‖ / ‖input‖")
+    fig.update_yaxes(title_text=words.update_ratio)
     return base_layout(fig, title, height=400)

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.figures.common import base_layout, safe
-from viz.figures.layers import layer_names
+from viz.names import layer_names
 
 
 def by_layer(

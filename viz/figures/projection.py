@@ -11,6 +11,7 @@ from plotly.colors import sample_colorscale
 
 from viz.analysis.projection import Projection
 from viz.figures.common import base_layout, safe, short_safe
+from viz.names import layer_name
 
 MAX_LABELLED = 200  # beyond this many tokens no point is labelled (hover still names each)
 
@@ -51,12 +52,12 @@ def token_paths(
     layers: list[int],
     color_by: str,
     title: str,
-    axis_names: tuple[str, str] = ("dim 1", "dim 2"),
-    subtitle: str | None = None,
+    axis_names: tuple[str, str],
+    subtitle: str,
 ) -> go.Figure:
     """coords are layer-major ([len(layers) * T, 2]); lines join a token's points in layer
-    order. ``color_by``: "layer" or "token". ``subtitle`` replaces the projection's own
-    (English) description of its parameters."""
+    order. ``color_by``: "layer" or "token". ``subtitle``: the method and its parameters, in
+    the reader's language."""
     T = len(labels)
     K = len(layers)
     xy = proj.coords.reshape(K, T, 2)
@@ -91,18 +92,13 @@ def token_paths(
                 text=[label if show else "" for label, show in zip(short, shown)] if last else None,
                 customdata=names,
                 textposition="top center",
-                name="emb" if layer == 0 else f"L{layer}",
+                name=layer_name(layer),
                 marker={"size": 8, "color": color, "line": {"width": 0.5, "color": "white"}},
-                hovertemplate="%{customdata}<br>"
-                + ("emb" if layer == 0 else f"layer {layer}")
-                + "<extra></extra>",
+                hovertemplate="%{customdata}<br>" + layer_name(layer) + "<extra></extra>",
                 showlegend=color_by == "layer",
             )
         )
-    sub = proj.params
-    if proj.explained is not None:
-        sub += f" · explained variance {proj.explained[0]:.1%} + {proj.explained[1]:.1%}"
-    sub = subtitle if subtitle is not None else sub
+    sub = subtitle
     fig.update_xaxes(title_text=axis_names[0], zeroline=False)
     fig.update_yaxes(title_text=axis_names[1], zeroline=False)
     fig.update_layout(legend={"orientation": "h", "y": -0.12})

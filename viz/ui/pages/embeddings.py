@@ -1,0 +1,85 @@
+"""Token embeddings in 2-D: PCA or t-SNE of one layer, or of every layer fitted together with a
+line following each token."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from viz.analysis.projection import METHODS, Projection, project_layers
+from viz.figures import projection as projection_fig
+from viz.trace import Trace
+from viz.ui import state
+from viz.ui.cached import get_trace
+from viz.ui.i18n import tr
+from viz.ui.state import TraceKey
+from viz.ui.widgets import LAYER, chart
+
+TSNE_FEW_POINTS = 60  # below this, the page warns that t-SNE's picture says little
+METHOD = state.widget("proj_method", persist=True)
+SCOPE = state.widget("proj_scope", persist=True, translated=True)
+COLOR = state.widget("proj_color", persist=True, translated=True)
+ONE_LAYER = state.widget("proj_layer", persist=True, clamp=state.layers_from(0))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def projection(key: TraceKey, layers: tuple[int, ...], method: str):
+    _t = get_trace(key)
+    return project_layers(_t.hidden_states, list(layers), method)
+
+
+def projection_subtitle(proj: Projection) -> str:
+    if proj.method == "PCA" and proj.explained is not None:
+        a, b = proj.explained
+        return tr("proj_sub_pca", a=a, b=b)
+    if proj.method == "t-SNE" and proj.perplexity is not None:
+        return tr("proj_sub_tsne", seed=proj.seed, perp=proj.perplexity)
+    return proj.params
+
+
+def render(t: Trace, key: TraceKey) -> None:
+    f = t.facts
+    c1, c2, c3 = st.columns(3)
+    method = c1.radio(tr("method"), METHODS, horizontal=True, key=METHOD)
+    scope = c2.radio(
+        tr("which_layers"),
+        ("all", "one"),
+        horizontal=True,
+        key=SCOPE,
+        format_func=lambda s: tr("all_layers" if s == "all" else "one_layer"),
+    )
+    color = c3.radio(
+        tr("color_by"),
+        ("layer", "token"),
+        horizontal=True,
+        key=COLOR,
+        format_func=lambda s: tr(f"color_{s}"),
+    )
+    if scope == "one":
+        st.slider(
+            tr("layer_emb"),
+            0,
+            f.num_layers,
+            key=ONE_LAYER,
+            value=min(st.session_state[LAYER], f.num_layers),
+        )
+        layers = (st.session_state[ONE_LAYER],)
+    else:
+        layers = tuple(range(f.num_layers + 1))
+    st.caption(tr("projection_help"))
+    with st.spinner(tr("projecting")):
+        proj = projection(key, layers, method)
+    axes = ("PC 1", "PC 2") if method == "PCA" else ("t-SNE 1", "t-SNE 2")
+    chart(
+        projection_fig.token_paths(
+            proj,
+            list(t.display_tokens),
+            list(layers),
+            color,
+            tr("projection_title"),
+            axes,
+            subtitle=projection_subtitle(proj),
+        ),
+        key="projection",
+    )
+    if method == "t-SNE" and len(proj.coords) < TSNE_FEW_POINTS:
+        st.caption(tr("tsne_few_points", n=len(proj.coords)))

@@ -1,0 +1,86 @@
+"""Compare layers: two layers side by side, layer x layer similarity (CKA, cosine), how much
+each token changes, hidden-state norms, and what each block adds to the residual stream."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from viz.analysis import layers as layer_stats
+from viz.figures import layers as layers_fig
+from viz.trace import Trace
+from viz.ui import state
+from viz.ui.cached import get_trace
+from viz.ui.i18n import tr
+from viz.ui.state import TraceKey
+from viz.ui.widgets import HEAD, chart, figure_words
+
+LEFT = state.widget("left_layer", persist=True, clamp=state.layers_from(1))
+RIGHT = state.widget("right_layer", persist=True, clamp=state.layers_from(1))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def layer_analyses(key: TraceKey) -> dict[str, np.ndarray]:
+    _t = get_trace(key)
+    return {
+        "cka": layer_stats.cka_matrix(_t.hidden_states),
+        "cos": layer_stats.cosine_matrix(_t.hidden_states),
+        "change": layer_stats.token_change(_t.hidden_states),
+        "norms": layer_stats.norms(_t.hidden_states),
+        "contrib": layer_stats.contributions(_t.hidden_states, _t.attn_outputs, _t.ffn_outputs),
+    }
+
+
+def render(t: Trace, key: TraceKey) -> None:
+    f = t.facts
+    results = layer_analyses(key)
+    st.subheader(tr("compare_two"))
+    c1, c2, c3 = st.columns([2, 2, 3])
+    left = c1.number_input(tr("left_layer"), 1, f.num_layers, value=1, key=LEFT)
+    right = c2.number_input(
+        tr("right_layer"), 1, f.num_layers, value=f.num_layers, key=RIGHT
+    )
+    c3.slider(tr("head"), 1, f.num_heads, key=HEAD)
+    head = st.session_state[HEAD] - 1
+    labels = list(t.display_tokens)
+    chart(
+        layers_fig.side_by_side(
+            t.attentions[left - 1, head],
+            t.attentions[right - 1, head],
+            labels,
+            (tr("layer_n", n=left), tr("layer_n", n=right)),
+            tr("head_n", n=head + 1),
+            tr("weight"),
+            figure_words(),
+        ),
+        key="side_by_side",
+    )
+    st.caption(tr("similarity_help"))
+    c1, c2 = st.columns(2)
+    with c1:
+        chart(layers_fig.similarity(results["cka"], tr("cka_title"), "CKA"), key="cka")
+    with c2:
+        chart(layers_fig.similarity(results["cos"], tr("cos_title"), "cos"), key="cos")
+    chart(
+        layers_fig.token_change(results["change"], labels, tr("change_title")),
+        key="token_change",
+    )
+    c1, c2 = st.columns(2)
+    with c1:
+        chart(
+            layers_fig.norms_by_layer(
+                results["norms"], labels, tr("norms_title"), figure_words()
+            ),
+            key="norms",
+        )
+    with c2:
+        chart(
+            layers_fig.contributions(
+                results["contrib"],
+                (tr("contrib_attn"), tr("contrib_ffn")),
+                tr("contrib_title"),
+                figure_words(),
+            ),
+            key="contrib",
+        )
+        st.caption(tr("contrib_help"))

@@ -1,0 +1,134 @@
+"""Pieces several pages draw: charts, tables, the layer and head sliders, word pickers.
+
+User text reaches the page only through widgets, ``st.text``/``st.code``, dataframes, escaped
+Plotly labels, or Markdown after ``plain()``; never as HTML.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from viz.errors import UserError
+from viz.figures.common import Words
+from viz.tokens import word_groups, word_texts
+from viz.trace import Trace
+from viz.ui import state
+from viz.ui.cached import unknown_tokens
+from viz.ui.i18n import error_text, has, tr
+
+MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
+
+# The open layer and head: shared by the attention, layers and math pages and the address.
+LAYER = state.widget("layer", persist=True, clamp=state.layers_from(1))
+HEAD = state.widget("head", persist=True, clamp=state.heads_in_range)
+AVERAGE = state.widget("average", persist=True)
+IMAGE_FORMAT = "image_format"  # drawn in the sidebar on every run
+
+
+def plain(text: str) -> str:
+    """Escape Markdown (and LaTeX/HTML-looking) characters so user text shows as typed."""
+    return "".join("\\" + c if c in MARKDOWN_SPECIAL else c for c in text)
+
+
+def chart(fig, key: str | None = None, **kwargs) -> object:
+    fmt = st.session_state.get(IMAGE_FORMAT, "png")
+    config = {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "scale": 2}}
+    return st.plotly_chart(fig, config=config, key=key, width="stretch", **kwargs)
+
+
+def column_labels(frame: pd.DataFrame) -> dict[str, str]:
+    """Shown names of a table's columns (the data and CSVs keep English names)."""
+    return {c: tr(f"col_{c}") for c in frame.columns if has(f"col_{c}")}
+
+
+def table(frame: pd.DataFrame, target=None, **kwargs) -> object:
+    """``st.dataframe`` with translated column names."""
+    return (target or st).dataframe(frame, column_config=column_labels(frame), **kwargs)
+
+
+def layer_head_controls(
+    t: Trace, with_head: bool = True, all_heads: bool = False
+) -> tuple[int, int]:
+    """Layer and head sliders, 0-based values returned; the head slider is off while the heads
+    are averaged (``all_heads``, or the "average" box)."""
+    f = t.facts
+    cols = st.columns([3, 3, 2, 2, 2]) if with_head else st.columns([3, 3])
+    with cols[0]:
+        st.slider(tr("layer"), 1, f.num_layers, key=LAYER)
+    if with_head:
+        with cols[1]:
+            st.slider(
+                tr("head"),
+                1,
+                f.num_heads,
+                key=HEAD,
+                disabled=all_heads or st.session_state.get(AVERAGE, False),
+            )
+    return st.session_state[LAYER] - 1, st.session_state[HEAD] - 1
+
+
+def clicked_head(chart_key: str) -> tuple[int, int] | None:
+    """(layer, head), 1-based, of the point clicked in a chart whose points carry them first in
+    their customdata; None when nothing is selected."""
+    points = st.session_state[chart_key].selection.points
+    data = points[0].get("customdata") if points else None
+    if isinstance(data, dict):  # Plotly may send an array as {"0": .., "1": ..}
+        data = [data[k] for k in sorted(data, key=int)]
+    if isinstance(data, list | tuple) and len(data) >= 2:
+        return int(data[0]), int(data[1])
+    return None
+
+
+def open_head(layer: int, head: int) -> None:
+    """Go to the attention page at this layer and head (1-based)."""
+    st.session_state.update({LAYER: layer, HEAD: head, "view": "attention"})
+
+
+def word_names(t: Trace) -> list[str]:
+    """One label per word group of ``t``, from the text it covers; a word with a piece the
+    vocabulary lacks keeps the →[UNK] mark of its pieces."""
+    groups = word_groups(t.word_ids)
+    labels = word_texts(groups, t.display_tokens, t.offsets, t.segment_ids, t.text, t.pair)
+    unknown, unk = unknown_tokens(t)
+    return [f"{name}→{unk}" if unknown[g].any() else name for name, g in zip(labels, groups)]
+
+
+def word_choices(t: Trace) -> tuple[list[int], list[str]]:
+    """The word groups a user may pick (special tokens left out) and every group's label."""
+    groups = word_groups(t.word_ids)
+    labels = word_names(t)
+    keep = [i for i, g in enumerate(groups) if not t.special[g[0]]]
+    return keep, labels
+
+
+def percent(p: float) -> str:
+    """A probability as a percentage with three significant digits: 12.3%, 0.00327%."""
+    return f"{p * 100:.3g}%"
+
+
+def second_sentence_start(t: Trace, positions: np.ndarray) -> int | None:
+    """Index among the shown ``positions`` where a pair's second sentence starts, or None."""
+    if t.pair is None:
+        return None
+    second = np.flatnonzero(t.segment_ids[positions] == 1)
+    return int(second[0]) if len(second) else None
+
+
+def figure_words() -> Words:
+    """The words figures need besides their titles, in the bound language."""
+    return Words(
+        query=tr("w_query"),
+        key=tr("w_key"),
+        layer=tr("w_layer"),
+        head=tr("w_head"),
+        js_distance=tr("w_js"),
+        norm=tr("w_norm"),
+        update_ratio=tr("w_update"),
+    )
+
+
+def message(err: Exception) -> str:
+    """An error's message in the bound language, escaped for Markdown."""
+    return plain(error_text(err) if isinstance(err, UserError) else str(err))
