@@ -155,6 +155,18 @@ def test_the_console_script_serves_the_app(installed):
             server.wait()
 
 
+@pytest.mark.slow
+def test_the_installed_app_renders_without_the_repository(installed):
+    bin_dir, work = installed
+    script = (
+        "from streamlit.testing.v1 import AppTest; from viz.ui.launch import APP;"
+        "at = AppTest.from_file(str(APP), default_timeout=120).run();"
+        "assert not at.exception, [e.value for e in at.exception]; print(APP)"
+    )
+    app = _run(bin_dir / "python", "-c", script, cwd=work).stdout.strip()
+    assert Path(app).is_relative_to(bin_dir.parent), app
+
+
 def test_the_console_script_carries_the_repository_settings():
     """An installed app does not read .streamlit/config.toml: the launcher's flags must match."""
     from viz.ui import launch
