@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import TINY_CONFIGS
 from tests.test_app import charts, new_app
-from viz.i18n import STRINGS
+from viz.ui.pages import PAGE_NAMES
 
 
 def no_problem(at: AppTest) -> bool:
@@ -98,7 +98,7 @@ def test_head_scan_on_the_default_model():
 
 
 # every view the app offers: each has its name in the string table ("view_<name>")
-VIEWS = [key.removeprefix("view_") for key in STRINGS if key.startswith("view_")]
+VIEWS = PAGE_NAMES
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import string
-
 import numpy as np
 
 from viz.analysis.projection import project_layers
 from viz.figures import attention, heads, layers, projection
-from viz.i18n import LANGUAGES, STRINGS
+from viz.figures.common import Words
 
 RNG = np.random.default_rng(0)
+WORDS = Words(
+    query="from",
+    key="to",
+    layer="layer",
+    head="head",
+    js_distance="JS distance",
+    norm="norm",
+    update_ratio="update",
+)
+HEAT = ("weight", ("to", "from"), WORDS)  # value name, axis titles, words
 
 
 def attention_stack(L: int, H: int, T: int) -> np.ndarray:
@@ -20,7 +28,7 @@ def attention_stack(L: int, H: int, T: int) -> np.ndarray:
 
 def test_labels_are_escaped_and_distinct():
     labels = ["[CLS]", "the", "<script>alert(1)</script>", "the", "[SEP]"]
-    fig = attention.heatmap(attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t")
+    fig = attention.heatmap(attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t", *HEAT)
     x = list(fig.data[0].x)
     assert len(set(x)) == 5  # the two "the" stay apart
     assert all("<script>" not in label for label in x)
@@ -33,8 +41,8 @@ def test_long_input_views_stay_light():
     T = 512
     A = attention_stack(6, 12, T)
     labels = [f"tok{i}" for i in range(T)]
-    heat = attention.heatmap(A[0, 0], labels, np.arange(T), "t")
-    grid = attention.model_view(A, "t")
+    heat = attention.heatmap(A[0, 0], labels, np.arange(T), "t", *HEAT)
+    grid = attention.model_view(A, "t", WORDS)
     size_heat = len(heat.to_json())
     size_grid = len(grid.to_json())
     assert size_heat < 2_500_000, size_heat  # base64 float32, not 20-byte decimal text
@@ -48,32 +56,22 @@ def test_layer_and_head_figures_build():
     labels = [f"t{i}" for i in range(9)]
     assert layers.similarity(np.eye(7), "cka", "CKA").data[0].z.shape == (7, 7)
     assert layers.token_change(RNG.random((6, 9)), labels, "c").data
-    assert layers.norms_by_layer(RNG.random((7, 9)), labels, "n").data
-    assert len(layers.contributions(RNG.random((6, 2)), ("a", "f"), "c").data) == 2
+    assert layers.norms_by_layer(RNG.random((7, 9)), labels, "n", WORDS).data
+    assert len(layers.contributions(RNG.random((6, 2)), ("a", "f"), "c", WORDS).data) == 2
     proj = project_layers(hidden, list(range(7)))
-    fig = projection.token_paths(proj, labels, list(range(7)), "layer", "p")
+    fig = projection.token_paths(proj, labels, list(range(7)), "layer", "p", ("x", "y"), "sub")
     assert len(fig.data) == 1 + 7  # path lines + one trace per layer
-    assert "explained variance" in fig.layout.title.text
+    assert "sub" in fig.layout.title.text  # the subtitle the caller wrote (method, variance)
     d = RNG.random((24, 24))
     d = (d + d.T) / 2
     np.fill_diagonal(d, 0)
-    hs = heads.head_similarity(d, np.arange(24)[::-1], 12, "h")
+    hs = heads.head_similarity(d, np.arange(24)[::-1], 12, "h", WORDS)
     assert list(hs.data[0].x)[0] == "L2H12"
-
-
-def test_every_string_has_both_languages_with_the_same_placeholders():
-    def fields(text: str) -> set[str]:
-        return {name for _, name, _, _ in string.Formatter().parse(text) if name}
-
-    for key, texts in STRINGS.items():
-        assert set(texts) == set(LANGUAGES), key
-        assert all(t.strip() for t in texts.values()), key
-        assert fields(texts["en"]) == fields(texts["zh"]), key
 
 
 def test_head_grid_has_a_clickable_cell_for_every_head():
     values = np.arange(12, dtype=np.float64).reshape(3, 4) / 100  # 3 layers x 4 heads
-    fig = heads.head_grid(values, "scan", "1 − cos")
+    fig = heads.head_grid(values, "scan", "1 − cos", WORDS)
     grid, cells = fig.data
     assert grid.type == "heatmap" and grid.hoverinfo == "skip"
     assert list(grid.y) == ["L1", "L2", "L3"] and list(grid.x) == ["H1", "H2", "H3", "H4"]
@@ -88,7 +86,7 @@ def test_head_grid_has_a_clickable_cell_for_every_head():
 def test_a_very_long_token_is_cut_on_the_axes_but_whole_on_hover():
     primer = "ACGT" * 30 + "&<"  # one 122-character token, with characters to escape
     labels = ["[CLS]", primer, "binds", "[SEP]"]
-    fig = attention.heatmap(attention_stack(1, 1, 4)[0, 0], labels, np.arange(4), "t")
+    fig = attention.heatmap(attention_stack(1, 1, 4)[0, 0], labels, np.arange(4), "t", *HEAT)
     ticks = list(fig.layout.xaxis.ticktext)
     assert max(len(t) for t in ticks) <= 20 and ticks[1].endswith("…")
     assert fig.data[0].x[1] == "1 " + primer.replace("&", "&amp;").replace("<", "&lt;")
@@ -96,18 +94,20 @@ def test_a_very_long_token_is_cut_on_the_axes_but_whole_on_hover():
     names = hv.data[-1]
     assert max(len(t) for t in names.text) <= 20 and primer[:10] in names.customdata[1]
     coords = project_layers(RNG.normal(size=(2, 4, 8)).astype(np.float32), [0, 1], "PCA")
-    paths = projection.token_paths(coords, labels, [0, 1], "layer", "t", ("a", "b"))
+    paths = projection.token_paths(coords, labels, [0, 1], "layer", "t", ("a", "b"), "sub")
     last = paths.data[-1]
     assert len(last.text[1]) <= 20 and "&lt;" in last.customdata[1]
 
 
 def test_a_pairs_second_sentence_is_marked():
     labels = ["[CLS]", "a", "[SEP]", "b", "[SEP]"]
-    fig = attention.heatmap(attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t", boundary=3)
+    fig = attention.heatmap(
+        attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t", *HEAT, boundary=3
+    )
     lines = [(s.x0, s.y0) for s in fig.layout.shapes]
     assert lines == [(2.5, -0.5), (-0.5, 2.5)]
     assert not attention.heatmap(
-        attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t"
+        attention_stack(1, 1, 5)[0, 0], labels, np.arange(5), "t", *HEAT
     ).layout.shapes
 
 

@@ -20,14 +20,14 @@ from viz.models import DEFAULT_MODEL, ModelLoadError  # noqa: E402
 from viz.tokens import MAX_CHARS  # noqa: E402
 from viz.ui import i18n, state  # noqa: E402
 from viz.ui.cached import (  # noqa: E402
-    ALLOWED_MODELS,
     allowed_model,
+    allowed_models,
     count_unknown,
     get_encoder,
     get_trace,
 )
 from viz.ui.examples import EXAMPLES  # noqa: E402
-from viz.ui.i18n import LANGUAGES, tr  # noqa: E402
+from viz.ui.i18n import LANGUAGES, labeller, tr  # noqa: E402
 from viz.ui.pages import PAGE_NAMES, load_pages  # noqa: E402
 from viz.ui.state import TraceKey  # noqa: E402
 from viz.ui.widgets import IMAGE_FORMAT, message, plain  # noqa: E402
@@ -59,16 +59,16 @@ def sidebar() -> None:
             tr("example"),
             [None, *EXAMPLES],
             key=EXAMPLE,
-            format_func=lambda e: tr("example_none") if e is None else e,
+            format_func=labeller(lambda e: "example_none" if e is None else None),
             on_change=use_example,
         )
         st.text_area(tr("sentence"), key="text", height=110)
         st.text_input(tr("pair"), key="pair")
-        if ALLOWED_MODELS:
-            st.selectbox(tr("model"), ALLOWED_MODELS, key="model")
+        if allowed := allowed_models():
+            st.selectbox(tr("model"), allowed, key="model")
         else:
             st.text_input(tr("model"), key="model")
-        st.radio(tr("view"), PAGE_NAMES, key=VIEW, format_func=lambda v: tr(f"view_{v}"))
+        st.radio(tr("view"), PAGE_NAMES, key=VIEW, format_func=labeller(lambda v: f"view_{v}"))
         st.radio(tr("image_format"), ("png", "svg"), key=IMAGE_FORMAT, horizontal=True)
 
 
@@ -97,8 +97,8 @@ def main() -> None:
     st.title(tr("title"))
     st.caption(tr("subtitle"))
     model_name = s.model.strip() or DEFAULT_MODEL
-    if ALLOWED_MODELS and model_name not in ALLOWED_MODELS:
-        st.error(tr("not_allowed", models=plain(", ".join(ALLOWED_MODELS))))
+    if (allowed := allowed_models()) and model_name not in allowed:
+        st.error(tr("not_allowed", models=plain(", ".join(allowed))))
         return
     if not s.text.strip():
         st.error(tr("empty_text"))

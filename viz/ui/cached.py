@@ -18,31 +18,34 @@ from viz.models import DEFAULT_MODEL, Encoder, load_encoder
 from viz.trace import Trace
 from viz.ui.state import TraceKey
 
-TRACE_CACHE_BYTES = int(os.environ.get("VIZ_TRACE_CACHE_MB", "192")) * 2**20
-ALLOW_PICKLE = os.environ.get("VIZ_ALLOW_PICKLE", "0") == "1"
-# For a public deployment: only these models (comma-separated), no other ids or local paths.
-ALLOWED_MODELS = [
-    m.strip() for m in os.environ.get("VIZ_ALLOWED_MODELS", "").split(",") if m.strip()
-]
+# Settings are read from the environment when used (see the README's deployment section).
+
+
+def allowed_models() -> list[str]:
+    """For a public deployment: only these models (VIZ_ALLOWED_MODELS, comma-separated), no
+    other ids or local paths. Empty: any model."""
+    return [m.strip() for m in os.environ.get("VIZ_ALLOWED_MODELS", "").split(",") if m.strip()]
 
 
 def allowed_model(name: str) -> str:
     """``name`` if the server offers it, else the first model it offers."""
-    if ALLOWED_MODELS and name not in ALLOWED_MODELS:
-        return ALLOWED_MODELS[0]
+    allowed = allowed_models()
+    if allowed and name not in allowed:
+        return allowed[0]
     return name or DEFAULT_MODEL
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def get_encoder(name: str) -> Encoder:
-    encoder = load_encoder(name, allow_pickle=ALLOW_PICKLE)
+    encoder = load_encoder(name, allow_pickle=os.environ.get("VIZ_ALLOW_PICKLE", "0") == "1")
     gc.freeze()  # the model's objects live for the process: keep them out of every GC pass
     return encoder
 
 
 @st.cache_resource(show_spinner=False)
 def trace_cache() -> BoundedCache[Trace]:
-    return BoundedCache(TRACE_CACHE_BYTES, size_of=lambda t: t.nbytes)
+    max_bytes = int(os.environ.get("VIZ_TRACE_CACHE_MB", "192")) * 2**20
+    return BoundedCache(max_bytes, size_of=lambda t: t.nbytes)
 
 
 def get_trace(key: TraceKey) -> Trace:

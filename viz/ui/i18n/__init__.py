@@ -8,6 +8,7 @@ A key missing from a catalogue falls back to English; a test keeps every catalog
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 
 from viz.errors import MESSAGES, UserError
@@ -64,3 +65,16 @@ def error_text(err: UserError) -> str:
     key = f"error_{err.code}"
     params = {k: error_text(v) if isinstance(v, UserError) else v for k, v in err.params.items()}
     return tr(key, **params) if has(key) else str(err)
+
+
+def labeller(key_of: Callable[[object], str | None]) -> Callable[[object], str]:
+    """A choice widget's ``format_func`` in the bound language: option -> the string named by
+    ``key_of(option)``, or the option itself when that is None. The language is taken now,
+    since Streamlit may format options outside the run (when a choice is restored or tested)."""
+    lang = _language.get()
+
+    def label(option: object) -> str:
+        key = key_of(option)
+        return str(option) if key is None else tr_in(lang, key)
+
+    return label

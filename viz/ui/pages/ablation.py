@@ -94,18 +94,14 @@ def head_scan(t: Trace, key: TraceKey) -> None:
     st.caption(tr("ablation_scan_top", heads=", ".join(top)))
 
 
-def ablation_effects(
-    t: Trace, key: TraceKey, chosen: list[str]
-) -> None:
+def ablation_effects(t: Trace, key: TraceKey, chosen: list[str]) -> None:
     """The chosen heads switched off together: how each layer moves, and the MLM head's
     predictions before and after where the model has one."""
     f = t.facts
     ablate = frozenset((lay - 1, h - 1) for lay, h in map(parse_head, chosen))
     changed = get_trace(key.ablated(ablate))
     drift = layer_stats.drift(t.hidden_states, changed.hidden_states)
-    chart(
-        lines_fig.bars_by_layer(drift, tr("ablation_drift"), "1 − cos"), key="ablation_drift"
-    )
+    chart(lines_fig.bars_by_layer(drift, tr("ablation_drift"), "1 − cos"), key="ablation_drift")
     if f.has_mlm_head:
         encoder = get_encoder(key.model)
         keep, labels = word_choices(t)

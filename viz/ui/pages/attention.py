@@ -12,7 +12,7 @@ from viz.figures import attention as attention_fig
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_encoder, get_trace
-from viz.ui.i18n import language, tr
+from viz.ui.i18n import labeller, language, tr
 from viz.ui.state import TraceKey
 from viz.ui.widgets import (
     AVERAGE,
@@ -66,7 +66,7 @@ def render(t: Trace, key: TraceKey) -> None:
         MODES,
         key=MODE,
         horizontal=True,
-        format_func=lambda m: tr(f"mode_{m}"),
+        format_func=labeller(lambda m: f"mode_{m}"),
     )
     c1, c2, c3 = st.columns(3)
     # rollout averages the heads by definition

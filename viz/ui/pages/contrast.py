@@ -28,9 +28,9 @@ def render(t: Trace, key: TraceKey) -> None:
     c1, c2 = st.columns([4, 1])
     c1.text_area(tr("contrast_sentences"), key=SENTENCES, height=120)
     word = c2.text_input(tr("contrast_word"), key=WORD)
-    sentences = [
-        line.strip() for line in st.session_state[SENTENCES].splitlines() if line.strip()
-    ][:MAX_SENTENCES]
+    sentences = [line.strip() for line in st.session_state[SENTENCES].splitlines() if line.strip()][
+        :MAX_SENTENCES
+    ]
     found, missing = [], []
     for i, sentence in enumerate(sentences, start=1):
         tr_i = get_trace(TraceKey(key.model, sentence))
@@ -54,9 +54,7 @@ def render(t: Trace, key: TraceKey) -> None:
         for b in range(a + 1, len(found))
     }
     chart(
-        lines_fig.by_layer(
-            dict(list(pairs.items())[:15]), tr("contrast_pairs"), tr("y_cosine")
-        ),
+        lines_fig.by_layer(dict(list(pairs.items())[:15]), tr("contrast_pairs"), tr("y_cosine")),
         key="contrast_pairs",
     )
     self_sim = contrast_stats.self_similarity(vectors)

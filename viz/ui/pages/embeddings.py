@@ -10,7 +10,7 @@ from viz.figures import projection as projection_fig
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_trace
-from viz.ui.i18n import tr
+from viz.ui.i18n import labeller, tr
 from viz.ui.state import TraceKey
 from viz.ui.widgets import LAYER, chart
 
@@ -45,14 +45,14 @@ def render(t: Trace, key: TraceKey) -> None:
         ("all", "one"),
         horizontal=True,
         key=SCOPE,
-        format_func=lambda s: tr("all_layers" if s == "all" else "one_layer"),
+        format_func=labeller(lambda s: "all_layers" if s == "all" else "one_layer"),
     )
     color = c3.radio(
         tr("color_by"),
         ("layer", "token"),
         horizontal=True,
         key=COLOR,
-        format_func=lambda s: tr(f"color_{s}"),
+        format_func=labeller(lambda s: f"color_{s}"),
     )
     if scope == "one":
         st.slider(

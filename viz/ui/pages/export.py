@@ -30,9 +30,7 @@ def render(t: Trace, key: TraceKey) -> None:
         mime="application/octet-stream",
         on_click="ignore",
     )
-    layer = st.slider(
-        tr("export_layer"), 0, f.num_layers, value=f.num_layers, key=LAYER
-    )
+    layer = st.slider(tr("export_layer"), 0, f.num_layers, value=f.num_layers, key=LAYER)
 
     def layer_csv() -> bytes:
         frame = pd.DataFrame(

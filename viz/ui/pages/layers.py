@@ -37,9 +37,7 @@ def render(t: Trace, key: TraceKey) -> None:
     st.subheader(tr("compare_two"))
     c1, c2, c3 = st.columns([2, 2, 3])
     left = c1.number_input(tr("left_layer"), 1, f.num_layers, value=1, key=LEFT)
-    right = c2.number_input(
-        tr("right_layer"), 1, f.num_layers, value=f.num_layers, key=RIGHT
-    )
+    right = c2.number_input(tr("right_layer"), 1, f.num_layers, value=f.num_layers, key=RIGHT)
     c3.slider(tr("head"), 1, f.num_heads, key=HEAD)
     head = st.session_state[HEAD] - 1
     labels = list(t.display_tokens)
@@ -68,9 +66,7 @@ def render(t: Trace, key: TraceKey) -> None:
     c1, c2 = st.columns(2)
     with c1:
         chart(
-            layers_fig.norms_by_layer(
-                results["norms"], labels, tr("norms_title"), figure_words()
-            ),
+            layers_fig.norms_by_layer(results["norms"], labels, tr("norms_title"), figure_words()),
             key="norms",
         )
     with c2:

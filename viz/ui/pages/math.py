@@ -93,18 +93,14 @@ def render(t: Trace, key: TraceKey) -> None:
     )
     if relative:
         st.caption(tr("math_relative"))
-    chart(
-        math_fig.vector(steps.scores[h, qi], labels, f"s[{qi}, :]", tr("score")), key="math_s"
-    )
+    chart(math_fig.vector(steps.scores[h, qi], labels, f"s[{qi}, :]", tr("score")), key="math_s")
     st.markdown(f"**{tr('math_softmax')}**")
     latex(r"\alpha_{ij} = \frac{e^{s_{ij}}}{\sum_{j'} e^{s_{ij'}}},\quad \sum_j \alpha_{ij} = 1")
     chart(math_fig.vector(steps.probs[h, qi], labels, f"α[{qi}, :]", "α"), key="math_a")
     st.markdown(f"**{tr('math_sum')}**")
     latex(r"z_i^{(h)} = \sum_j \alpha_{ij}\, v_j \in \mathbb{R}^{%d}" % dk)
     chart(
-        math_fig.vector(
-            steps.heads[h, qi], None, f"z[{qi}], {tr('head_n', n=h + 1)}", tr("value")
-        ),
+        math_fig.vector(steps.heads[h, qi], None, f"z[{qi}], {tr('head_n', n=h + 1)}", tr("value")),
         key="math_z",
     )
     st.markdown(f"**{tr('math_concat')}**")

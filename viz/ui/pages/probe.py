@@ -17,7 +17,7 @@ from viz.names import layer_name
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_encoder
-from viz.ui.i18n import tr
+from viz.ui.i18n import labeller, tr
 from viz.ui.state import TraceKey
 from viz.ui.widgets import chart, message, table
 
@@ -46,7 +46,7 @@ def render(t: Trace, key: TraceKey) -> None:
         ("sentiment", "topic", "upload"),
         key=SOURCE,
         horizontal=True,
-        format_func=lambda s: tr("probe_upload" if s == "upload" else f"probe_sample_{s}"),
+        format_func=labeller(lambda s: "probe_upload" if s == "upload" else f"probe_sample_{s}"),
     )
     if source == "upload":
         upload = st.file_uploader(tr("probe_file"), type=["csv", "txt"], key="probe_file")
@@ -99,7 +99,7 @@ def render(t: Trace, key: TraceKey) -> None:
     st.success(
         tr(
             "probe_best",
-                layer=top.layer,
+            layer=top.layer,
             pooling=top.pooling,
             acc=top.mean,
             std=top.std,
@@ -107,9 +107,7 @@ def render(t: Trace, key: TraceKey) -> None:
         )
     )
     c1, c2 = st.columns(2)
-    layer = c1.number_input(
-        tr("layer_emb"), 0, t.facts.num_layers, value=top.layer, key=LAYER
-    )
+    layer = c1.number_input(tr("layer_emb"), 0, t.facts.num_layers, value=top.layer, key=LAYER)
     pooling = c2.selectbox(
         tr("pooling"), POOLINGS, index=POOLINGS.index(top.pooling), key="probe_pooling"
     )
