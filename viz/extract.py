@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from viz.errors import UserError
 from viz.models import Encoder
 from viz.tokens import TOKENIZER_LOCK
 
@@ -39,16 +40,13 @@ def parse_layers(spec: str, num_layers: int) -> list[int]:
     try:
         wanted = [int(part) for part in spec.split(",") if part.strip()]
     except ValueError as err:
-        raise ValueError(f"--layers '{spec}' is not 'all', 'last4' or numbers like 0,3,6.") from err
+        raise UserError("layers_invalid", spec=spec) from err
     if not wanted:
-        raise ValueError("--layers is empty: give 'all', 'last4' or numbers like 0,3,6.")
+        raise UserError("layers_empty")
     out = []
     for layer in wanted:
         if not -count <= layer < count:
-            raise ValueError(
-                f"Layer {layer} does not exist: this model has layers 0 (embeddings) to "
-                f"{num_layers}."
-            )
+            raise UserError("layer_missing", layer=layer, num_layers=num_layers)
         out.append(layer % count)
     return out
 
@@ -63,7 +61,7 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
         return (summed / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
     if how == "max":
         return hidden.masked_fill(m == 0, float("-inf")).amax(dim=2).transpose(0, 1)
-    raise ValueError(f"Pooling '{how}' is unknown: use one of {', '.join(POOLINGS)}.")
+    raise UserError("pooling_unknown", pooling=how, choices=", ".join(POOLINGS))
 
 
 def _forward_batches(
@@ -117,9 +115,9 @@ def pooled_embeddings(
     """Several poolings from one forward pass: ``{pooling: [N, K, D]}``."""
     for how in poolings:
         if how not in POOLINGS:
-            raise ValueError(f"Pooling '{how}' is unknown: use one of {', '.join(POOLINGS)}.")
+            raise UserError("pooling_unknown", pooling=how, choices=", ".join(POOLINGS))
     if batch_size < 1:
-        raise ValueError("The batch size must be at least 1.")
+        raise UserError("batch_size")
     layers = list(range(encoder.facts.num_layers + 1)) if layers is None else layers
     shape = (len(texts), len(layers), encoder.facts.hidden_size)
     result = {how: np.zeros(shape, dtype=np.float32) for how in poolings}
@@ -166,7 +164,7 @@ def token_embeddings(
 def concat_last_four(embeddings: np.ndarray) -> np.ndarray:
     """The "concatenate the last four layers" recipe: ``[N, K>=4, D]`` -> ``[N, 4*D]``."""
     if embeddings.ndim != 3 or embeddings.shape[1] < 4:
-        raise ValueError("Need embeddings of shape [N, K, D] with at least 4 layers.")
+        raise UserError("concat_needs_four")
     return embeddings[:, -4:].reshape(len(embeddings), -1)
 
 

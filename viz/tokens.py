@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from viz.errors import UserError
+
 WORD_MARKS = "▁Ġ"  # SentencePiece's and byte-level BPE's "a word starts here"
 # A fast tokenizer keeps its truncation and special-token settings on one shared Rust object,
 # and transformers sets them before every call: two threads with different settings (counting
@@ -36,17 +38,15 @@ class Encoded:
 
 def clean_text(text: str | None, what: str = "text") -> str:
     """The text as it is tokenised (NUL removed: it breaks some tokenizers and means nothing
-    here); offsets index into this string. Empty text and undecodable bytes are errors."""
+    here); offsets index into this string. Empty text and undecodable bytes are errors.
+    ``what``: "text", or "pair" for the second sentence (it names the one at fault)."""
     if text is None or not text.strip():
-        raise ValueError(f"The {what} is empty: type a sentence.")
+        raise UserError(f"{what}_empty")
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as err:  # bytes a terminal could not decode reach argv so
-            raise ValueError(
-                f"The {what} has bytes that are not UTF-8 text (at character {err.start + 1}): "
-                "give it as UTF-8."
-            ) from None
+            raise UserError(f"{what}_not_utf8", position=err.start + 1) from None
     return text.replace("\x00", "")
 
 
@@ -58,10 +58,7 @@ def rust_encode(tokenizer: object, text: str, pair: str | None, max_tokens: int 
     Typed "[CLS]" or "<s>" stays the user's text, never the model's token."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        raise ValueError(
-            "This model's tokenizer has no fast (Rust) version, which the explorer needs to map "
-            "tokens back to the text. Try a model whose folder has a tokenizer.json."
-        )
+        raise UserError("no_fast_tokenizer")
     with TOKENIZER_LOCK:  # the settings below live on the shared object: set them and encode
         now, side = backend.truncation, getattr(tokenizer, "truncation_side", "right")
         if max_tokens is None:
@@ -82,17 +79,14 @@ def rust_encode(tokenizer: object, text: str, pair: str | None, max_tokens: int 
 def encode(tokenizer: object, text: str, pair: str | None, max_tokens: int) -> Encoded:
     """Tokenise ``text`` (and ``pair``), truncating to ``max_tokens`` and counting what was cut."""
     clean = clean_text(text)
-    clean_pair = clean_text(pair, "second sentence") if pair is not None else None
+    clean_pair = clean_text(pair, "pair") if pair is not None else None
     cut_chars = max(0, len(clean) - MAX_CHARS) + max(0, len(clean_pair or "") - MAX_CHARS)
     text = clean[:MAX_CHARS]
     pair = clean_pair[:MAX_CHARS] if clean_pair is not None else None
     enc = rust_encode(tokenizer, text, pair, max_tokens)
     ids = enc.ids
     if len(ids) <= sum(enc.special_tokens_mask):
-        raise ValueError(
-            "The text has no characters the model can read (only spaces, control or unknown "
-            "characters). Type a sentence with words."
-        )
+        raise UserError("nothing_readable")
     dropped = 0  # of the characters read; only an input that reached the maximum can have lost any
     if len(ids) >= max_tokens:
         dropped = len(rust_encode(tokenizer, text, pair, None).ids) - len(ids)
@@ -136,10 +130,10 @@ def mask_one_word(enc: Encoded, word_index: int, tokenizer: object) -> Encoded:
     mask token, so a masked-LM head predicts the whole word at one position."""
     mask_id = getattr(tokenizer, "mask_token_id", None)
     if mask_id is None:
-        raise ValueError("This tokenizer has no mask token, so words cannot be masked.")
+        raise UserError("no_mask_token")
     groups = word_groups(enc.word_ids)
     if not 0 <= word_index < len(groups) or enc.special[groups[word_index][0]]:
-        raise ValueError("Pick a word of the sentence to mask (not [CLS] or [SEP]).")
+        raise UserError("mask_not_a_word")
     pieces = groups[word_index]
     first, last = pieces[0], pieces[-1] + 1
     keep = list(range(first)) + [first] + list(range(last, len(enc.input_ids)))

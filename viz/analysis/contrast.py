@@ -7,6 +7,7 @@ import unicodedata
 
 import numpy as np
 
+from viz.errors import UserError
 from viz.tokens import WORD_MARKS, word_groups, word_labels, word_texts
 
 
@@ -73,7 +74,7 @@ def self_similarity(vectors: np.ndarray) -> np.ndarray:
     across its N contexts (Ethayarajh's self-similarity)."""
     n = vectors.shape[0]
     if n < 2:
-        raise ValueError("Self-similarity needs the word in at least two sentences.")
+        raise UserError("self_similarity_needs_two")
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
     return np.mean([cosine_by_layer(vectors[i], vectors[j]) for i, j in pairs], axis=0)
 
@@ -85,7 +86,7 @@ def anisotropy(
     the baseline any self-similarity should be read against. Inputs [L+1, T_i, D] with special
     tokens already removed. Returns [L+1]."""
     if len(hidden_per_sentence) < 2:
-        raise ValueError("Anisotropy needs at least two sentences.")
+        raise UserError("anisotropy_needs_two")
     rng = np.random.default_rng(seed)
     owners = np.concatenate([np.full(h.shape[1], i) for i, h in enumerate(hidden_per_sentence)])
     allv = np.concatenate(hidden_per_sentence, axis=1).astype(np.float64)  # [L+1, N, D]

@@ -9,6 +9,7 @@ import numpy as np
 from scipy.special import erf
 
 from viz.analysis.attention_math import attention_scores, softmax
+from viz.errors import UserError
 from viz.weights import LayerWeights
 
 
@@ -22,7 +23,7 @@ def activation(name: str, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0.0)
     if name in ("silu", "swish"):
         return x / (1.0 + np.exp(-x))
-    raise ValueError(f"The activation '{name}' is not known to the head-math view.")
+    raise UserError("activation_unknown", name=name)
 
 
 def layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from viz.errors import UserError
 from viz.models import Encoder
 from viz.tokens import readable_token
 from viz.trace import Trace
@@ -38,7 +39,7 @@ def token_names(tokenizer: object, ids: list[int]) -> tuple[str, ...]:
 def lens(encoder: Encoder, trace: Trace, position: int, k: int = 10) -> LensResult:
     """Decode ``trace.hidden_states[:, position]`` with the model's own MLM head."""
     if not encoder.facts.has_mlm_head:
-        raise ValueError(f"{encoder.name} has no masked-language-model head.")
+        raise UserError("no_mlm_head", name=encoder.name)
     hidden = torch.from_numpy(np.ascontiguousarray(trace.hidden_states[:, position]))
     with torch.inference_mode():
         logits = encoder.mlm_logits(hidden.to(encoder.device)).float().cpu()  # [L+1, V]
@@ -62,5 +63,5 @@ def lens(encoder: Encoder, trace: Trace, position: int, k: int = 10) -> LensResu
 def mask_position(trace: Trace, mask_token_id: int) -> int:
     hits = np.flatnonzero(trace.token_ids == mask_token_id)
     if not len(hits):
-        raise ValueError("The sentence has no masked word.")
+        raise UserError("no_masked_word")
     return int(hits[0])

@@ -16,6 +16,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from viz.errors import UserError
+
 MAX_UPLOAD_BYTES = 5 * 2**20
 MAX_ROWS = 5000
 MAX_FOLDS = 5
@@ -35,42 +37,32 @@ class LabelledTexts:
 def read_labelled_csv(
     data: bytes, max_bytes: int = MAX_UPLOAD_BYTES, max_rows: int = MAX_ROWS
 ) -> LabelledTexts:
-    """Parse a ``text,label`` CSV. Every problem is a ``ValueError`` saying what to fix."""
+    """Parse a ``text,label`` CSV. Every problem is a ``UserError`` saying what to fix."""
     if len(data) > max_bytes:
-        raise ValueError(
-            f"The file is {len(data) / 2**20:.1f} MB; the limit is "
-            f"{max_bytes / 2**20:.0f} MB. Upload a smaller sample."
+        raise UserError(
+            "csv_too_large", size_mb=f"{len(data) / 2**20:.1f}", limit_mb=f"{max_bytes / 2**20:.0f}"
         )
     if not data.strip():
-        raise ValueError("The file is empty. Upload a CSV with a header row: text,label")
+        raise UserError("csv_empty")
     if b"\x00" in data[:65536]:
-        raise ValueError(
-            "This looks like a binary file, not a CSV. Upload a UTF-8 text CSV "
-            "with the columns text,label."
-        )
+        raise UserError("csv_binary")
     try:
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ValueError(
-            f"The file is not UTF-8 (byte {err.start} is invalid). Save it as "
-            "UTF-8 (in Excel: 'CSV UTF-8') and upload it again."
-        ) from None
+        raise UserError("csv_not_utf8", byte=err.start) from None
     try:
         rows = list(csv.reader(io.StringIO(content)))
     except csv.Error as err:
-        raise ValueError(f"The CSV could not be read: {err}.") from None
+        raise UserError("csv_unreadable", detail=str(err)) from None
     header = [h.strip().lower() for h in rows[0]] if rows else []
     if "text" not in header or "label" not in header:
-        raise ValueError(
-            f"The CSV needs the columns 'text' and 'label'; its header has "
-            f"{', '.join(repr(h) for h in header[:6]) or 'nothing'}."
-        )
+        if not header:
+            raise UserError("csv_no_header")
+        raise UserError("csv_columns", header=", ".join(repr(h) for h in header[:6]))
     ti, li = header.index("text"), header.index("label")
     body = rows[1:]
     if len(body) > max_rows:
-        raise ValueError(
-            f"The file has {len(body)} rows; the limit is {max_rows}. Upload a sample of it."
-        )
+        raise UserError("csv_too_many_rows", rows=len(body), limit=max_rows)
     texts, labels, skipped = [], [], 0
     for row in body:
         text = row[ti].strip() if len(row) > ti else ""
@@ -82,19 +74,15 @@ def read_labelled_csv(
             skipped += 1
     result = LabelledTexts(tuple(texts), tuple(labels), skipped)
     classes = result.classes
+    if not classes:
+        raise UserError("csv_no_rows")
     if len(classes) < 2:
-        raise ValueError(
-            f"All rows have the same label ({next(iter(classes), 'none')!r}); a "
-            "probe needs at least two classes."
-        )
+        raise UserError("csv_one_label", label=repr(next(iter(classes))))
     smallest = min(classes.values())
     if smallest < 2:
         rare = [k for k, n in classes.items() if n < 2]
-        raise ValueError(
-            f"Each label needs at least 2 examples for cross-validation; "
-            f"{', '.join(map(repr, rare[:5]))} {'has' if len(rare) == 1 else 'have'} "
-            "only one."
-        )
+        code = "csv_rare_label" if len(rare) == 1 else "csv_rare_labels"
+        raise UserError(code, labels=", ".join(map(repr, rare[:5])))
     return result
 
 

@@ -9,6 +9,8 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
+from viz.errors import UserError
+
 METHODS = ("PCA", "t-SNE")
 
 
@@ -52,7 +54,7 @@ def project(
             coords = tsne.fit_transform(x)
         params = f"t-SNE, perplexity {perp:g}, seed {seed}"
         return Projection(coords, "t-SNE", params, None, seed, perp)
-    raise ValueError(f"Projection '{method}' is unknown: use one of {', '.join(METHODS)}.")
+    raise UserError("projection_unknown", method=method, choices=", ".join(METHODS))
 
 
 def project_layers(
