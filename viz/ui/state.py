@@ -127,8 +127,12 @@ def hand_back_translated() -> None:
 URL_TEXT_LIMIT = 2000  # longer texts are not put in the address
 
 
-def from_address(languages: dict[str, str], pages: tuple[str, ...], default_text: str,
-                 model: Callable[[str], str]) -> None:
+def from_address(
+    languages: dict[str, str],
+    pages: tuple[str, ...],
+    default_text: str,
+    model: Callable[[str], str],
+) -> None:
     """First run of a session: take model, text, view, layer, head and language from the
     address; anything missing or unreadable keeps its default."""
     if st.session_state.get("_initialised"):
