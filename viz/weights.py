@@ -1,4 +1,4 @@
-"""One layer's weights as numpy arrays, found through the hook-point registry."""
+"""One layer's weights as numpy arrays, found through the family's module paths (viz.arch)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from viz.hookpoints import resolve
+from viz.arch import resolve
 from viz.models import Encoder
 
 
@@ -45,7 +45,7 @@ def layer_weights(encoder: Encoder, layer: int) -> LayerWeights:
     """Weights of layer ``layer`` (0-based); ALBERT's shared layer serves every index."""
     layers = encoder.layers
     module = layers[0] if encoder.facts.shared_layers else layers[layer]
-    p = encoder.points
+    p = encoder.family.paths
 
     def linear(path: str) -> tuple[np.ndarray, np.ndarray]:
         lin = resolve(module, path)

@@ -1,0 +1,95 @@
+"""The family registry: every family has a tiny test config and every tiny config a family;
+each family's module paths and masked-LM head are right for its model; quirks' hooks go too."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from transformers import AutoModelForMaskedLM
+
+from tests.conftest import TINY_CONFIGS
+from viz.arch import DECODER_ONLY, Hook, Quirk, families, family_for
+from viz.capture import capture, trace
+from viz.errors import UserError
+from viz.models import Encoder
+
+SENTENCE = "The bank by the river flooded."
+
+
+def test_every_family_has_a_tiny_test_config():
+    missing = sorted(set(families()) - set(TINY_CONFIGS))
+    assert not missing, f"add a tiny config for {missing} to TINY_CONFIGS in tests/conftest.py"
+
+
+def test_every_tiny_config_is_a_registered_family():
+    unknown = sorted(set(TINY_CONFIGS) - set(families()))
+    assert not unknown, f"no module in viz/arch defines FAMILY for {unknown}"
+    for model_type, make in TINY_CONFIGS.items():
+        assert make().model_type == model_type
+
+
+def test_unsupported_and_decoder_only_types_say_why():
+    supported = ", ".join(sorted(TINY_CONFIGS))
+    with pytest.raises(UserError, match="decoder-only") as err:
+        family_for("gpt2")
+    assert err.value.code == "decoder_only" and err.value.params["supported"] == supported
+    with pytest.raises(UserError, match="not supported yet. Supported: albert, bert"):
+        family_for("t5")
+    assert not DECODER_ONLY & set(families())
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
+def test_every_path_resolves_and_the_mlm_head_matches_the_model(tokenizer, model_type):
+    """Every module path of the family exists in every layer, and the masked-LM head applied
+    to the last hidden state gives the masked-LM model's own logits."""
+    torch.manual_seed(0)
+    model = AutoModelForMaskedLM.from_config(
+        TINY_CONFIGS[model_type](), attn_implementation="eager"
+    )
+    encoder = Encoder.from_model(model, tokenizer)
+    for layer in encoder.layers:
+        for path in dataclasses.asdict(encoder.family.paths).values():
+            if path != encoder.family.paths.layers:
+                layer.get_submodule(path)
+    assert encoder.facts.has_mlm_head
+    ids = torch.tensor([tokenizer(SENTENCE)["input_ids"]])
+    with torch.inference_mode():
+        out = model(input_ids=ids, output_hidden_states=True)
+        logits = encoder.mlm_logits(out.hidden_states[-1])
+    torch.testing.assert_close(logits, out.logits, atol=1e-5, rtol=0)
+
+
+def hook_count(model: torch.nn.Module) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
+def test_no_hook_left_behind_by_any_family(tiny_encoders, model_type):
+    encoder = tiny_encoders[model_type]
+    before = hook_count(encoder.model)
+    trace(encoder, SENTENCE, ablate=frozenset({(0, 1)}))
+    assert hook_count(encoder.model) == before
+    with pytest.raises(RuntimeError, match="boom"):
+        with capture(encoder, ablate=frozenset({(1, 0)})):
+            assert hook_count(encoder.model) > before
+            raise RuntimeError("boom")
+    assert hook_count(encoder.model) == before and not encoder.lock.locked()
+
+
+class Broken(Quirk):
+    """A quirk whose hooks cannot be made: the ones already registered must still go."""
+
+    def hooks(self, encoder, store, kinds):
+        return [Hook(encoder.layers[0], lambda *a: None)] + [encoder.base.get_submodule("nope")]
+
+
+def test_a_quirk_that_fails_leaves_no_hook(tiny_encoders):
+    encoder = tiny_encoders["mpnet"]  # its own quirks register first
+    family = dataclasses.replace(encoder.family, quirks=(*encoder.family.quirks, Broken()))
+    broken = dataclasses.replace(encoder, family=family)
+    before = hook_count(encoder.model)
+    with pytest.raises(AttributeError):
+        trace(broken, SENTENCE)
+    assert hook_count(encoder.model) == before

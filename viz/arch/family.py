@@ -1,0 +1,163 @@
+"""What the capture loop needs to know about one encoder family.
+
+A ``Family`` names the modules to hook, as the model's own tree spells them (``Paths``), the
+config attributes that hold its sizes (``ConfigNames``), the modules of its masked-LM head, and
+its ``quirks``: small objects for what the generic loop in ``viz.capture`` does not do (a
+forward input of its own, hooks of its own, an array it adds to the trace). Each family is one
+module in ``viz/arch`` that defines ``FAMILY``; ``viz.arch`` collects them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+from torch import nn
+
+from viz.errors import UserError
+
+if TYPE_CHECKING:
+    from viz.capture.store import Store
+    from viz.models import Encoder
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Module paths. ``layers`` is relative to the base model (``model.base_model``) and may use
+    ``*`` for "every child"; every other path is relative to one layer module."""
+
+    layers: str
+    attention: str  # module whose output[1] is the attention probabilities [B, H, T, T]
+    query: str  # Linear D -> D: queries, all heads side by side
+    key: str
+    value: str
+    attn_out: str  # Linear: input = concatenated heads, output = attention's residual update
+    attn_norm: str  # LayerNorm after the attention residual add
+    ffn_in: str  # Linear D -> F
+    ffn_out: str  # Linear F -> D: input = activation, output = feed-forward residual update
+    ffn_norm: str  # LayerNorm after the feed-forward residual add
+
+
+# The hook points of every layer that capture reaches (``Encoder.layer_points``).
+LAYER_POINTS = ("attention", "query", "key", "value", "attn_out", "ffn_out")
+
+
+@dataclass(frozen=True)
+class ConfigNames:
+    """The config attributes that hold the sizes (L, H, D, F) and the FFN nonlinearity."""
+
+    num_layers: str = "num_hidden_layers"
+    num_heads: str = "num_attention_heads"
+    hidden_size: str = "hidden_size"
+    ffn_size: str = "intermediate_size"
+    activation: str = "hidden_act"
+
+
+class Hook(NamedTuple):
+    """One hook a quirk asks for; the capture loop registers it and removes it with its own."""
+
+    module: nn.Module
+    fn: Callable
+    pre: bool = False  # a forward pre-hook (sees and may change the inputs)
+    with_kwargs: bool = False  # the hook also receives the forward's keyword arguments
+
+    def register(self):
+        if self.pre:
+            return self.module.register_forward_pre_hook(self.fn, with_kwargs=self.with_kwargs)
+        return self.module.register_forward_hook(self.fn, with_kwargs=self.with_kwargs)
+
+
+class Quirk:
+    """Something a family does that the generic capture loop does not; every method does
+    nothing by default and a quirk overrides what it needs.
+
+    A quirk is shared by every session using the family, so it keeps no state of its own: what
+    one capture needs lives in the closures ``hooks`` makes for it and in that capture's
+    ``Store`` (``store.extra``, keyed by the Trace field it becomes)."""
+
+    # capture kinds this quirk captures with its own hooks instead of the generic ones
+    takes: frozenset[str] = frozenset()
+
+    def check(self, config: object) -> None:
+        """Raise ``UserError`` for a config of this family that the explorer cannot capture."""
+
+    def inputs(self) -> dict[str, object]:
+        """Keyword arguments the forward pass needs besides the token ids."""
+        return {}
+
+    def score_factor(self, attention: nn.Module) -> int:
+        """Scores are Q·Kᵀ/√(dk·factor); the factor this quirk contributes (multiplied)."""
+        return 1
+
+    def hooks(self, encoder: Encoder, store: Store, kinds: tuple[str, ...]) -> list[Hook]:
+        """The hooks this quirk needs for one capture of ``kinds``."""
+        return []
+
+    def arrays(self, store: Store, num_tokens: int) -> dict[str, np.ndarray]:
+        """Trace fields this quirk adds, made from what its hooks left in ``store.extra``."""
+        return {}
+
+
+class AskForAttentions(Quirk):
+    """Older attention modules return the probabilities only when asked for them."""
+
+    def inputs(self) -> dict[str, object]:
+        return {"output_attentions": True}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One encoder family: how to find its layers and what each part of a layer is called."""
+
+    model_type: str  # as in config.json
+    paths: Paths
+    mlm_head: tuple[str, ...] = ()  # modules of the masked-LM model, applied in order: D -> V
+    config: ConfigNames = field(default_factory=ConfigNames)
+    position_offset: int = 0  # positions the model reserves (RoBERTa: padding_idx + 1)
+    quirks: tuple[Quirk, ...] = ()
+
+    def check(self, config: object) -> None:
+        for quirk in self.quirks:
+            quirk.check(config)
+
+    @functools.cached_property
+    def inputs(self) -> dict[str, object]:
+        """Extra forward keyword arguments (read-only: shared by every capture)."""
+        return {k: v for quirk in self.quirks for k, v in quirk.inputs().items()}
+
+    @functools.cached_property
+    def takes(self) -> frozenset[str]:
+        return frozenset().union(*(quirk.takes for quirk in self.quirks))
+
+    def score_factor(self, attention: nn.Module) -> int:
+        return math.prod(quirk.score_factor(attention) for quirk in self.quirks)
+
+    def layers(self, base: nn.Module) -> list[nn.Module]:
+        """The distinct layer modules, in execution order (``*`` expands to every child)."""
+        found: list[nn.Module] = [base]
+        for part in self.paths.layers.split("."):
+            if part == "*":
+                found = [child for module in found for child in module.children()]
+            else:
+                found = [resolve(module, part) for module in found]
+        return found
+
+    def sizes(self, config: object) -> tuple[int, int, int, int]:
+        """(L, H, D, F) from the config."""
+        names = self.config
+        return tuple(
+            int(getattr(config, name))
+            for name in (names.num_layers, names.num_heads, names.hidden_size, names.ffn_size)
+        )
+
+
+def resolve(root: nn.Module, path: str) -> nn.Module:
+    """``root.get_submodule(path)`` with an error that names the missing path."""
+    try:
+        return root.get_submodule(path)
+    except AttributeError as err:
+        raise UserError("module_missing", path=path, module=type(root).__name__) from err

@@ -1,0 +1,36 @@
+"""Capture what every layer computes, through forward hooks.
+
+``capture(encoder)`` (``hooks.py``) is the one context manager that registers hooks: the generic
+ones every family gets and its quirks' own (``viz.arch``), each added inside ``try`` and removed
+in ``finally``; results go to a local ``Store`` (``store.py``), never onto the model, and the
+encoder's lock is held from registration to removal because every app session shares one
+model. Switching heads off is ``ablation.py``. ``trace(encoder, text)`` (``run.py``) is the
+public entry point; callers reach it as ``viz.capture.trace``.
+"""
+
+from viz.capture.hooks import capture, shapes
+from viz.capture.run import (
+    FIELDS,
+    SCAN_BATCH_BYTES,
+    each_head_off,
+    kinds_of,
+    model_inputs,
+    trace,
+    uses_segments,
+)
+from viz.capture.store import BLOCKS, KINDS, Store
+
+__all__ = [
+    "BLOCKS",
+    "FIELDS",
+    "KINDS",
+    "SCAN_BATCH_BYTES",
+    "Store",
+    "capture",
+    "each_head_off",
+    "kinds_of",
+    "model_inputs",
+    "shapes",
+    "trace",
+    "uses_segments",
+]

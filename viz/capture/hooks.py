@@ -1,0 +1,113 @@
+"""The capture context manager: the generic hooks every family gets, plus its quirks' own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from viz.capture.ablation import heads_off_hook
+from viz.capture.store import KINDS, Store, _first
+from viz.models import Encoder
+
+
+def shapes(encoder: Encoder, num_tokens: int) -> dict[str, tuple[int, ...]]:
+    """Each kind's array shape for an input of ``num_tokens`` tokens."""
+    f = encoder.facts
+    L, H, T, D, dk = f.num_layers, f.num_heads, num_tokens, f.hidden_size, f.head_dim
+    return {
+        "hidden": (L + 1, T, D),
+        "probs": (L, H, T, T),
+        **{kind: (L, H, T, dk) for kind in ("q", "k", "v")},
+        **{kind: (L, T, D) for kind in ("ctx", "attn_out", "ffn_out")},
+        "act": (L, T, f.ffn_size),
+    }
+
+
+@contextmanager
+def capture(
+    encoder: Encoder,
+    ablate: frozenset[tuple[int, int]] = frozenset(),
+    num_tokens: int | None = None,
+    kinds: tuple[str, ...] = KINDS,
+    each_head: tuple[int, int] | None = None,
+) -> Iterator[Store]:
+    """Hook every layer; yield the ``Store`` that the hooks fill during one forward pass.
+
+    ``num_tokens``: the input's length, when known, so that every array is allocated up front in
+    one block (see ``Store.preallocate``).
+
+    ``ablate``: (layer, head) pairs (0-based) whose attention output is zeroed before the output
+    projection, i.e. the head is switched off; later layers see the change.
+
+    ``each_head``: (layer, first head), 0-based: batch row i has head ``first + i`` of that layer
+    switched off, so one forward over copies of the input tries several heads (the head scan).
+
+    ``kinds``: what to capture (a subset of ``KINDS``); hooks whose kinds are all left out are
+    not registered, so a capture of the hidden states alone costs six hooks, not 42.
+
+    Seven hooks per layer: the layer's output (at the first layer also its input, the
+    embeddings), the attention probabilities, Q, K, V, and the two residual updates (attention
+    output and feed-forward output), whose hooks also read their module's input: the
+    concatenated heads and the feed-forward activation. A family's quirks add their own hooks
+    and may capture some kinds themselves (DeBERTa's Q, K and V: see ``viz.arch``).
+
+    Every hook is registered inside ``try`` and removed in ``finally`` (also when a hook or the
+    forward raises), with the encoder's lock held from registration to removal.
+    """
+    family, f = encoder.family, encoder.facts
+    store = Store(f.num_layers, f.num_heads, kinds)
+    if num_tokens is not None:
+        expected = shapes(encoder, num_tokens)
+        store.preallocate({kind: expected[kind] for kind in kinds})
+
+    def output_of(kind: str, pick: Callable[[object], torch.Tensor] = _first) -> Callable:
+        return lambda module, args, output: store.put(kind, pick(output))
+
+    def input_and_output(kind_in: str, kind_out: str) -> Callable:
+        want_in, want_out = kind_in in kinds, kind_out in kinds
+
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            if want_in:
+                store.put(kind_in, args[0])
+            if want_out:
+                store.put(kind_out, _first(output))
+
+        return hook
+
+    def layer_output(module: nn.Module, args: tuple, output: object) -> None:
+        if store.filled["hidden"] == 0:
+            store.put("hidden", args[0])  # the first layer's input: the embedding output
+        store.put("hidden", _first(output))
+
+    generic = [  # (point, hook, the kinds it captures); None: the layer itself
+        (None, layer_output, ("hidden",)),
+        ("attention", output_of("probs", lambda o: o[1]), ("probs",)),
+        ("query", output_of("q"), ("q",)),
+        ("key", output_of("k"), ("k",)),
+        ("value", output_of("v"), ("v",)),
+        ("attn_out", input_and_output("ctx", "attn_out"), ("ctx", "attn_out")),
+        ("ffn_out", input_and_output("act", "ffn_out"), ("act", "ffn_out")),
+    ]
+    ours = set(kinds) - family.takes
+    generic = [(point, hook) for point, hook, fills in generic if set(fills) & ours]
+    handles: list[torch.utils.hooks.RemovableHandle] = []
+    with encoder.lock:
+        try:
+            if ablate or each_head is not None:
+                off = heads_off_hook(ablate, each_head, f.num_heads, f.head_dim)
+                for at in encoder.layer_points:  # a pre-hook: the capture hooks see its result
+                    handles.append(at["attn_out"].register_forward_pre_hook(off))
+            for layer, at in zip(encoder.layers, encoder.layer_points):
+                for point, hook in generic:
+                    module = layer if point is None else at[point]
+                    handles.append(module.register_forward_hook(hook))
+            for quirk in family.quirks:
+                for hook in quirk.hooks(encoder, store, kinds):
+                    handles.append(hook.register())
+            yield store
+        finally:
+            for handle in handles:
+                handle.remove()
