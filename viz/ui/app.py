@@ -8,6 +8,7 @@ script ``bert-layer-explorer`` both run this file.
 from __future__ import annotations
 
 import os
+from urllib.parse import urlencode
 
 # Before torch loads: idle OpenMP threads sleep instead of spinning. When sessions and the
 # server share the cores, spinning made a 16-token forward ~50x slower (bench/RESULTS.md).
@@ -33,43 +34,66 @@ from viz.ui.state import TraceKey  # noqa: E402
 from viz.ui.widgets import IMAGE_FORMAT, message, plain  # noqa: E402
 
 PAGES = load_pages()
-EXAMPLE = state.widget("example_pick", translated=True)
-VIEW = state.widget("view", translated=True)
+LANG = state.widget("lang", link=state.choice(LANGUAGES))
+TEXT = state.widget("text", link=state.TEXT)
+PAIR = state.widget("pair", link=state.TEXT)
+MODEL = state.widget("model", link=state.Codec(str, allowed_model))
+VIEW = state.widget("view", translated=True, link=state.choice(PAGE_NAMES))
+EXAMPLE = state.widget("example_pick")
+# Streamlit's own "Press Ctrl+Enter to apply" is English only: ours is translated, beside Run.
+HIDE_INPUT_HINT = "<style>[data-testid='InputInstructions'] {display: none}</style>"
 
 
 def use_example() -> None:
     choice = st.session_state.get(EXAMPLE)
     if choice in EXAMPLES:
-        st.session_state.text = choice
+        st.session_state[TEXT] = choice
+    st.session_state[EXAMPLE] = None  # the box offers the examples again, not the last one
+
+
+def share_link() -> None:
+    """The address of this page, to copy (the code box's copy button), and what it leaves out."""
+    params, too_long = state.address()
+    base = (st.context.url or "").split("?")[0]
+    with st.expander(tr("share_link")):
+        st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
+        st.caption(tr("share_link_help"))
+        if too_long:
+            st.warning(tr("share_too_long_here", limit=state.URL_TEXT_LIMIT))
 
 
 def sidebar() -> None:
     """Language, text, pair, model, page and image format; every one lives in the address."""
     with st.sidebar:
+        st.html(HIDE_INPUT_HINT)
         st.radio(
             tr("language"),
             list(LANGUAGES),
-            key="lang",
+            key=LANG,
             horizontal=True,
             format_func=LANGUAGES.get,
             on_change=state.hand_back_translated,
         )
-        i18n.bind(st.session_state.lang)  # the new choice speaks from here on
+        i18n.bind(st.session_state[LANG])  # the new choice speaks from here on
         st.selectbox(
             tr("example"),
-            [None, *EXAMPLES],
+            EXAMPLES,
+            index=None,
             key=EXAMPLE,
-            format_func=labeller(lambda e: "example_none" if e is None else None),
+            placeholder=tr("example_none"),
             on_change=use_example,
         )
-        st.text_area(tr("sentence"), key="text", height=110)
-        st.text_input(tr("pair"), key="pair")
+        st.text_area(tr("sentence"), key=TEXT, height=110)
+        st.text_input(tr("pair"), key=PAIR)
         if allowed := allowed_models():
-            st.selectbox(tr("model"), allowed, key="model")
+            st.selectbox(tr("model"), allowed, key=MODEL)
         else:
-            st.text_input(tr("model"), key="model")
+            st.text_input(tr("model"), key=MODEL)
+        st.button(tr("run"), type="primary", key="run")  # a click commits the boxes and runs
+        st.caption(tr("run_hint"))
         st.radio(tr("view"), PAGE_NAMES, key=VIEW, format_func=labeller(lambda v: f"view_{v}"))
         st.radio(tr("image_format"), ("png", "svg"), key=IMAGE_FORMAT, horizontal=True)
+        share_link()
 
 
 def notices(t) -> None:
@@ -89,8 +113,10 @@ def notices(t) -> None:
 def main() -> None:
     st.set_page_config(page_title="BERT layer explorer", page_icon="🔎", layout="wide")
     return_freed_memory()  # keeps resident memory near the cache bounds
-    state.from_address(LANGUAGES, PAGE_NAMES, EXAMPLES[0], allowed_model)
-    i18n.bind(st.session_state.lang)
+    state.from_address(
+        {LANG: "en", TEXT: EXAMPLES[0], PAIR: "", MODEL: allowed_model(""), VIEW: PAGE_NAMES[0]}
+    )
+    i18n.bind(st.session_state[LANG])
     state.restore_kept()
     sidebar()
     s = st.session_state

@@ -9,7 +9,7 @@ declarations of every page at the start and end of a run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import streamlit as st
@@ -57,25 +57,78 @@ def existing_heads(value: object, f: ModelFacts) -> object:
 
 
 @dataclass(frozen=True)
+class Codec:
+    """How a widget's value is written into the page address and read back. ``decode`` raises
+    ``ValueError`` for a value the widget cannot take (a forged or stale link): it is ignored."""
+
+    encode: Callable[[object], str]
+    decode: Callable[[str], object]
+
+
+def _flag(text: str) -> bool:
+    if text not in ("0", "1"):
+        raise ValueError(text)
+    return text == "1"
+
+
+def _number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 100_000:
+        raise ValueError(text)
+    return value
+
+
+def _heads(text: str) -> list[str]:
+    heads = [h for h in text.split(",") if h]
+    if any(names.parse_head(h) is None for h in heads):
+        raise ValueError(text)
+    return heads
+
+
+TEXT = Codec(str, str)
+NUMBER = Codec(str, _number)
+FLAG = Codec(lambda v: "1" if v else "0", _flag)
+HEADS = Codec(",".join, _heads)  # switched-off heads: L3H4,L5H1
+
+
+def choice(options: Iterable[object]) -> Codec:
+    """One of ``options`` (compared as text)."""
+    by_text = {str(o): o for o in options}
+
+    def decode(text: str) -> object:
+        if text not in by_text:
+            raise ValueError(text)
+        return by_text[text]
+
+    return Codec(str, decode)
+
+
+@dataclass(frozen=True)
 class Widget:
     key: str
     persist: bool  # survives runs that do not draw it
     clamp: Clamp | None  # brought into the model's range after a model switch
     translated: bool  # a choice shown with translated labels
+    link: Codec | None  # written into the page address (and then also persisted)
 
 
 _WIDGETS: dict[str, Widget] = {}
 
 
 def widget(
-    key: str, *, persist: bool = False, clamp: Clamp | None = None, translated: bool = False
+    key: str,
+    *,
+    persist: bool = False,
+    clamp: Clamp | None = None,
+    translated: bool = False,
+    link: Codec | None = None,
 ) -> str:
-    """Declare a widget's memory; returns ``key`` to pass as the widget's ``key=``. Declaring
-    one key twice with different rules is an error (two pages would fight over it)."""
-    new = Widget(key, persist, clamp, translated)
-    old = _WIDGETS.setdefault(key, new)
-    if old != new:
-        raise ValueError(f"Widget {key!r} is declared twice with different rules.")
+    """Declare a widget's memory; returns ``key`` to pass as the widget's ``key=``. A widget
+    with a ``link`` codec is in the page address, so a copied link reopens it as it was.
+    Declaring one key twice is an error (two pages would fight over it)."""
+    if key in _WIDGETS:
+        raise ValueError(f"Widget {key!r} is declared twice.")
+    _WIDGETS[key] = Widget(key, persist or link is not None, clamp, translated, link)
     return key
 
 
@@ -124,53 +177,45 @@ def hand_back_translated() -> None:
 
 
 # ---------------------------------------------------------------- the address
-URL_TEXT_LIMIT = 2000  # longer texts are not put in the address
+URL_TEXT_LIMIT = 2000  # a longer text is left out of the address (the page says so)
 
 
-def from_address(
-    languages: dict[str, str],
-    pages: tuple[str, ...],
-    default_text: str,
-    model: Callable[[str], str],
-) -> None:
-    """First run of a session: take model, text, view, layer, head and language from the
-    address; anything missing or unreadable keeps its default."""
-    if st.session_state.get("_initialised"):
+def from_address(defaults: dict[str, object]) -> None:
+    """First run of a session: every linked widget from the address, where it is readable;
+    ``defaults`` for the rest. A forged or stale value is ignored, never an error."""
+    s = st.session_state
+    if s.get("_initialised"):
         return
+    s.update(defaults)
     q = st.query_params
-    st.session_state.update(
-        lang=q.get("lang") if q.get("lang") in languages else "en",
-        text=q.get("text", default_text),
-        pair=q.get("pair", ""),
-        model=model(q.get("model", "")),
-        view=q.get("view") if q.get("view") in pages else pages[0],
-        layer=_positive(q.get("layer"), 1),
-        head=_positive(q.get("head"), 1),
-        _initialised=True,
-    )
+    for w in _WIDGETS.values():
+        if w.link is None or w.key not in q:
+            continue
+        try:
+            s[w.key] = s[_kept(w.key)] = w.link.decode(q[w.key])
+        except (ValueError, TypeError):
+            pass
+    s["_initialised"] = True
 
 
-def _positive(value: str | None, default: int) -> int:
-    try:
-        return max(1, int(value)) if value is not None else default
-    except ValueError:
-        return default
+def address() -> tuple[dict[str, str], list[str]]:
+    """The address of what the page shows now: (query parameters, keys left out because their
+    text is longer than ``URL_TEXT_LIMIT``)."""
+    s, params, too_long = st.session_state, {}, []
+    for w in _WIDGETS.values():
+        if w.link is None or w.key not in s or s[w.key] is None:
+            continue
+        value = w.link.encode(s[w.key])
+        if len(value) > URL_TEXT_LIMIT:
+            too_long.append(w.key)
+        else:
+            params[w.key] = value
+    return params, too_long
 
 
 def to_address() -> None:
     """Write what the page shows into the address, so a copied link reopens it."""
     keep()
-    s = st.session_state
-    params = {
-        "model": s.model,
-        "view": s.view,
-        "layer": str(s.layer),
-        "head": str(s.head),
-        "lang": s.lang,
-    }
-    if len(s.text) <= URL_TEXT_LIMIT:
-        params["text"] = s.text
-    if s.pair and len(s.pair) <= URL_TEXT_LIMIT:
-        params["pair"] = s.pair
+    params, _ = address()
     if dict(st.query_params) != params:
         st.query_params.from_dict(params)

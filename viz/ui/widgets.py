@@ -21,9 +21,9 @@ from viz.ui.i18n import error_text, has, tr
 MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
 
 # The open layer and head: shared by the attention, layers and math pages and the address.
-LAYER = state.widget("layer", persist=True, clamp=state.layers_from(1))
-HEAD = state.widget("head", persist=True, clamp=state.heads_in_range)
-AVERAGE = state.widget("average", persist=True)
+LAYER = state.widget("layer", link=state.NUMBER, clamp=state.layers_from(1))
+HEAD = state.widget("head", link=state.NUMBER, clamp=state.heads_in_range)
+AVERAGE = state.widget("average", link=state.FLAG)
 IMAGE_FORMAT = "image_format"  # drawn in the sidebar on every run
 
 
@@ -52,7 +52,7 @@ def layer_head_controls(
     t: Trace, with_head: bool = True, all_heads: bool = False
 ) -> tuple[int, int]:
     """Layer and head sliders, 0-based values returned; the head slider is off while the heads
-    are averaged (``all_heads``, or the "average" box)."""
+    are averaged (``all_heads``)."""
     f = t.facts
     cols = st.columns([3, 3, 2, 2, 2]) if with_head else st.columns([3, 3])
     with cols[0]:
@@ -64,7 +64,7 @@ def layer_head_controls(
                 1,
                 f.num_heads,
                 key=HEAD,
-                disabled=all_heads or st.session_state.get(AVERAGE, False),
+                disabled=all_heads,
             )
     return st.session_state[LAYER] - 1, st.session_state[HEAD] - 1
 

@@ -3,6 +3,11 @@ every other language has the same keys and the same {placeholders} (tested)."""
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "frame": {
+        "run": "Run",
+        "run_hint": "Run, Ctrl+Enter in the sentence box, or clicking elsewhere applies the text.",
+        "share_link": "🔗 Link to this page",
+        "share_link_help": "Copy it with the button at the box's corner: it reopens this page with every control as it is now.",
+        "share_too_long_here": "A text here is longer than {limit:,} characters, too long for a link: the link opens the page without it. Share the trace (.npz) or the text itself.",
         "title": "BERT layer explorer",
         "subtitle": "Type a sentence and see what every encoder layer does with it.",
         "language": "Language",
@@ -220,7 +225,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "export": {
         "export_layer": "Layer to export (0 = embeddings)",
-        "share_help": "The page address holds the model, text, view, layer and head: copy it to share this exact page. Every chart's toolbar (camera icon) saves it as an image.",
+        "share_help": "The page address holds the model, the text and every control of this page: copy it (or the link in the sidebar) to share this exact page. Every chart's toolbar (camera icon) saves it as an image.",
         "share_too_long": "This text is {n:,} characters long, too long for a link (at most {limit:,}): a copied link opens this view with the example sentence instead. Share the trace (.npz) or the text itself.",
         "tokens": "Tokens",
     },

@@ -3,6 +3,11 @@ the English catalogue (tested)."""
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "frame": {
+        "run": "运行",
+        "run_hint": "点击“运行”、在句子框中按 Ctrl+Enter，或点击别处，即可应用文本。",
+        "share_link": "🔗 本页面的链接",
+        "share_link_help": "用框角的按钮复制：打开它即可恢复本页面以及所有控件的当前状态。",
+        "share_too_long_here": "这里有一段文本超过 {limit:,} 个字符，链接放不下：打开链接时不会包含它。请分享追踪数据（.npz）或文本本身。",
         "title": "BERT 逐层探索器",
         "subtitle": "输入一句话，看看编码器的每一层如何处理它。",
         "language": "语言",
@@ -220,7 +225,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "export": {
         "export_layer": "要导出的层（0 = 嵌入层）",
-        "share_help": "页面地址包含模型、文本、视图、层和头：复制地址即可分享当前页面。每个图表工具栏中的相机图标可将其保存为图片。",
+        "share_help": "页面地址包含模型、文本以及本页面的所有控件：复制它（或侧边栏中的链接）即可分享当前页面。每个图表工具栏中的相机图标可将其保存为图片。",
         "share_too_long": "这段文本有 {n:,} 个字符，超出链接能容纳的长度（最多 {limit:,} 个）：复制的链接会以示例句子打开此视图。请分享追踪数据（.npz）或文本本身。",
         "tokens": "词元",
     },

@@ -20,7 +20,7 @@ from viz.ui.i18n import language, tr
 from viz.ui.state import TraceKey
 from viz.ui.widgets import chart, clicked_head, figure_words, percent, table, word_choices
 
-HEADS_OFF = state.widget("ablate_heads", clamp=state.existing_heads)
+HEADS_OFF = state.widget("ablate_heads", link=state.HEADS, clamp=state.existing_heads)
 SCAN_MAP = "ablation_scan_map"
 
 

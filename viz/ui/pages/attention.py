@@ -29,9 +29,9 @@ from viz.weights import layer_weights
 
 MODES = ("raw", "rollout", "norm")
 HEAD_VIEW_MAX_TOKENS = 128
-MODE = state.widget("attention_mode", translated=True)
-HIDE_SPECIAL = state.widget("hide_special", persist=True)
-MERGE = state.widget("merge", persist=True)
+MODE = state.widget("attention_mode", translated=True, link=state.choice(MODES))
+HIDE_SPECIAL = state.widget("hide_special", link=state.FLAG)
+MERGE = state.widget("merge", link=state.FLAG)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)

@@ -17,8 +17,8 @@ from viz.ui.state import TraceKey
 from viz.ui.widgets import chart, plain
 
 MAX_SENTENCES = 20
-SENTENCES = state.widget("contrast_text", persist=True)
-WORD = state.widget("contrast_word", persist=True)
+SENTENCES = state.widget("contrast_text", link=state.TEXT)
+WORD = state.widget("contrast_word", link=state.TEXT)
 
 
 def render(t: Trace, key: TraceKey) -> None:

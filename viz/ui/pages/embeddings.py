@@ -15,10 +15,11 @@ from viz.ui.state import TraceKey
 from viz.ui.widgets import LAYER, chart
 
 TSNE_FEW_POINTS = 60  # below this, the page warns that t-SNE's picture says little
-METHOD = state.widget("proj_method", persist=True)
-SCOPE = state.widget("proj_scope", persist=True, translated=True)
-COLOR = state.widget("proj_color", persist=True, translated=True)
-ONE_LAYER = state.widget("proj_layer", persist=True, clamp=state.layers_from(0))
+SCOPES, COLORS = ("all", "one"), ("layer", "token")
+METHOD = state.widget("proj_method", link=state.choice(METHODS))
+SCOPE = state.widget("proj_scope", translated=True, link=state.choice(SCOPES))
+COLOR = state.widget("proj_color", translated=True, link=state.choice(COLORS))
+ONE_LAYER = state.widget("proj_layer", link=state.NUMBER, clamp=state.layers_from(0))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -42,14 +43,14 @@ def render(t: Trace, key: TraceKey) -> None:
     method = c1.radio(tr("method"), METHODS, horizontal=True, key=METHOD)
     scope = c2.radio(
         tr("which_layers"),
-        ("all", "one"),
+        SCOPES,
         horizontal=True,
         key=SCOPE,
         format_func=labeller(lambda s: "all_layers" if s == "all" else "one_layer"),
     )
     color = c3.radio(
         tr("color_by"),
-        ("layer", "token"),
+        COLORS,
         horizontal=True,
         key=COLOR,
         format_func=labeller(lambda s: f"color_{s}"),

@@ -14,7 +14,7 @@ from viz.ui.pages.heads import head_table
 from viz.ui.state import URL_TEXT_LIMIT, TraceKey
 from viz.ui.widgets import table
 
-LAYER = state.widget("export_layer", persist=True, clamp=state.layers_from(0))
+LAYER = state.widget("export_layer", link=state.NUMBER, clamp=state.layers_from(0))
 
 
 def render(t: Trace, key: TraceKey) -> None:

@@ -15,8 +15,8 @@ from viz.ui.i18n import tr
 from viz.ui.state import TraceKey
 from viz.ui.widgets import HEAD, chart, figure_words
 
-LEFT = state.widget("left_layer", persist=True, clamp=state.layers_from(1))
-RIGHT = state.widget("right_layer", persist=True, clamp=state.layers_from(1))
+LEFT = state.widget("left_layer", link=state.NUMBER, clamp=state.layers_from(1))
+RIGHT = state.widget("right_layer", link=state.NUMBER, clamp=state.layers_from(1))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -16,7 +16,7 @@ from viz.ui.state import TraceKey
 from viz.ui.widgets import chart, layer_head_controls
 from viz.weights import layer_weights
 
-QUERY = state.widget("query_token")
+QUERY = state.widget("query_token", link=state.NUMBER)  # brought into range below
 
 
 @st.cache_data(max_entries=4, show_spinner=False)

@@ -22,8 +22,11 @@ from viz.ui.state import TraceKey
 from viz.ui.widgets import chart, message, table
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-SOURCE = state.widget("probe_source", translated=True)
-LAYER = state.widget("probe_layer", clamp=state.layers_from(0))
+SOURCES = ("sentiment", "topic", "upload")
+SOURCE = state.widget("probe_source", translated=True, link=state.choice(SOURCES))
+LAYER = state.widget("probe_layer", persist=True, clamp=state.layers_from(0))
+POOLING = state.widget("probe_pooling", persist=True)
+RESULT_OF = "_probe_result_of"  # the data (model and digest) the pickers were set for
 
 
 @st.cache_data(max_entries=2, show_spinner=False)
@@ -43,7 +46,7 @@ def probe_results(model_name: str, digest: str, _data: probing.LabelledTexts):
 def render(t: Trace, key: TraceKey) -> None:
     source = st.radio(
         tr("probe_data"),
-        ("sentiment", "topic", "upload"),
+        SOURCES,
         key=SOURCE,
         horizontal=True,
         format_func=labeller(lambda s: "probe_upload" if s == "upload" else f"probe_sample_{s}"),
@@ -76,6 +79,10 @@ def render(t: Trace, key: TraceKey) -> None:
     with st.spinner(tr("probe_running", n=len(data.texts), m=n_models)):
         features, scores = probe_results(key.model, digest, data)
     top = probing.best(scores)
+    if st.session_state.get(RESULT_OF) != (key.model, digest):  # new data: follow its result
+        st.session_state.update(
+            {RESULT_OF: (key.model, digest), LAYER: top.layer, POOLING: top.pooling}
+        )
     series = {p: np.array([s.mean for s in scores if s.pooling == p]) for p in POOLINGS}
     errors = {p: np.array([s.std for s in scores if s.pooling == p]) for p in POOLINGS}
     chance = max(data.classes.values()) / len(data.texts)
@@ -107,10 +114,8 @@ def render(t: Trace, key: TraceKey) -> None:
         )
     )
     c1, c2 = st.columns(2)
-    layer = c1.number_input(tr("layer_emb"), 0, t.facts.num_layers, value=top.layer, key=LAYER)
-    pooling = c2.selectbox(
-        tr("pooling"), POOLINGS, index=POOLINGS.index(top.pooling), key="probe_pooling"
-    )
+    layer = c1.number_input(tr("layer_emb"), 0, t.facts.num_layers, key=LAYER)
+    pooling = c2.selectbox(tr("pooling"), POOLINGS, key=POOLING)
 
     def embeddings_csv() -> bytes:
         frame = pd.DataFrame(
