@@ -28,9 +28,23 @@ def test_every_language_has_every_string_with_the_same_placeholders(catalogue):
 
 def test_every_error_code_is_translated_with_its_placeholders():
     for code, english in MESSAGES.items():
-        chinese = zh.CATALOGUE.get("errors", {}).get(f"error_{code}")
+        chinese = zh.ERRORS.get(code)
         assert chinese, f"no 中文 message for the error code {code!r}"
         assert fields(chinese) == fields(english), code
+
+
+def test_no_translation_of_an_error_that_does_not_exist():
+    assert not set(zh.ERRORS) - set(MESSAGES)
+
+
+def test_an_error_speaks_the_bound_language():
+    from viz.errors import UserError
+
+    i18n.bind("zh")
+    err = UserError("folder_missing", name="/nowhere")
+    assert i18n.error_text(err) == zh.ERRORS["folder_missing"].format(name="/nowhere")
+    i18n.bind("en")
+    assert i18n.error_text(err) == str(err)
 
 
 def test_the_bound_language_speaks_and_falls_back_to_english():

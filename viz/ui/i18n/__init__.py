@@ -29,8 +29,9 @@ def _flatten(groups: dict[str, dict[str, str]]) -> dict[str, str]:
 
 
 STRINGS: dict[str, dict[str, str]] = {lang: _flatten(c) for lang, c in _CATALOGUES.items()}
-# Messages of the core's errors: English from viz.errors, other languages from their catalogue.
+# Messages of the core's errors: English from viz.errors, other languages from their ERRORS.
 STRINGS["en"].update({f"error_{code}": text for code, text in MESSAGES.items()})
+STRINGS["zh"].update({f"error_{code}": text for code, text in zh.ERRORS.items()})
 
 _language: ContextVar[str] = ContextVar("language", default="en")
 
