@@ -230,3 +230,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "tokens": "词元",
     },
 }
+
+# The core's errors (viz.errors.MESSAGES) by code, with the same {placeholders}.
+ERRORS: dict[str, str] = {}
