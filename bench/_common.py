@@ -1,12 +1,14 @@
-"""Shared helpers for the benchmarks in ``bench/``: interleaved timing, machine facts, tables.
+"""Shared helpers for the benchmarks in ``bench/``: interleaved timing, how busy the machine
+is, machine facts, tables, the generated block each script prints, and the browser harness.
 
 Every benchmark here measures a candidate against a baseline *in the same run*: the machine is
 shared and noisy, so absolute times drift between runs, while a ratio of interleaved runs does
 not. ``interleaved`` runs the variants round-robin (rotating which one goes first each round, so
 none always follows the same neighbour) and returns every timing; callers report medians.
 
-Importing this module also puts the repository root on ``sys.path`` so that ``import viz`` works
-when a script is started as ``python bench/<name>.py`` from the repository root.
+Scripts run as ``python bench/<name>.py`` from the repository root. Python puts ``bench/`` on
+the path (so ``import _common`` works) and ``viz`` comes from the installed package
+(``requirements-dev.txt`` installs the project editable): nothing here edits ``sys.path``.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
 def quiet() -> None:
@@ -135,15 +137,19 @@ def _ram_gib() -> float:
     return float("nan")
 
 
-def machine_line() -> str:
-    """One line with the date (UTC) and the facts that change benchmark figures."""
+def machine_line(*software: str) -> str:
+    """One line with the date (UTC) and the facts that change benchmark figures; ``software``:
+    more versions to name (streamlit, Chromium)."""
     import torch
 
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    versions = ", ".join(
+        [f"Python {platform.python_version()}", f"torch {torch.__version__}", *software]
+    )
     return (
         f"{now}; {os.cpu_count()} CPUs ({platform.machine()}, {_cpu_model()}), "
-        f"{_ram_gib():.1f} GiB RAM; Python {platform.python_version()}, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads)"
+        f"{_ram_gib():.1f} GiB RAM; {platform.system()} {platform.release()}; {versions} "
+        f"({torch.get_num_threads()} torch threads)"
     )
 
 
@@ -158,9 +164,113 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def report(title: str, body: str) -> None:
-    """Print a benchmark's markdown block: title, machine, command, then ``body``."""
-    print(f"## {title}\n")
-    print(f"- machine: {machine_line()}")
-    print(f"- command: `{command_line()}`\n")
-    print(body)
+# Every script's output is one block between these lines. In RESULTS.md a new run's block
+# replaces the old one whole; what is written by hand goes outside the blocks, under Notes.
+BEGIN = "<!-- begin generated: {command} -->"
+END = "<!-- end generated -->"
+
+
+def generated_block(title: str, body: str, *software: str) -> str:
+    """``body`` (markdown) framed as a generated block: title, machine, command, then body."""
+    return "\n".join(
+        [
+            BEGIN.format(command=command_line()),
+            f"**{title}**",
+            "",
+            f"- machine: {machine_line(*software)}",
+            f"- command: `{command_line()}`",
+            "",
+            body.strip("\n"),
+            END,
+        ]
+    )
+
+
+def report(title: str, *parts: str) -> None:
+    """Print a benchmark's generated block; ``parts`` (tables, goal lines, warnings) are joined
+    by blank lines, empty ones left out."""
+    print(generated_block(title, "\n\n".join(p.strip("\n") for p in parts if p)))
+
+
+# ---------------------------------------------------------------- how busy the machine is
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, CPU time used so far in clock ticks)."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    return out
+
+
+def _descendants(parents: dict[int, int]) -> set[int]:
+    """This process and every process below it, given pid -> parent pid."""
+    ours, grew = {os.getpid()}, True
+    while grew:
+        new = {pid for pid, ppid in parents.items() if ppid in ours} - ours
+        ours |= new
+        grew = bool(new)
+    return ours
+
+
+def tree_cpu(pattern: str) -> float:
+    """CPU seconds used so far by this benchmark's descendant processes whose command line
+    contains ``pattern`` (exited processes are not counted)."""
+    procs = _processes()
+    ticks = 0
+    for pid in _descendants({pid: ppid for pid, (ppid, _) in procs.items()}) - {os.getpid()}:
+        try:
+            with open(f"/proc/{pid}/cmdline", encoding="utf-8", errors="replace") as f:
+                if pattern in f.read().replace("\0", " "):
+                    ticks += procs[pid][1]
+        except (OSError, KeyError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """CPU used meanwhile by processes outside this benchmark's tree (not this process, nor the
+    servers and browsers it started), as a share of the whole machine: 0.5 = one of two CPUs
+    busy elsewhere. A context manager; ``share`` is set on exit."""
+
+    share = float("nan")
+
+    def __enter__(self) -> OtherLoad:
+        self.start, self.before = time.perf_counter(), _processes()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = _processes()
+        wall = time.perf_counter() - self.start
+        ours = _descendants({pid: ppid for pid, (ppid, _) in {**self.before, **after}.items()})
+        used = sum(
+            ticks - self.before[pid][1]
+            for pid, (_, ticks) in after.items()
+            if pid in self.before and pid not in ours
+        )
+        self.share = used / (wall * os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1))
+
+
+# ---------------------------------------------------------------- the browser harness
+def browser_harness() -> ModuleType:
+    """The tests' Streamlit server and Chromium driver (``tests/browser.py``), shared with the
+    browser tests so both drive the app the same way.
+
+    ``tests`` is not an installed package and ``python bench/x.py`` puts only ``bench/`` on the
+    path, so ``import tests.browser`` fails here; the module is loaded from its file instead
+    (nothing copied, ``sys.path`` untouched).
+    """
+    import importlib.util
+
+    name = "_bench_browser_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "browser.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -55,30 +55,39 @@ import contextlib
 import gc
 import json
 import os
-import platform
-import statistics
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from _common import (  # noqa: E402
+    ROOT,
+    OtherLoad,
+    browser_harness,
+    generated_block,
+    median,
+    table,
+    tree_cpu,
+)
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
-from tests.browser import chromium, streamlit_server  # noqa: E402
-from viz.i18n import tr  # noqa: E402
+from viz.ui.i18n import tr_in  # noqa: E402
+from viz.ui.pages import PAGE_NAMES  # noqa: E402
+
+_harness = browser_harness()
+chromium, streamlit_server = _harness.chromium, _harness.streamlit_server
 
 OUT = ROOT / "bench" / "RESULTS_browser.md"
 SIZES = (16, 128, 512)
-HEAD_VIEW_MAX_TOKENS = 128  # app.py draws the head view up to this many tokens
-VIEW_CHARTS = {"attention": 3, "layers": 6, "embeddings": 1, "heads": 1, "export": 0}
+HEAD_VIEW_MAX_TOKENS = 128  # the attention page draws the head view up to this many tokens
+# Charts each measured page paints; the pages are measured in the sidebar's order.
+CHARTS = {"attention": 3, "layers": 6, "embeddings": 1, "heads": 1, "export": 0}
+VIEW_CHARTS = {name: CHARTS[name] for name in PAGE_NAMES if name in CHARTS}
+if len(VIEW_CHARTS) != len(CHARTS):
+    raise SystemExit(f"Not pages of the app: {sorted(set(CHARTS) - set(PAGE_NAMES))}")
 EXPORT_READY = ('[data-testid="stDownloadButton"]', 3)  # the export view has no chart
 MB = 1e6
 GOAL_SUBMIT = {16: 2.0, 512: 5.0}  # seconds, submit -> painted
@@ -254,69 +263,6 @@ class Texts:
         return text, marker
 
 
-# ---------------------------------------------------------------- how busy the machine is
-def _processes() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, CPU time used so far in clock ticks)."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", encoding="utf-8") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[int(name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-    return out
-
-
-def tree_cpu(pattern: str) -> float:
-    """CPU seconds used so far by this benchmark's descendant processes whose command line
-    contains ``pattern`` (exited processes are not counted)."""
-    procs = _processes()
-    ours, grew = {os.getpid()}, True
-    while grew:
-        new = {pid for pid, (ppid, _) in procs.items() if ppid in ours} - ours
-        ours |= new
-        grew = bool(new)
-    ticks = 0
-    for pid in ours - {os.getpid()}:
-        try:
-            with open(f"/proc/{pid}/cmdline", encoding="utf-8", errors="replace") as f:
-                if pattern in f.read().replace("\0", " "):
-                    ticks += procs[pid][1]
-        except (OSError, KeyError):
-            continue
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-class OtherLoad:
-    """CPU used meanwhile by processes outside this benchmark's tree (not this process, the
-    server, Chromium), as a share of the whole machine: 0.5 = one of two CPUs busy elsewhere."""
-
-    share = float("nan")
-
-    def __enter__(self) -> OtherLoad:
-        self.start, self.before = time.perf_counter(), _processes()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        after = _processes()
-        wall = time.perf_counter() - self.start
-        parents = {pid: ppid for pid, (ppid, _) in {**self.before, **after}.items()}
-        ours, grew = {os.getpid()}, True
-        while grew:
-            new = {pid for pid, ppid in parents.items() if ppid in ours} - ours
-            ours |= new
-            grew = bool(new)
-        used = sum(
-            ticks - self.before[pid][1]
-            for pid, (_, ticks) in after.items()
-            if pid in self.before and pid not in ours
-        )
-        self.share = used / (wall * os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1))
-
-
 # ---------------------------------------------------------------- browser helpers
 def _is_script_finished(b64: str) -> bool:
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -401,7 +347,7 @@ def view_url(url: str, view: str, text: str) -> str:
 
 
 def submit(tab: Tab, text: str, marker: str, size: int) -> dict:
-    box = tab.page.get_by_label(tr("sentence", "en"), exact=True)
+    box = tab.page.get_by_label(tr_in("en", "sentence"), exact=True)
     box.fill(text)
     since = tab.reset()
     box.press("Control+Enter")
@@ -515,7 +461,7 @@ def bytes_per_view(browser, url: str, text: str, size: int) -> dict:
     for view in [*list(VIEW_CHARTS)[1:], "attention"]:
         charts = attention_charts(size) if view == "attention" else VIEW_CHARTS[view]
         since = tab.reset()
-        tab.page.get_by_text(tr(f"view_{view}", "en"), exact=True).click()
+        tab.page.get_by_text(tr_in("en", f"view_{view}"), exact=True).click()
         tab.wait(since, charts, view=view)
         switched[view] = frames_summary(tab.frames)
     tab.close()
@@ -547,7 +493,7 @@ def slider_in_browser(browser, urls: dict[str, str], text: str, moves: int) -> d
             thumb.focus()
             since = p["tab"].reset()
             thumb.press("ArrowRight" if step > 0 else "ArrowLeft")
-            label = f"{tr('layer', 'en')} {p['layer']},"  # the heatmap's and head view's titles
+            label = f"{tr_in('en', 'layer')} {p['layer']},"  # the heatmap's and head view's titles
             t = p["tab"].wait(since, 3, [(0, label), (2, label)])
             t["bytes"] = frames_summary(p["tab"].frames)["total"]
             if i:
@@ -606,61 +552,32 @@ def bench_apptest(text: str, reps: int) -> dict:
     # `streamlit run` ends every run with gc.collect(2) (runner.postScriptGC); AppTest's runner
     # skips it. Time it here, where the same modules, model and caches are alive, and again
     # after gc.freeze() (long-lived objects moved out of the collector's sight).
-    times["gc"] = [timed(lambda: gc.collect(2)) for _ in range(5)]
+    times["gc"] = [timedian(lambda: gc.collect(2)) for _ in range(5)]
     times["objects"] = len(gc.get_objects())
     gc.freeze()
-    times["gc frozen"] = [timed(lambda: gc.collect(2)) for _ in range(5)]
+    times["gc frozen"] = [timedian(lambda: gc.collect(2)) for _ in range(5)]
     gc.unfreeze()
     return times
 
 
-def timed(fn: Callable[[], object]) -> float:
+def timedian(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
 # ---------------------------------------------------------------- report
-def machine() -> list[str]:
-    def read(path: str, prefix: str) -> str:
-        try:
-            with open(path, encoding="utf-8") as f:
-                return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith(prefix)), "?")
-        except OSError:
-            return "?"
-
-    date = subprocess.run(["date", "-u"], capture_output=True, text=True).stdout.strip()
-    ram_kib = read("/proc/meminfo", "MemTotal").split()[0]
-    ram = f"{int(ram_kib) / 1024**2:.1f} GiB" if ram_kib.isdigit() else "?"
-    chromium_version = subprocess.run(
-        ["/usr/bin/chromium", "--version"], capture_output=True, text=True
-    ).stdout.strip()
+def software() -> list[str]:
     import streamlit
-    import torch
 
-    return [
-        f"- date: {date}",
-        f"- machine: {os.cpu_count()} CPUs (nproc), {read('/proc/cpuinfo', 'model name')}, "
-        f"{ram} RAM; {platform.system()} {platform.release()}",
-        f"- software: Python {platform.python_version()}, torch {torch.__version__}, "
-        f"streamlit {streamlit.__version__}, {chromium_version or 'chromium ?'}",
-        "- command: `python " + " ".join(["bench/bench_browser.py", *sys.argv[1:]]) + "`",
-        "- model: the default (all-MiniLM-L6-v2, 6 layers x 12 heads, 512-token maximum), CPU",
-    ]
-
-
-def table(headers: list[str], rows: list[list[object]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    chromium_version = subprocess.run(
+        [_harness.CHROMIUM, "--version"], capture_output=True, text=True
+    ).stdout.strip()
+    return [f"streamlit {streamlit.__version__}", chromium_version or "chromium ?"]
 
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def seconds(timings: list[dict], a: str, b: str) -> list[float]:
@@ -673,9 +590,11 @@ def load_note(share: float) -> str:
 
 
 def report(results: dict, apptest: dict, runs: int) -> str:
-    out = ["# Browser benchmarks (bench/bench_browser.py)", "", *machine(), ""]
-
-    out += [f"## 1. Submit a new sentence -> last chart painted (attention view, median of {runs})"]
+    out = [
+        "- model: the default (all-MiniLM-L6-v2, 6 layers x 12 heads, 512-token maximum), CPU",
+        "",
+        f"### Submit a new sentence -> last chart painted (attention view, median of {runs})",
+    ]
     rows = []
     for size, by_server in results["submit"].items():
         goal = GOAL_SUBMIT.get(size)
@@ -683,17 +602,17 @@ def report(results: dict, apptest: dict, runs: int) -> str:
             total = seconds(timings, "key", "painted")
             server = [t["server"] for t in timings]
             if name == DEFAULT:
-                verdict_text = f"<= {goal:.0f} s: {verdict(med(total) <= goal)}" if goal else "-"
+                verdict_text = f"<= {goal:.0f} s: {verdict(median(total) <= goal)}" if goal else "-"
             else:
                 verdict_text = "(for comparison)"
             rows.append(
                 [
                     size,
                     name,
-                    f"{med(total):.2f} s",
+                    f"{median(total):.2f} s",
                     f"{min(total):.2f}-{max(total):.2f} s",
-                    f"{med(server):.2f} s",
-                    f"{med([a - b for a, b in zip(total, server)]):.2f} s",
+                    f"{median(server):.2f} s",
+                    f"{median([a - b for a, b in zip(total, server)]):.2f} s",
                     verdict_text,
                 ]
             )
@@ -727,7 +646,7 @@ def report(results: dict, apptest: dict, runs: int) -> str:
         "",
     ]
 
-    out += ["## 2. Bytes received over the WebSocket per view (server as configured)", ""]
+    out += ["### Bytes received over the WebSocket per view (server as configured)", ""]
     rows = []
     for size, both in results["bytes"].items():
         for view in VIEW_CHARTS:
@@ -763,12 +682,12 @@ def report(results: dict, apptest: dict, runs: int) -> str:
         "",
     ]
 
-    out += ["## 3. Rerun that only changes the layer or the head (128 tokens)", ""]
-    base = med(apptest["no change"])
-    gc_ms, frozen_ms = med(apptest["gc"]) * 1e3, med(apptest["gc frozen"]) * 1e3
+    out += ["### Rerun that only changes the layer or the head (128 tokens)", ""]
+    base = median(apptest["no change"])
+    gc_ms, frozen_ms = median(apptest["gc"]) * 1e3, median(apptest["gc frozen"]) * 1e3
     rows = []
     for name in ("layer", "head"):
-        m = med(apptest[name])
+        m = median(apptest[name])
         rows.append(
             [
                 f"AppTest, {name} slider",
@@ -778,7 +697,7 @@ def report(results: dict, apptest: dict, runs: int) -> str:
                 f"<= 150 ms: {verdict(m <= GOAL_RERUN)}",
             ]
         )
-    m = med(apptest["layer"])
+    m = median(apptest["layer"])
     rows.append(
         [
             "AppTest, layer slider + the post-run GC that `streamlit run` adds",
@@ -796,10 +715,10 @@ def report(results: dict, apptest: dict, runs: int) -> str:
         rows.append(
             [
                 f"browser ({name}), layer slider: keypress -> painted",
-                f"{med(total) * 1e3:.0f} ms",
+                f"{median(total) * 1e3:.0f} ms",
                 "-",
                 "-",
-                f"<= 150 ms: {verdict(med(total) <= GOAL_RERUN)}"
+                f"<= 150 ms: {verdict(median(total) <= GOAL_RERUN)}"
                 if name == DEFAULT
                 else "(for comparison)",
             ]
@@ -807,10 +726,10 @@ def report(results: dict, apptest: dict, runs: int) -> str:
         rows.append(
             [
                 f"browser ({name}), layer slider: server part",
-                f"{med(server) * 1e3:.0f} ms",
+                f"{median(server) * 1e3:.0f} ms",
                 "-",
                 "-",
-                f"<= 150 ms: {verdict(med(server) <= GOAL_RERUN)}"
+                f"<= 150 ms: {verdict(median(server) <= GOAL_RERUN)}"
                 if name == DEFAULT
                 else "(for comparison)",
             ]
@@ -832,15 +751,16 @@ def report(results: dict, apptest: dict, runs: int) -> str:
             "",
             f"Browser: median of {len(moves)} keyboard moves of the layer slider (ArrowRight/"
             "ArrowLeft on its thumb) per server, taking turns, on a page at 128 tokens; *server "
-            f"part* as in section 1; {med([t['bytes'] for t in moves]) / MB:.2f} MB received "
-            "per move. CPU time per move: "
+            f"part* as in the first table; {median([t['bytes'] for t in moves]) / MB:.2f} MB "
+            "received per move. CPU time per move: "
             + ", ".join(
                 f"{name} {cpu * 1e3:.0f} ms" for name, cpu in results["slider"]["cpu"].items()
             )
             + " (Chromium: all its processes; servers: each its own). "
             + load_note(results["load"]["slider"]),
         ]
-    return "\n".join(out) + "\n"
+    title = "In the browser: time to charts, bytes per view, rerun cost"
+    return generated_block(title, "\n".join(out), *software()) + "\n"
 
 
 def main() -> None:

@@ -253,30 +253,32 @@ def main() -> None:
     )
     args = parser.parse_args()
     quiet()
+    setting = ""
     if args.mmap_threshold is not None:
         if not return_freed_memory(args.mmap_threshold):
             raise SystemExit("Could not set malloc's thresholds (glibc only).")
-        print(f"malloc: mmap and trim thresholds {args.mmap_threshold} bytes, arenas capped at 2")
+        setting = (
+            f"malloc: mmap and trim thresholds {args.mmap_threshold} bytes, arenas capped at 2"
+        )
     rounds = QUICK_ROUNDS if args.quick else ROUNDS
 
     encoder = load_encoder()
     body, met, load = overhead(encoder, rounds)
-    report("Capture overhead: trace() vs the plain forward", body)
-    print(
-        f"\nGoal (h)/(t) <= {GOAL:.2f}x at every length: {'met' if met else 'NOT met'}. "
+    goal = (
+        f"Goal (h)/(t) <= {GOAL:.2f}x at every length: {'met' if met else 'NOT met'}. "
         "Other load: share of the machine's CPU used by other processes while timing."
     )
-    if busy_warning(load):
-        print("\n" + busy_warning(load))
+    parts = [setting, body, goal, busy_warning(load)]
     if args.breakdown:
-        print("\n### Where the trace's extra time goes (medians, differences of medians)\n")
-        print(breakdown(encoder, rounds))
-        print(
-            "\nencode(): tokenisation, offsets, display labels; hooks and copies: the forward "
+        parts += [
+            "**Where the trace's extra time goes (medians, differences of medians)**",
+            breakdown(encoder, rounds),
+            "encode(): tokenisation, offsets, display labels; hooks and copies: the forward "
             "with the capture hooks registered, each copying its tensor into the trace's "
             "arrays; rest: registering and removing hooks is inside the previous column, so "
-            "this is tensor creation, checks and the Trace."
-        )
+            "this is tensor creation, checks and the Trace.",
+        ]
+    report("Capture overhead: trace() vs the plain forward", *parts)
 
 
 if __name__ == "__main__":

@@ -389,16 +389,17 @@ def main() -> None:
         f"tokens; batch size {BATCH_SIZE}; {rounds} interleaved rounds after one warm-up each.\n\n"
         + table(["figure", "value", "goal"], rows)
     )
-    report("Extraction throughput: sentence_embeddings vs SentenceTransformer.encode", body)
-    print(
-        f"\nThroughput goal (>= {GOAL_RATIO:.1f}x): {'met' if ratio >= GOAL_RATIO else 'NOT met'}"
+    goal = (
+        f"Throughput goal (>= {GOAL_RATIO:.1f}x): {'met' if ratio >= GOAL_RATIO else 'NOT met'}"
         f"; cosine goal (>= {GOAL_COSINE}): {'met' if cosine >= GOAL_COSINE else 'NOT met'}."
     )
-    if busy_warning(times.other_load):
-        print("\n" + busy_warning(times.other_load))
+    parts = [body, goal, busy_warning(times.other_load)]
     if args.profile:
-        print("\n### Where the difference comes from (ablation, interleaved)\n")
-        print(profile(encoder, st_fn, ours_fn, texts, rounds))
+        parts += [
+            "**Where the difference comes from (ablation, interleaved)**",
+            profile(encoder, st_fn, ours_fn, texts, rounds),
+        ]
+    report("Extraction throughput: sentence_embeddings vs SentenceTransformer.encode", *parts)
 
 
 if __name__ == "__main__":

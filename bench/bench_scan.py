@@ -120,9 +120,11 @@ def main() -> None:
         "goal (b)/(a) < 1 met",
         "other load",
     ]
-    report("Head scan: batched per layer vs one forward per head", table(headers, rows))
-    if busy_warning(load):
-        print("\n" + busy_warning(load))
+    report(
+        "Head scan: batched per layer vs one forward per head",
+        table(headers, rows),
+        busy_warning(load),
+    )
 
 
 if __name__ == "__main__":

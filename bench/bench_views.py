@@ -54,10 +54,10 @@ def main() -> None:
     from bench_capture import text_of_tokens
     from streamlit.testing.v1 import AppTest
 
-    from viz.i18n import STRINGS
     from viz.models import DEFAULT_MODEL, load_encoder
+    from viz.ui.pages import PAGE_NAMES
 
-    views = [key.removeprefix("view_") for key in STRINGS if key.startswith("view_")]
+    views = list(PAGE_NAMES)
 
     traces: list[str] = []  # the texts traced without a mask or ablation
     real = viz.capture.trace

@@ -17,16 +17,16 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _common import ROOT, browser_harness, report, table
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, streamlit_command  # noqa: E402
+_harness = browser_harness()
+CHROMIUM, CHROMIUM_ARGS = _harness.CHROMIUM, _harness.CHROMIUM_ARGS
+free_port, streamlit_command = _harness.free_port, _harness.streamlit_command
 
 WORDS = (
     "river money bank water school music table window garden winter coffee paper story "
@@ -155,15 +155,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     args = parser.parse_args()
     r = asyncio.run(run(args.sessions, args.minutes))
-    print(
-        "| sessions | minutes | rounds | errors (goal 0) | p50 to charts | p95 to charts | "
-        "server peak RSS |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    print(
-        f"| {r['sessions']} | {r['minutes']:g} | {r['rounds']} | {r['errors']} | "
-        f"{r['p50_s']:.2f} s | {r['p95_s']:.2f} s | {r['peak_rss_mb']} MB |"
-    )
+    headers = ["sessions", "minutes", "rounds", "errors (goal 0)", "p50 to charts"]
+    headers += ["p95 to charts", "server peak RSS"]
+    row = [r["sessions"], f"{r['minutes']:g}", r["rounds"], r["errors"], f"{r['p50_s']:.2f} s"]
+    row += [f"{r['p95_s']:.2f} s", f"{r['peak_rss_mb']} MB"]
+    report("Soak: concurrent browser sessions on one server", table(headers, [row]))
 
 
 if __name__ == "__main__":
