@@ -19,7 +19,7 @@ import streamlit as st  # noqa: E402
 from viz.memory import return_freed_memory  # noqa: E402
 from viz.models import DEFAULT_MODEL, ModelLoadError  # noqa: E402
 from viz.tokens import MAX_CHARS  # noqa: E402
-from viz.ui import i18n, state  # noqa: E402
+from viz.ui import i18n, model_picker, state  # noqa: E402
 from viz.ui.cached import (  # noqa: E402
     allowed_model,
     allowed_models,
@@ -81,6 +81,7 @@ def sidebar() -> None:
             index=None,
             key=EXAMPLE,
             placeholder=tr("example_none"),
+            format_func=model_picker.example_label,
             on_change=use_example,
         )
         st.text_area(tr("sentence"), key=TEXT, height=110)
@@ -89,6 +90,7 @@ def sidebar() -> None:
             st.selectbox(tr("model"), allowed, key=MODEL)
         else:
             st.text_input(tr("model"), key=MODEL)
+            model_picker.picker(MODEL, st.session_state[TEXT])
         st.button(tr("run"), type="primary", key="run")  # a click commits the boxes and runs
         st.caption(tr("run_hint"))
         st.radio(tr("view"), PAGE_NAMES, key=VIEW, format_func=labeller(lambda v: f"view_{v}"))
@@ -99,14 +101,15 @@ def sidebar() -> None:
 def notices(t) -> None:
     """What the page must say about the input before any view: cuts and unknown tokens."""
     f = t.facts
+    unknown, real, unk = count_unknown([t])
+    mostly = model_picker.mostly_unknown(MODEL, f.name, t.text, unknown, real)
     facts = dict(L=f.num_layers, H=f.num_heads, D=f.hidden_size, T=t.num_tokens)
     st.caption(tr("facts", name=plain(f.name), type=f.model_type, **facts))
     if t.dropped_chars:
         st.warning(tr("truncated_chars", read=MAX_CHARS, cut=t.dropped_chars))
     if t.dropped_tokens:
         st.warning(tr("truncated", max=f.max_tokens, n=t.dropped_tokens))
-    unknown, real, unk = count_unknown([t])
-    if unknown:
+    if unknown and not mostly:
         st.info(tr("unknown_tokens", n=unknown, total=real, unk=plain(unk)))
 
 

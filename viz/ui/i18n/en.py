@@ -3,6 +3,17 @@ every other language has the same keys and the same {placeholders} (tested)."""
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "frame": {
+        "models_here": "Models on this machine ({n})",
+        "models_here_pick": "(choose one to switch)",
+        "reads_text": "reads this text",
+        "unk_share": "{p:.0%} [UNK]",
+        "models_offline_help": "No Hub here? On a connected machine run `hf download bert-base-chinese --local-dir bert-base-chinese` (or xlm-roberta-base), copy the folder to this machine and type its path, or put it in the folder named by VIZ_MODELS_DIR.",
+        "example_needs_chinese": "(needs a model that reads Chinese)",
+        "mostly_unknown": "Most of this text is unknown to {model}: {n} of its {total} tokens are [UNK], so what the pages show says little about the text. Use a model that reads it.",
+        "switch_to": "Switch to {model}",
+        "no_local_reader": "No model on this machine reads this text.",
+        "no_local_mlm": "No model on this machine has a masked-LM head.",
+        "local_mlm": "These models on this machine have a masked-LM head:",
         "run": "Run",
         "run_hint": "Run, Ctrl+Enter in the sentence box, or clicking elsewhere applies the text.",
         "share_link": "🔗 Link to this page",

@@ -3,6 +3,17 @@ the English catalogue (tested)."""
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "frame": {
+        "models_here": "本机上的模型（{n} 个）",
+        "models_here_pick": "（选择一个以切换）",
+        "reads_text": "能读这段文本",
+        "unk_share": "{p:.0%} 为 [UNK]",
+        "models_offline_help": "这里连不上 Hub？在联网的机器上运行 `hf download bert-base-chinese --local-dir bert-base-chinese`（或 xlm-roberta-base），把文件夹复制到本机并输入其路径，或放到 VIZ_MODELS_DIR 指定的文件夹中。",
+        "example_needs_chinese": "（需要能读中文的模型）",
+        "mostly_unknown": "这段文本的大部分内容 {model} 都不认识：{total} 个词元中有 {n} 个是 [UNK]，各页面显示的内容很难反映这段文本。请使用能读它的模型。",
+        "switch_to": "切换到 {model}",
+        "no_local_reader": "本机上没有能读这段文本的模型。",
+        "no_local_mlm": "本机上没有带掩码语言模型（MLM）头的模型。",
+        "local_mlm": "本机上这些模型带有掩码语言模型（MLM）头：",
         "run": "运行",
         "run_hint": "点击“运行”、在句子框中按 Ctrl+Enter，或点击别处，即可应用文本。",
         "share_link": "🔗 本页面的链接",
