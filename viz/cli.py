@@ -14,6 +14,7 @@ import numpy as np
 
 from viz.errors import UserError
 from viz.models import DEFAULT_MODEL
+from viz.trace import ARRAYS, ATTN_BIAS, CAPTURED, LETTERS, TOKEN_ARRAYS, kinds_of
 
 EPILOG = """examples:
   python -m viz trace --text "The bank by the river." --out trace.npz
@@ -22,6 +23,22 @@ EPILOG = """examples:
   python -m viz extract --input sentences.txt --layers all --pooling mean --out emb.npy
   python -m viz extract --input sentences.txt --layers last4 --concat --out last4.npy
 """
+
+
+def trace_description() -> str:
+    """The ``trace`` subcommand's description, its list of arrays read from ``ARRAYS``."""
+    arrays = "; ".join(f"{a.name} [{a.shape}] ({a.meaning})" for a in ARRAYS)
+    letters = ", ".join(f"{letter} {meaning}" for letter, meaning in LETTERS.items())
+    return (
+        "Run one sentence (or a sentence pair) and write every captured array to an .npz file "
+        f"(float32 unless noted): {arrays}. Shapes in letters: {letters}. For every token: "
+        "tokens, display_tokens (the text's own characters), token_ids, word_ids, segment_ids, "
+        f"special, offsets [{TOKEN_ARRAYS['offsets']}] into text or pair; plus text, pair, "
+        "dropped_tokens, dropped_chars and facts_json (the model's facts). MPNet and DeBERTa "
+        f"add attn_bias, the relative-position term of the scores ([{ATTN_BIAS[3]}] for every "
+        f"layer, or [{ATTN_BIAS[4]}] one per layer). Load it with numpy.load(path) (no pickle "
+        "needed)."
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,15 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser(
         "trace",
         help="run one sentence (or pair) and save every layer's activations",
-        description="Run one sentence (or a sentence pair) and write every captured array to an "
-        ".npz file (float32 unless noted): hidden_states [L+1,T,D] (0 = embedding output), "
-        "attentions [L,H,T,T], queries, keys, values [L,H,T,dk], attn_context [L,T,D] (heads "
-        "concatenated, before the output projection), attn_outputs and ffn_outputs [L,T,D] "
-        "(what each block adds to the residual stream), ffn_activations [L,T,F]; and, for "
-        "every token: tokens, display_tokens (the text's own characters), token_ids, "
-        "word_ids, segment_ids, special, offsets [T,2] into text or pair; plus text, pair, "
-        "dropped_tokens, dropped_chars and facts_json (the model's facts). DeBERTa adds "
-        "attn_bias. Load it with numpy.load(path) (no pickle needed).",
+        description=trace_description(),
     )
     t.add_argument(
         "--text", required=True, help="the sentence to trace (starting with '-': --text=-x)"
@@ -68,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--only",
         metavar="NAMES",
         help="capture only these arrays, comma-separated (e.g. hidden_states,attentions: a "
-        "smaller file and fewer hooks). Default: all of them",
+        f"smaller file and fewer hooks), from: {', '.join(CAPTURED)}. Default: all of them",
     )
     t.add_argument("--out", required=True, type=Path, help="output .npz path")
 
@@ -176,7 +185,7 @@ def _lines_count(n: int, kind: str = "") -> str:
 
 
 def run_trace(args: argparse.Namespace) -> None:
-    from viz.capture import kinds_of, trace
+    from viz.capture import trace
     from viz.models import load_encoder
     from viz.tokens import MAX_CHARS
 

@@ -3,18 +3,124 @@
 A Trace is an immutable value. It pickles (so ``st.cache_data`` can keep it), saves to a
 pickle-free ``.npz`` and checks its shapes on construction.
 
-Shape letters, used everywhere in ``viz``: L layers, H heads, T tokens, D hidden size,
-dk = D / H per-head width, F feed-forward width.
+``ARRAYS`` is the one table of the arrays a capture makes: each one's name (the Trace field and
+the ``.npz`` key), its shape in the letters of ``LETTERS``, the capture kind whose hooks fill it
+(``viz.capture``) and what it holds. Preallocation, the shape checks, ``--only`` and the CLI's
+help all read it.
+
+Calling this module runs a trace: ``viz.trace(encoder, text)`` is ``viz.capture.trace``.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import sys
+import types
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+
+from viz.errors import UserError
+
+# The shape letters, used everywhere in viz.
+LETTERS = {
+    "L": "layers",
+    "H": "heads",
+    "T": "tokens",
+    "D": "hidden size",
+    "dk": "head width (D / H)",
+    "F": "feed-forward width",
+}
+
+
+def _terms(shape: str) -> tuple[tuple[str | None, int], ...]:
+    """'L+1 T D' -> (('L', 1), ('T', 0), ('D', 0)); a number is (None, n)."""
+    out = []
+    for term in shape.split():
+        letter, _, extra = term.partition("+")
+        if letter.isdigit():
+            out.append((None, int(letter)))
+        elif letter in LETTERS:
+            out.append((letter, int(extra or 0)))
+        else:
+            raise ValueError(f"Unknown shape letter {letter!r} in {shape!r}.")
+    return tuple(out)
+
+
+def _dims(terms: tuple[tuple[str | None, int], ...], sizes: Mapping[str, int]) -> tuple[int, ...]:
+    return tuple(n if letter is None else sizes[letter] + n for letter, n in terms)
+
+
+def shape_of(shape: str, sizes: Mapping[str, int]) -> tuple[int, ...]:
+    """The shape letters ``shape`` (e.g. 'L+1 T D') with ``sizes`` put in for the letters."""
+    return _dims(_terms(shape), sizes)
+
+
+@dataclass(frozen=True)
+class Array:
+    """One captured array: one row of ``ARRAYS``."""
+
+    name: str  # the Trace field and the .npz key
+    shape: str  # in LETTERS, e.g. "L+1 T D"
+    kind: str  # the capture kind whose hooks fill it (viz.capture)
+    meaning: str
+
+    @functools.cached_property
+    def terms(self) -> tuple[tuple[str | None, int], ...]:
+        return _terms(self.shape)
+
+    def dims(self, sizes: Mapping[str, int]) -> tuple[int, ...]:
+        """The shape for these sizes of the letters (``ModelFacts.sizes``)."""
+        return _dims(self.terms, sizes)
+
+
+ARRAYS: tuple[Array, ...] = (
+    Array("hidden_states", "L+1 T D", "hidden", "index 0 = embedding output, i = layer i's output"),
+    Array("attentions", "L H T T", "probs", "softmax attention probabilities, rows sum to 1"),
+    Array("queries", "L H T dk", "q", "queries per head, before scaling"),
+    Array("keys", "L H T dk", "k", "keys per head"),
+    Array("values", "L H T dk", "v", "values per head"),
+    Array("attn_context", "L T D", "ctx", "heads concatenated, before the output projection"),
+    Array("attn_outputs", "L T D", "attn_out", "what attention adds to the residual stream"),
+    Array("ffn_activations", "L T F", "act", "the feed-forward activation, after the nonlinearity"),
+    Array(
+        "ffn_outputs", "L T D", "ffn_out", "what the feed-forward block adds to the residual stream"
+    ),
+)
+CAPTURED = tuple(a.name for a in ARRAYS)  # the Trace fields a capture fills, in table order
+KINDS = tuple(a.kind for a in ARRAYS)
+FIELDS = {a.kind: a.name for a in ARRAYS}  # capture kind -> Trace field
+# Per token, and the relative-position term some families add (one shared or one per layer).
+TOKEN_ARRAYS = {
+    "token_ids": "T",
+    "special": "T",
+    "word_ids": "T",
+    "segment_ids": "T",
+    "offsets": "T 2",
+}
+ATTN_BIAS = {3: "H T T", 4: "L H T T"}  # by number of dimensions: MPNet, DeBERTa
+_SHAPES = {  # parsed once: every trace is checked against them
+    **{name: _terms(shape) for name, shape in TOKEN_ARRAYS.items()},
+    **{a.name: a.terms for a in ARRAYS},
+}
+_BIAS_SHAPES = {ndim: _terms(shape) for ndim, shape in ATTN_BIAS.items()}
+
+
+def kinds_of(names: Iterable[str]) -> tuple[str, ...]:
+    """The capture kinds that fill these Trace fields (e.g. ``("hidden_states",)``), in table
+    order; a name that is not a captured array raises ``UserError`` listing them."""
+    wanted = set(names)
+    choices = ", ".join(CAPTURED)
+    if not wanted:
+        raise UserError("capture_nothing", choices=choices)
+    unknown = sorted(wanted - set(CAPTURED))
+    if unknown:
+        raise UserError("capture_unknown", names=", ".join(unknown), choices=choices)
+    return tuple(a.kind for a in ARRAYS if a.name in wanted)
 
 
 @dataclass(frozen=True)
@@ -35,34 +141,25 @@ class ModelFacts:
     shared_layers: bool = False  # ALBERT: one set of weights for every layer
     score_factor: int = 1  # scores are Q·Kᵀ/√(dk·score_factor) (DeBERTa: 3)
 
-
-CAPTURED = (
-    "hidden_states",
-    "attentions",
-    "queries",
-    "keys",
-    "values",
-    "attn_context",
-    "attn_outputs",
-    "ffn_activations",
-    "ffn_outputs",
-)
+    def sizes(self, num_tokens: int) -> dict[str, int]:
+        """The value of every shape letter for an input of ``num_tokens`` tokens."""
+        return {
+            "L": self.num_layers,
+            "H": self.num_heads,
+            "T": num_tokens,
+            "D": self.hidden_size,
+            "dk": self.head_dim,
+            "F": self.ffn_size,
+        }
 
 
 @dataclass(frozen=True, eq=False)
 class Trace:
     """One input through the encoder.
 
-    Arrays (float32 unless noted):
-        hidden_states   [L+1, T, D]  index 0 = embedding output, i = output of layer i-1... as HF
-        attentions      [L, H, T, T] softmax probabilities, rows sum to 1
-        queries/keys/values [L, H, T, dk]
-        attn_context    [L, T, D]    heads concatenated, before the output projection
-        attn_outputs    [L, T, D]    what attention adds to the residual stream
-        ffn_activations [L, T, F]    after the nonlinearity
-        ffn_outputs     [L, T, D]    what the feed-forward block adds to the residual stream
-        attn_bias       None, or the relative-position term added to the scores: [H, T, T]
-                        for every layer (MPNet), [L, H, T, T] one per layer (DeBERTa)
+    Arrays (float32): one field per row of ``ARRAYS``, and ``attn_bias``: None, or the
+    relative-position term added to the scores, [H, T, T] for every layer (MPNet) or
+    [L, H, T, T] one per layer (DeBERTa).
     Token arrays, [T]: token_ids (int64), special (bool), word_ids (int64, -1 for special
     tokens, unique across a pair), segment_ids (int64: 0 first sentence, 1 second), offsets
     [T, 2] (character spans into ``text`` or ``pair``).
@@ -96,34 +193,15 @@ class Trace:
     dropped_chars: int = 0  # characters of a huge paste never tokenised (see tokens.MAX_CHARS)
 
     def __post_init__(self) -> None:
-        f = self.facts
-        L, H, dk, D, F = f.num_layers, f.num_heads, f.head_dim, f.hidden_size, f.ffn_size
-        T = len(self.tokens)
-        expected = {
-            "token_ids": (T,),
-            "special": (T,),
-            "word_ids": (T,),
-            "segment_ids": (T,),
-            "offsets": (T, 2),
-            "hidden_states": (L + 1, T, D),
-            "attentions": (L, H, T, T),
-            "queries": (L, H, T, dk),
-            "keys": (L, H, T, dk),
-            "values": (L, H, T, dk),
-            "attn_context": (L, T, H * dk),
-            "attn_outputs": (L, T, D),
-            "ffn_activations": (L, T, F),
-            "ffn_outputs": (L, T, D),
-        }
-        expected["attn_bias"] = (L, H, T, T) if np.ndim(self.attn_bias) == 4 else (H, T, T)
-        present = {n: getattr(self, n) for n in expected if getattr(self, n) is not None}
+        sizes = self.facts.sizes(len(self.tokens))
+        shapes = {**_SHAPES, "attn_bias": _BIAS_SHAPES[4 if np.ndim(self.attn_bias) == 4 else 3]}
+        present = {n: getattr(self, n) for n in shapes if getattr(self, n) is not None}
         if not present.keys() & set(CAPTURED):
             raise ValueError("A Trace needs at least one captured array.")
         for name, array in present.items():
-            if array.shape != expected[name]:
-                raise ValueError(
-                    f"Trace.{name} has shape {array.shape}, expected {expected[name]}."
-                )
+            expected = _dims(shapes[name], sizes)
+            if array.shape != expected:
+                raise ValueError(f"Trace.{name} has shape {array.shape}, expected {expected}.")
             array.flags.writeable = False  # immutable all the way down
         if not self.display_tokens:
             object.__setattr__(self, "display_tokens", tuple(self.tokens))
@@ -140,7 +218,8 @@ class Trace:
 
     @property
     def captured(self) -> tuple[str, ...]:
-        """The names of the layer arrays this trace holds (all nine unless made with ``only``)."""
+        """The names of the captured arrays this trace holds (all of ``ARRAYS`` unless made with
+        ``only``)."""
         return tuple(n for n in CAPTURED if getattr(self, n) is not None)
 
     @property
@@ -200,3 +279,17 @@ class Trace:
                 dropped_chars=int(data["dropped_chars"]) if "dropped_chars" in data.files else 0,
                 **arrays,
             )
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable: ``viz.trace`` names both this module (``viz.trace.Trace``) and the
+    public function (``viz.trace(encoder, text)``), since Python binds a package's attribute to
+    its submodule of that name once the submodule is imported."""
+
+    def __call__(self, *args, **kwargs) -> Trace:
+        import viz.capture  # torch: only once a trace is asked for
+
+        return viz.capture.trace(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

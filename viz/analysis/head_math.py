@@ -4,13 +4,16 @@ model's own weights, step by step, so a learner can see every intermediate numbe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import erf
 
 from viz.analysis.attention_math import attention_scores, softmax
 from viz.errors import UserError
-from viz.weights import LayerWeights
+
+if TYPE_CHECKING:  # viz.weights reads them from the model, with torch; this module needs neither
+    from viz.weights import LayerWeights
 
 
 def activation(name: str, x: np.ndarray) -> np.ndarray:

@@ -9,16 +9,9 @@ public entry point; callers reach it as ``viz.capture.trace``.
 """
 
 from viz.capture.hooks import capture, shapes
-from viz.capture.run import (
-    FIELDS,
-    SCAN_BATCH_BYTES,
-    each_head_off,
-    kinds_of,
-    model_inputs,
-    trace,
-    uses_segments,
-)
-from viz.capture.store import BLOCKS, KINDS, Store
+from viz.capture.run import SCAN_BATCH_BYTES, each_head_off, model_inputs, trace, uses_segments
+from viz.capture.store import BLOCKS, Store
+from viz.trace import FIELDS, KINDS, kinds_of
 
 __all__ = [
     "BLOCKS",

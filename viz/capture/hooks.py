@@ -9,21 +9,17 @@ import torch
 from torch import nn
 
 from viz.capture.ablation import heads_off_hook
-from viz.capture.store import KINDS, Store, _first
+from viz.capture.store import Store, _first
 from viz.models import Encoder
+from viz.trace import ARRAYS, KINDS
+
+BY_KIND = {a.kind: a for a in ARRAYS}
 
 
-def shapes(encoder: Encoder, num_tokens: int) -> dict[str, tuple[int, ...]]:
-    """Each kind's array shape for an input of ``num_tokens`` tokens."""
-    f = encoder.facts
-    L, H, T, D, dk = f.num_layers, f.num_heads, num_tokens, f.hidden_size, f.head_dim
-    return {
-        "hidden": (L + 1, T, D),
-        "probs": (L, H, T, T),
-        **{kind: (L, H, T, dk) for kind in ("q", "k", "v")},
-        **{kind: (L, T, D) for kind in ("ctx", "attn_out", "ffn_out")},
-        "act": (L, T, f.ffn_size),
-    }
+def shapes(encoder: Encoder, num_tokens: int, kinds: tuple[str, ...] = KINDS) -> dict:
+    """kind -> its array's shape for an input of ``num_tokens`` tokens (from ``ARRAYS``)."""
+    sizes = encoder.facts.sizes(num_tokens)
+    return {kind: BY_KIND[kind].dims(sizes) for kind in kinds}
 
 
 @contextmanager
@@ -45,8 +41,9 @@ def capture(
     ``each_head``: (layer, first head), 0-based: batch row i has head ``first + i`` of that layer
     switched off, so one forward over copies of the input tries several heads (the head scan).
 
-    ``kinds``: what to capture (a subset of ``KINDS``); hooks whose kinds are all left out are
-    not registered, so a capture of the hidden states alone costs six hooks, not 42.
+    ``kinds``: what to capture (a subset of ``KINDS``, the kinds of ``viz.trace.ARRAYS``); hooks
+    whose kinds are all left out are not registered, so a capture of the hidden states alone
+    costs six hooks, not 42.
 
     Seven hooks per layer: the layer's output (at the first layer also its input, the
     embeddings), the attention probabilities, Q, K, V, and the two residual updates (attention
@@ -60,8 +57,7 @@ def capture(
     family, f = encoder.family, encoder.facts
     store = Store(f.num_layers, f.num_heads, kinds)
     if num_tokens is not None:
-        expected = shapes(encoder, num_tokens)
-        store.preallocate({kind: expected[kind] for kind in kinds})
+        store.preallocate(shapes(encoder, num_tokens, kinds))
 
     def output_of(kind: str, pick: Callable[[object], torch.Tensor] = _first) -> Callable:
         return lambda module, args, output: store.put(kind, pick(output))

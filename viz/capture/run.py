@@ -9,26 +9,9 @@ import numpy as np
 import torch
 
 from viz.capture.hooks import capture
-from viz.capture.store import KINDS
-from viz.errors import UserError
 from viz.models import Encoder
 from viz.tokens import Encoded, encode, mask_one_word
-from viz.trace import CAPTURED, Trace
-
-FIELDS = dict(zip(KINDS, CAPTURED, strict=True))  # kind -> the Trace field that holds it
-
-
-def kinds_of(fields: Iterable[str]) -> tuple[str, ...]:
-    """The capture kinds that fill these Trace fields (e.g. ``("hidden_states",)``), in
-    ``KINDS`` order; a name that is not a captured field raises ``UserError`` listing them."""
-    wanted = set(fields)
-    unknown = sorted(wanted - set(FIELDS.values()))
-    choices = ", ".join(FIELDS.values())
-    if not wanted:
-        raise UserError("capture_nothing", choices=choices)
-    if unknown:
-        raise UserError("capture_unknown", names=", ".join(unknown), choices=choices)
-    return tuple(kind for kind, name in FIELDS.items() if name in wanted)
+from viz.trace import FIELDS, KINDS, Trace, kinds_of
 
 
 def uses_segments(encoder: Encoder) -> bool:

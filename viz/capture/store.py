@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from viz.blocks import BlockPool
+from viz.trace import KINDS
 
 # Traces up to this size (about 200 tokens on the default model) are written into memory that
 # traces already gone have used; see viz/blocks.py. The pool keeps at most this much alive.
 BLOCKS = BlockPool(max_bytes=64 * 2**20)
-KINDS = ("hidden", "probs", "q", "k", "v", "ctx", "attn_out", "act", "ffn_out")
 PER_HEAD = ("q", "k", "v")  # stored [H, T, dk] per layer, captured [T, H*dk]
 
 
@@ -21,7 +21,8 @@ def _first(output: object) -> torch.Tensor:
 
 
 class Store:
-    """What the hooks captured: one float32 numpy array ``[n, ...]`` per kind, filled one layer
+    """What the hooks captured: one float32 numpy array ``[n, ...]`` per kind (the kinds are
+    the rows of ``viz.trace.ARRAYS``), filled one layer
     at a time in call order (so ALBERT's one shared layer fills every slot).
 
     Each hook copies its tensor (batch item 0) into the next free slot at once, while it is still
