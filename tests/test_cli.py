@@ -78,6 +78,7 @@ def test_extract_writes_npy(tmp_path):
     assert result.returncode == 0, result.stderr
     emb = np.load(out)
     assert emb.shape == (4, 3, 384) and emb.dtype == np.float32
+    assert "(layers emb, L3, L6; cls pooling)" in result.stderr
     assert np.isfinite(emb).all()
 
 

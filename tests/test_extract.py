@@ -27,7 +27,8 @@ def test_parse_layers():
     assert parse_layers("-1", 6) == [6]
     assert parse_layers("0,3,6", 6) == [0, 3, 6]
     assert parse_layers("last4", 6) == [3, 4, 5, 6]
-    for bad in ("7", "x", "", "-8"):
+    assert parse_layers("emb,L3,l6", 6) == [0, 3, 6]  # as viz.names spells them
+    for bad in ("7", "x", "", "-8", "L7", "H3"):
         with pytest.raises(ValueError):
             parse_layers(bad, 6)
 

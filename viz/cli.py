@@ -14,6 +14,7 @@ import numpy as np
 
 from viz.errors import UserError
 from viz.models import DEFAULT_MODEL
+from viz.names import layer_name
 from viz.trace import ARRAYS, ATTN_BIAS, CAPTURED, LETTERS, TOKEN_ARRAYS, kinds_of
 
 EPILOG = """examples:
@@ -97,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--layers",
         default="all",
-        help="'all' (embeddings + every layer), 'last4', or indices like 0,3,6 or -1 "
+        help="'all' (embeddings + every layer), 'last4', or indices like 0,3,6 or -1, or names "
+        "like emb,L3 "
         "(0 = embedding output; negative counts from the last layer: write a list of them as "
         "--layers=-2,-1). Default: all",
     )
@@ -261,7 +263,8 @@ def run_extract(args: argparse.Namespace) -> None:
     if stats.cut:
         notes += f"; {_lines_count(stats.cut)} longer than {limit} tokens, cut to {limit}"
     print(
-        f"wrote {args.out}: float32 {list(shape)} (layers {layers}, {args.pooling} pooling){notes}",
+        f"wrote {args.out}: float32 {list(shape)} (layers {', '.join(map(layer_name, layers))}; "
+        f"{args.pooling} pooling){notes}",
         file=sys.stderr,
     )
 

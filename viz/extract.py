@@ -15,6 +15,7 @@ import torch
 
 from viz.errors import UserError
 from viz.models import Encoder
+from viz.names import EMBEDDINGS, parse_layer
 from viz.tokens import TOKENIZER_LOCK
 
 POOLINGS = ("mean", "cls", "max")
@@ -28,9 +29,21 @@ class ExtractStats:
     cut: int = 0  # texts longer than the token limit, cut to it
 
 
+def _layer_number(part: str) -> int:
+    """'3', '-1' (from the end), or a layer's name: 'emb', 'L3' (any case)."""
+    try:
+        return int(part)
+    except ValueError:
+        layer = parse_layer(part if part.lower() == EMBEDDINGS else part.upper())
+        if layer is None:
+            raise
+        return layer
+
+
 def parse_layers(spec: str, num_layers: int) -> list[int]:
-    """``all`` | ``last4`` | comma-separated ints (negative counts from the end) -> indices into
-    ``hidden_states`` (0 = embeddings, ``num_layers`` = last layer)."""
+    """``all`` | ``last4`` | comma-separated ints (negative counts from the end) or layer names
+    (``emb``, ``L3``: ``viz.names``) -> indices into ``hidden_states`` (0 = embeddings,
+    ``num_layers`` = last layer)."""
     spec = spec.strip().lower()
     count = num_layers + 1
     if spec == "all":
@@ -38,7 +51,7 @@ def parse_layers(spec: str, num_layers: int) -> list[int]:
     if spec == "last4":
         return list(range(max(0, count - 4), count))
     try:
-        wanted = [int(part) for part in spec.split(",") if part.strip()]
+        wanted = [_layer_number(part.strip()) for part in spec.split(",") if part.strip()]
     except ValueError as err:
         raise UserError("layers_invalid", spec=spec) from err
     if not wanted:
