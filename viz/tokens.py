@@ -39,14 +39,16 @@ class Encoded:
 def clean_text(text: str | None, what: str = "text") -> str:
     """The text as it is tokenised (NUL removed: it breaks some tokenizers and means nothing
     here); offsets index into this string. Empty text and undecodable bytes are errors.
-    ``what``: "text", or "pair" for the second sentence (it names the one at fault)."""
+    ``what``: "text", or "pair" for the second sentence (the message names the one at fault)."""
+    pair = what == "pair"
     if text is None or not text.strip():
-        raise UserError(f"{what}_empty")
+        raise UserError("pair_empty" if pair else "text_empty")
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError as err:  # bytes a terminal could not decode reach argv so
-            raise UserError(f"{what}_not_utf8", position=err.start + 1) from None
+            code = "pair_not_utf8" if pair else "text_not_utf8"
+            raise UserError(code, position=err.start + 1) from None
     return text.replace("\x00", "")
 
 
