@@ -10,6 +10,7 @@ from transformers import BertConfig, BertForMaskedLM, DebertaV2ForMaskedLM
 
 from tests.conftest import TINY_CONFIGS
 from viz import capture
+from viz import lens as viz_lens
 from viz.analysis import contrast, layers, mlm, probe
 from viz.analysis.head_math import activation, recompute_layer
 from viz.capture import trace, uses_segments
@@ -76,7 +77,7 @@ def test_mask_one_word_and_lens(tiny_mlm):
     assert masked.num_tokens == plain.num_tokens - len(groups[word]) + 1
     pos = mlm.mask_position(masked, tiny_mlm.tokenizer.mask_token_id)
     assert masked.tokens[pos] == "[MASK]" and pos == groups[word][0]
-    result = mlm.lens(tiny_mlm, masked, pos, k=5)
+    result = viz_lens.lens(tiny_mlm, masked, pos, k=5)
     L = tiny_mlm.facts.num_layers
     assert result.top_ids.shape == (L + 1, 5) and len(result.top_tokens) == L + 1
     assert result.final_rank[-1] == 1 and (result.final_rank >= 1).all()
@@ -89,7 +90,7 @@ def test_mask_one_word_and_lens(tiny_mlm):
 
 def test_lens_unavailable_without_head(bundled):
     with pytest.raises(ValueError, match="no masked-language-model head"):
-        mlm.lens(bundled, trace(bundled, "hi"), 1)
+        viz_lens.lens(bundled, trace(bundled, "hi"), 1)
 
 
 @pytest.mark.parametrize("model_type", ["bert", "albert"])

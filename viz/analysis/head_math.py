@@ -92,3 +92,20 @@ def recompute_layer(
     return LayerSteps(
         x, q, k, v, scores, probs, heads, concat, attn_out, h1, ffn_pre, ffn_act, ffn_out, out
     )
+
+
+def score_parts(
+    steps: LayerSteps, head: int, query: int, bias: np.ndarray | None = None, factor: int = 1
+) -> dict[str, np.ndarray]:
+    """For one head and query token, every key's numbers [T] on the way to its weight: 'qk'
+    (q·k), 'scaled' (q·k / √(dk·factor)), 'relative' (the relative-position term, when the
+    model adds one), 'score' (what the softmax reads) and 'alpha' (the weight)."""
+    q, k = steps.q[head, query], steps.k[head]  # [dk], [T, dk]
+    qk = k @ q
+    scaled = qk / np.sqrt(q.shape[-1] * factor)
+    parts = {"qk": qk, "scaled": scaled}
+    if bias is not None:
+        parts["relative"] = bias[head, query].astype(np.float64)
+    parts["score"] = steps.scores[head, query]
+    parts["alpha"] = steps.probs[head, query]
+    return parts

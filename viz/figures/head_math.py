@@ -4,8 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 
 from viz.figures.common import base_layout, compact, position_labels, thinned_ticks
+
+DIVERGING = "RdBu_r"
+
+
+def diverging_range(values: np.ndarray, tail: float = 0.5) -> tuple[float, float, list]:
+    """(zmin, zmax, colorscale) for values of either sign: [zmin, zmax] spans the ``tail``-th
+    to the (100 - ``tail``)-th percentile and always holds 0; the colours are the part of a
+    symmetric red-white-blue scale that this range covers, so 0 stays white and equal
+    magnitudes get equal shades on both sides."""
+    low = min(float(np.percentile(values, tail)), 0.0)
+    high = max(float(np.percentile(values, 100 - tail)), 0.0)
+    if high - low <= 0:
+        low, high = -1.0, 1.0
+    reach = max(-low, high)
+    zero = -low / (high - low)
+    at = np.union1d(np.linspace(0.0, 1.0, 21), [zero])  # positions on the shown bar, 0 among them
+    on_full = 0.5 + 0.5 * (low + at * (high - low)) / reach  # the same values on the full scale
+    colours = sample_colorscale(DIVERGING, list(on_full))
+    return low, high, [[float(p), c] for p, c in zip(at, colours)]
 
 
 def matrix(
@@ -16,21 +36,26 @@ def matrix(
     highlight_row: int | None = None,
     diverging: bool = True,
 ) -> go.Figure:
-    """[rows, cols] with token rows; exact values on hover. A diverging scale spans the 99.5th
-    percentile of |value|, not the maximum: a few outlier dimensions (GELU outputs of 25 among
-    values near 0) would otherwise leave every other cell white. Outliers show saturated."""
+    """[rows, cols] with token rows; exact values on hover. A diverging scale runs from the
+    0.5th to the 99.5th percentile of the values, not their extremes: a few outlier dimensions
+    (GELU outputs of 25 among values near 0) would otherwise leave every other cell white.
+    Outliers show saturated. White is 0 and one shade means one magnitude on either side, but
+    the scale covers only the range the data has: GELU never goes below about -0.17, so its
+    colour bar stops there instead of mirroring the positive side."""
     rows = position_labels(row_labels)
     cols = np.arange(values.shape[1])
-    magnitude = np.abs(values)
-    limit = float(np.percentile(magnitude, 99.5) if diverging else magnitude.max()) or 1.0
+    if diverging:
+        zmin, zmax, scale = diverging_range(values)
+    else:
+        zmin, zmax, scale = 0.0, float(np.abs(values).max()) or 1.0, "Blues"
     fig = go.Figure(
         go.Heatmap(
             z=compact(values),
             x=cols,
             y=rows,
-            colorscale="RdBu_r" if diverging else "Blues",
-            zmin=-limit if diverging else 0,
-            zmax=limit,
+            colorscale=scale,
+            zmin=zmin,
+            zmax=zmax,
             colorbar={"thickness": 10},
             hovertemplate="%{y}<br>" + column_name + " %{x}<br>%{z:.6f}<extra></extra>",
         )

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 from viz.figures.common import base_layout, safe
 from viz.names import layer_names
+
+# Every line gets its colour here, not from the page's theme: a marker drawn for one series
+# (the probe's best layer) must take that series' colour, whatever theme draws the chart.
+PALETTE = qualitative.D3
+GROUP_COLOURS = ("#1f77b4", "#ff7f0e", "#7f7f7f")  # same sense, different senses, untagged
+
+
+def colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
 
 
 def by_layer(
@@ -23,6 +33,7 @@ def by_layer(
     is marked with a star; ``errors`` draws error bars. ``rank``: the values are ranks (1 = top),
     drawn on a log axis with 1 at the top."""
     fig = go.Figure()
+    colours = {name: colour(i) for i, name in enumerate(series)}
     for name, values in series.items():
         n = len(values)
         x = layer_names(n - 1 + first_layer)[first_layer:]
@@ -33,7 +44,9 @@ def by_layer(
                 y=values,
                 mode="lines+markers",
                 name=safe(name),
-                error_y={"type": "data", "array": err, "visible": True}
+                line={"color": colours[name]},
+                marker={"color": colours[name]},
+                error_y={"type": "data", "array": err, "visible": True, "color": colours[name]}
                 if err is not None
                 else None,
                 hovertemplate="%{x}: %{y:.4f}<extra>" + safe(name) + "</extra>",
@@ -48,7 +61,13 @@ def by_layer(
                 x=[x[layer]],
                 y=[values[layer]],
                 mode="markers",
-                marker={"symbol": "star", "size": 18, "color": "#d62728"},
+                # the best series' colour, outlined so the star stands out from its line
+                marker={
+                    "symbol": "star",
+                    "size": 20,
+                    "color": colours[name],
+                    "line": {"color": "#222", "width": 1.5},
+                },
                 name=best_name,
                 hoverinfo="skip",
             )
@@ -74,3 +93,52 @@ def bars_by_layer(values: np.ndarray, title: str, y_title: str, first_layer: int
     )
     fig.update_yaxes(title_text=y_title)
     return base_layout(fig, title, height=380)
+
+
+def grouped_by_layer(
+    groups: dict[str, dict[str, np.ndarray]],
+    means: dict[str, str],
+    title: str,
+    y_title: str,
+    max_lines: int = 40,
+) -> go.Figure:
+    """Lines over layers in groups (x: emb, L1, ...): each group's lines thin in one colour
+    (at most ``max_lines`` of them), and its mean over all of its lines thick and dashed.
+    ``groups``: group name -> {line name: values [L+1]}, in the order of ``GROUP_COLOURS``;
+    ``means``: group name -> the legend entry of its mean. A legend click hides a group."""
+    fig = go.Figure()
+    for i, (group, lines) in enumerate(groups.items()):
+        if not lines:
+            continue
+        c = GROUP_COLOURS[i % len(GROUP_COLOURS)]
+        x = layer_names(len(next(iter(lines.values()))) - 1)
+        for name, values in list(lines.items())[:max_lines]:
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=values,
+                    mode="lines",
+                    line={"color": c, "width": 1},
+                    opacity=0.45,
+                    name=safe(name),
+                    legendgroup=safe(group),
+                    showlegend=False,
+                    hovertemplate="%{x}: %{y:.4f}<extra>" + safe(name) + "</extra>",
+                )
+            )
+        mean = np.mean(np.stack(list(lines.values())), axis=0)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=mean,
+                mode="lines+markers",
+                line={"color": c, "width": 4, "dash": "dash"},
+                marker={"color": c, "size": 8},
+                name=safe(means[group]),
+                legendgroup=safe(group),
+                hovertemplate="%{x}: %{y:.4f}<extra>" + safe(means[group]) + "</extra>",
+            )
+        )
+    fig.update_yaxes(title_text=y_title)
+    fig.update_layout(legend={"orientation": "h", "y": -0.18})
+    return base_layout(fig, title, height=440)

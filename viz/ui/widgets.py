@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from viz.analysis.mlm import content_word
 from viz.errors import UserError
 from viz.figures.common import Words
 from viz.tokens import word_groups, word_texts
@@ -132,3 +133,35 @@ def figure_words() -> Words:
 def message(err: Exception) -> str:
     """An error's message in the bound language, escaped for Markdown."""
     return plain(error_text(err) if isinstance(err, UserError) else str(err))
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as the CSV every download offers: UTF-8 with a byte-order mark, so Excel reads
+    Chinese text as Chinese rather than as mojibake."""
+    return frame.to_csv(index=False).encode("utf-8-sig")
+
+
+def word_to_mask(t: Trace) -> int:
+    """The word group the MLM pickers start on: the first content word (not a stop word or
+    punctuation, not read as the unknown token), as ``viz.analysis.mlm.content_word`` picks."""
+    groups = word_groups(t.word_ids)
+    words = word_texts(groups, t.display_tokens, t.offsets, t.segment_ids, t.text, t.pair)
+    keep, _ = word_choices(t)
+    unknown, _ = unknown_tokens(t)
+    return content_word(words, keep, avoid=[i for i in keep if unknown[groups[i]].any()])
+
+
+def masked_text(t: Trace, word: int, mask: str) -> str:
+    """The input as the model reads it with word group ``word`` replaced by ``mask``, escaped
+    for Markdown, the mask in bold (a pair reads 'text ‖ pair')."""
+    group = word_groups(t.word_ids)[word]
+    start, end = int(t.offsets[group[0], 0]), int(t.offsets[group[-1], 1])
+    in_pair = t.pair is not None and t.segment_ids[group[0]] == 1
+    parts = [t.text, *([t.pair] if t.pair is not None else [])]
+    i = 1 if in_pair else 0
+    source = parts[i]
+    parts[i] = f"{plain(source[:start])}**{plain(mask)}**{plain(source[end:])}"
+    for j in range(len(parts)):
+        if j != i:
+            parts[j] = plain(parts[j])
+    return " ‖ ".join(parts)

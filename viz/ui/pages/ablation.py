@@ -12,13 +12,22 @@ from viz.analysis import layers as layer_stats
 from viz.analysis import mlm
 from viz.figures import heads as heads_fig
 from viz.figures import lines as lines_fig
+from viz.lens import lens
 from viz.names import head_name, head_names, parse_head
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_encoder, get_trace
 from viz.ui.i18n import language, tr
 from viz.ui.state import TraceKey
-from viz.ui.widgets import chart, clicked_head, figure_words, percent, table, word_choices
+from viz.ui.widgets import (
+    chart,
+    clicked_head,
+    figure_words,
+    percent,
+    table,
+    word_choices,
+    word_to_mask,
+)
 
 HEADS_OFF = state.widget("ablate_heads", link=state.HEADS, clamp=state.existing_heads)
 SCAN_MAP = "ablation_scan_map"
@@ -100,13 +109,21 @@ def ablation_effects(t: Trace, key: TraceKey, chosen: list[str]) -> None:
     f = t.facts
     ablate = frozenset((lay - 1, h - 1) for lay, h in map(parse_head, chosen))
     changed = get_trace(key.ablated(ablate))
-    drift = layer_stats.drift(t.hidden_states, changed.hidden_states)
-    chart(lines_fig.bars_by_layer(drift, tr("ablation_drift"), "1 − cos"), key="ablation_drift")
+    # from L1: the embeddings come before every head, so they never move
+    drift = layer_stats.drift(t.hidden_states[1:], changed.hidden_states[1:])
+    chart(
+        lines_fig.bars_by_layer(drift, tr("ablation_drift"), "1 − cos", first_layer=1),
+        key="ablation_drift",
+    )
     if f.has_mlm_head:
         encoder = get_encoder(key.model)
         keep, labels = word_choices(t)
         word = st.selectbox(
-            tr("mlm_word"), keep, key="ablation_word", format_func=lambda i: labels[i]
+            tr("mlm_word"),
+            keep,
+            index=keep.index(word_to_mask(t)),
+            key="ablation_word",
+            format_func=lambda i: labels[i],
         )
         before = get_trace(key.masked(word))
         after = get_trace(key.masked(word).ablated(ablate))
@@ -114,7 +131,7 @@ def ablation_effects(t: Trace, key: TraceKey, chosen: list[str]) -> None:
         st.subheader(tr("ablation_mlm"))
         c1, c2 = st.columns(2)
         for col, name, run in ((c1, "before", before), (c2, "after", after)):
-            res = mlm.lens(encoder, run, pos, k=5)
+            res = lens(encoder, run, pos, k=5)
             col.markdown(f"**{tr(name)}**")
             table(
                 pd.DataFrame(

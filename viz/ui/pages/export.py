@@ -12,9 +12,21 @@ from viz.ui import state
 from viz.ui.i18n import tr
 from viz.ui.pages.heads import head_table
 from viz.ui.state import URL_TEXT_LIMIT, TraceKey
-from viz.ui.widgets import table
+from viz.ui.widgets import csv_bytes, table
 
 LAYER = state.widget("export_layer", link=state.NUMBER, clamp=state.layers_from(0))
+
+
+def layer_csv(t: Trace, layer: int) -> bytes:
+    """One row per token: its position, the token the model read, the label the page shows
+    (银→[UNK] where the model read [UNK]), then the vector at ``layer``."""
+    frame = pd.DataFrame(
+        t.hidden_states[layer], columns=[f"d{i}" for i in range(t.facts.hidden_size)]
+    )
+    frame.insert(0, "shown as", list(t.display_tokens))
+    frame.insert(0, "token", list(t.tokens))
+    frame.insert(0, "position", np.arange(t.num_tokens))
+    return csv_bytes(frame)
 
 
 def render(t: Trace, key: TraceKey) -> None:
@@ -32,24 +44,16 @@ def render(t: Trace, key: TraceKey) -> None:
     )
     layer = st.slider(tr("export_layer"), 0, f.num_layers, value=f.num_layers, key=LAYER)
 
-    def layer_csv() -> bytes:
-        frame = pd.DataFrame(
-            t.hidden_states[layer], columns=[f"d{i}" for i in range(f.hidden_size)]
-        )
-        frame.insert(0, "token", list(t.tokens))
-        frame.insert(0, "position", np.arange(t.num_tokens))
-        return frame.to_csv(index=False).encode("utf-8")
-
     st.download_button(
         tr("download_layer", layer=layer),
-        data=layer_csv,
+        data=lambda: layer_csv(t, layer),
         file_name=f"layer{layer}_tokens.csv",
         mime="text/csv",
         on_click="ignore",
     )
     st.download_button(
         tr("download_heads"),
-        data=lambda: head_table(key).to_csv(index=False).encode("utf-8"),
+        data=lambda: csv_bytes(head_table(key)),
         file_name="heads.csv",
         mime="text/csv",
         on_click="ignore",

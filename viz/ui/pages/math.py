@@ -4,16 +4,17 @@ beside the formula, and how far the recomputation is from what the model produce
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from viz.analysis.head_math import LayerSteps, recompute_layer
+from viz.analysis.head_math import LayerSteps, recompute_layer, score_parts
 from viz.figures import head_math as math_fig
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_encoder, get_trace
 from viz.ui.i18n import tr
 from viz.ui.state import TraceKey
-from viz.ui.widgets import chart, layer_head_controls
+from viz.ui.widgets import chart, layer_head_controls, plain, table
 from viz.weights import layer_weights
 
 QUERY = state.widget("query_token", link=state.NUMBER)  # brought into range below
@@ -41,6 +42,22 @@ def latex_number(x: float) -> str:
 
 def latex(formula: str) -> None:
     st.latex(formula)
+
+
+def score_table(t: Trace, steps: LayerSteps, layer: int, head: int, query: int) -> pd.DataFrame:
+    """One row per key: its token and the numbers of steps 3 and 4 for the query token (the
+    relative-position term only for a model that adds one). The column names are translated
+    where the table is shown."""
+    parts = score_parts(steps, head, query, t.score_bias(layer), t.facts.score_factor)
+    frame = pd.DataFrame({"position": np.arange(t.num_tokens), "key": list(t.display_tokens)})
+    names = (
+        ("qk", "scaled", "relative", "score", "alpha")
+        if "relative" in parts
+        else ("qk", "scaled", "alpha")
+    )  # without a relative term the score is the scaled q·k
+    for name in names:
+        frame[name] = np.round(parts[name], 6)
+    return frame
 
 
 def render(t: Trace, key: TraceKey) -> None:
@@ -91,12 +108,20 @@ def render(t: Trace, key: TraceKey) -> None:
         r"s_{ij} = \frac{q_i \cdot k_j}{%s}%s + m_j,\quad %s=\sqrt{%d}=%.4f,\quad m_j = 0"
         % (divisor, r" + r_{ij}" if relative else "", divisor, factor * dk, np.sqrt(factor * dk))
     )
+    st.caption(tr("math_mask_help"))
     if relative:
         st.caption(tr("math_relative"))
     chart(math_fig.vector(steps.scores[h, qi], labels, f"s[{qi}, :]", tr("score")), key="math_s")
     st.markdown(f"**{tr('math_softmax')}**")
     latex(r"\alpha_{ij} = \frac{e^{s_{ij}}}{\sum_{j'} e^{s_{ij'}}},\quad \sum_j \alpha_{ij} = 1")
     chart(math_fig.vector(steps.probs[h, qi], labels, f"α[{qi}, :]", "α"), key="math_a")
+    st.caption(tr("math_numbers", i=f"{qi} ({plain(labels[qi])})"))
+    table(
+        score_table(t, steps, layer, h, qi),
+        hide_index=True,
+        width="stretch",
+        height=min(400, 38 + 35 * t.num_tokens),
+    )
     st.markdown(f"**{tr('math_sum')}**")
     latex(r"z_i^{(h)} = \sum_j \alpha_{ij}\, v_j \in \mathbb{R}^{%d}" % dk)
     chart(

@@ -19,7 +19,7 @@ from viz.ui import state
 from viz.ui.cached import get_encoder
 from viz.ui.i18n import labeller, tr
 from viz.ui.state import TraceKey
-from viz.ui.widgets import chart, message, table
+from viz.ui.widgets import chart, csv_bytes, message, table
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SOURCES = ("sentiment", "topic", "upload")
@@ -41,6 +41,14 @@ def probe_results(model_name: str, digest: str, _data: probing.LabelledTexts):
     )
     bar.empty()
     return features, scores
+
+
+def embeddings_csv(data: probing.LabelledTexts, vectors: np.ndarray) -> bytes:
+    """One row per text: the text, its label, then its vector [D]."""
+    frame = pd.DataFrame(vectors, columns=[f"d{i}" for i in range(vectors.shape[1])])
+    frame.insert(0, "label", list(data.labels))
+    frame.insert(0, "text", list(data.texts))
+    return csv_bytes(frame)
 
 
 def render(t: Trace, key: TraceKey) -> None:
@@ -117,17 +125,9 @@ def render(t: Trace, key: TraceKey) -> None:
     layer = c1.number_input(tr("layer_emb"), 0, t.facts.num_layers, key=LAYER)
     pooling = c2.selectbox(tr("pooling"), POOLINGS, key=POOLING)
 
-    def embeddings_csv() -> bytes:
-        frame = pd.DataFrame(
-            features[pooling][:, layer], columns=[f"d{i}" for i in range(t.facts.hidden_size)]
-        )
-        frame.insert(0, "label", list(data.labels))
-        frame.insert(0, "text", list(data.texts))
-        return frame.to_csv(index=False).encode("utf-8")
-
     st.download_button(
         tr("probe_download", layer=layer, pooling=pooling, n=len(data.texts)),
-        data=embeddings_csv,
+        data=lambda: embeddings_csv(data, features[pooling][:, layer]),
         file_name=f"layer{layer}_{pooling}.csv",
         mime="text/csv",
         on_click="ignore",
