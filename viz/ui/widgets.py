@@ -6,6 +6,8 @@ Plotly labels, or Markdown after ``plain()``; never as HTML.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -153,14 +155,16 @@ def word_to_mask(t: Trace) -> int:
 
 def masked_text(t: Trace, word: int, mask: str) -> str:
     """The input as the model reads it with word group ``word`` replaced by ``mask``, escaped
-    for Markdown, the mask in bold (a pair reads 'text ‖ pair')."""
+    for Markdown, the mask as inline code (a pair reads 'text ‖ pair'). Code, not bold: ``**``
+    between two Chinese characters is not emphasis in Markdown, a code span is anywhere."""
     group = word_groups(t.word_ids)[word]
     start, end = int(t.offsets[group[0], 0]), int(t.offsets[group[-1], 1])
     in_pair = t.pair is not None and t.segment_ids[group[0]] == 1
     parts = [t.text, *([t.pair] if t.pair is not None else [])]
     i = 1 if in_pair else 0
     source = parts[i]
-    parts[i] = f"{plain(source[:start])}**{plain(mask)}**{plain(source[end:])}"
+    fence = "`" * (max((len(r) for r in re.findall("`+", mask)), default=0) + 1)
+    parts[i] = f"{plain(source[:start])}{fence}{mask}{fence}{plain(source[end:])}"
     for j in range(len(parts)):
         if j != i:
             parts[j] = plain(parts[j])

@@ -25,6 +25,7 @@ MAX_SENTENCES = 20
 SENTENCES = state.widget("contrast_text", link=state.TEXT)  # the sense tags travel with them
 WORD = state.widget("contrast_word", link=state.TEXT)
 SENSE_MARK = "|"
+CLEAR_GAP = 0.01  # a smaller gap between the two means is not read as the senses parting
 # The sense of each line of the examples, in their order.
 EXAMPLE_SENSES = {
     "en": ("river", "money", "river", "money"),
@@ -149,6 +150,11 @@ def pairs_chart(
             list(groups["different"].values()), axis=0
         )
         i = int(np.argmax(gap))
-        st.caption(tr("contrast_gap", layer=layer_name(i), gap=gap[i], last=gap[-1]))
+        if gap[i] < CLEAR_GAP:
+            st.caption(tr("contrast_no_gap", layer=layer_name(i), gap=gap[i]))
+        elif i == len(gap) - 1:
+            st.caption(tr("contrast_gap_last", layer=layer_name(i), gap=gap[i]))
+        else:
+            st.caption(tr("contrast_gap", layer=layer_name(i), gap=gap[i], last=gap[-1]))
     else:
         st.caption(tr("contrast_one_kind"))
