@@ -75,12 +75,15 @@ def layer_head_controls(
 def clicked_head(chart_key: str) -> tuple[int, int] | None:
     """(layer, head), 1-based, of the point clicked in a chart whose points carry them first in
     their customdata; None when nothing is selected."""
-    points = st.session_state[chart_key].selection.points
-    data = points[0].get("customdata") if points else None
-    if isinstance(data, dict):  # Plotly may send an array as {"0": .., "1": ..}
-        data = [data[k] for k in sorted(data, key=int)]
-    if isinstance(data, list | tuple) and len(data) >= 2:
-        return int(data[0]), int(data[1])
+    try:
+        points = st.session_state[chart_key].selection.points
+        data = points[0].get("customdata") if points else None
+        if isinstance(data, dict):  # Plotly may send an array as {"0": .., "1": ..}
+            data = [data[k] for k in sorted(data, key=int)]
+        if isinstance(data, list | tuple) and len(data) >= 2:
+            return int(data[0]), int(data[1])
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        pass  # a selection this page never sent (a forged message): ignored
     return None
 
 

@@ -45,8 +45,8 @@ def head_distances(key: TraceKey) -> tuple[np.ndarray, np.ndarray]:
 def on_head_row() -> None:
     rows = st.session_state[TABLE].selection.rows
     frame = st.session_state.get("_head_frame")
-    if rows and frame is not None:
-        row = frame.iloc[rows[0]]
+    if rows and frame is not None and isinstance(rows[0], int) and 0 <= rows[0] < len(frame):
+        row = frame.iloc[rows[0]]  # (a forged row number is ignored)
         open_head(int(row["layer"]), int(row["head"]))
 
 
