@@ -182,7 +182,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "math_mask_help": "$m_j$ is the padding mask: 0 for a real token, a very large negative number for padding, so padding gets no weight after the softmax. One input, sentence or pair, has no padding, so here $m_j = 0$.",
         "math_relative": "r: the relative-position term this model adds to every score, captured from the model (MPNet: a learned bias per distance bucket; DeBERTa: content-to-position and position-to-content products, hence the larger divisor). It is included in the bars below.",
         "math_softmax": "4. Softmax turns the scores into weights that sum to 1",
-        "math_numbers": "Steps 3 and 4 in numbers for query token {i}, one row per key (click a column header to sort):",
+        "math_numbers": "Steps 3 and 4 in numbers for query token {i} ({tok}), one row per key (click a column header to sort):",
         "math_sum": "5. The weighted sum of the values: this head's output for the query token",
         "math_concat": "6. All heads concatenated, then the output projection",
         "math_ln1": "7. Residual add and LayerNorm",

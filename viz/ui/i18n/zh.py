@@ -182,7 +182,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "math_mask_help": "$m_j$ 是填充掩码：真实词元为 0，填充位置为一个极大的负数，因此 softmax 后填充得不到任何权重。单个输入（无论单句还是句对）没有填充，所以这里 $m_j = 0$。",
         "math_relative": "r：该模型加到每个得分上的相对位置项，取自模型本身（MPNet：按距离分桶学习的偏置；DeBERTa：内容到位置与位置到内容的乘积，因此除数更大）。下方柱状图已包含此项。",
         "math_softmax": "4. Softmax 把得分变成和为 1 的权重",
-        "math_numbers": "第 3、4 步的具体数值（查询词元 {i}），每个 key 一行（点击列标题可排序）：",
+        "math_numbers": "第 3、4 步的具体数值（查询词元 {i}：{tok}），每个 key 一行（点击列标题可排序）：",
         "math_sum": "5. value 的加权和：这个头对查询词元的输出",
         "math_concat": "6. 拼接所有头，再做输出投影",
         "math_ln1": "7. 残差相加与 LayerNorm",

@@ -115,7 +115,7 @@ def render(t: Trace, key: TraceKey) -> None:
     st.markdown(f"**{tr('math_softmax')}**")
     latex(r"\alpha_{ij} = \frac{e^{s_{ij}}}{\sum_{j'} e^{s_{ij'}}},\quad \sum_j \alpha_{ij} = 1")
     chart(math_fig.vector(steps.probs[h, qi], labels, f"α[{qi}, :]", "α"), key="math_a")
-    st.caption(tr("math_numbers", i=f"{qi} ({plain(labels[qi])})"))
+    st.caption(tr("math_numbers", i=qi, tok=plain(labels[qi])))
     table(
         score_table(t, steps, layer, h, qi),
         hide_index=True,
