@@ -269,14 +269,6 @@ def test_contrast_tags_in_chinese():
     assert any("始终没有明显高于" in c.value for c in at.caption)
 
 
-FRAME_READS_THE_FLAG = "OWN_NOTICES" in (
-    Path(__file__).resolve().parents[1] / "viz" / "ui" / "app.py"
-).read_text(encoding="utf-8")
-
-
-@pytest.mark.xfail(
-    not FRAME_READS_THE_FLAG, reason="the frame does not read OWN_NOTICES yet", strict=True
-)
 def test_contrast_shows_only_its_own_unknown_token_notice():
     """The sidebar sentence has a few characters the model lacks, the contrast sentences none:
     the frame's notice about the sidebar is not the contrast page's business."""

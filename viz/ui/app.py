@@ -109,7 +109,8 @@ def notices(t) -> None:
         st.warning(tr("truncated_chars", read=MAX_CHARS, cut=t.dropped_chars))
     if t.dropped_tokens:
         st.warning(tr("truncated", max=f.max_tokens, n=t.dropped_tokens))
-    if unknown and not mostly:
+    own = getattr(PAGES[st.session_state[VIEW]], "OWN_NOTICES", False)  # it counts its own texts
+    if unknown and not mostly and not own:
         st.info(tr("unknown_tokens", n=unknown, total=real, unk=plain(unk)))
 
 
