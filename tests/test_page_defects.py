@@ -8,7 +8,6 @@ import codecs
 import csv
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
