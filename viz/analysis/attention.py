@@ -88,3 +88,38 @@ def norm_based(attentions: np.ndarray, values: np.ndarray, out_weight: np.ndarra
     transformed = np.einsum("htk,hkd->htd", values.astype(np.float64), W)  # [H, T, D]
     norms = np.linalg.norm(transformed, axis=-1)  # [H, T] = ‖f(x_j)‖ per head
     return attentions * norms[:, None, :]
+
+
+def in_window(positions: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:
+    """Indices of the ``positions`` (token positions of a prepared matrix's rows or columns)
+    that fall in ``window`` = (first, last) position, both included; all of them for None."""
+    if window is None:
+        return np.arange(len(positions))
+    first, last = window
+    return np.flatnonzero((positions >= first) & (positions <= last))
+
+
+def colour_cap(matrix: np.ndarray, percentile: float = 99.0) -> float:
+    """The value at ``percentile`` of ``matrix``: a colour scale that ends there shows the
+    ordinary weights (about 1/T each) instead of spending its whole range on the few largest
+    (at 500 tokens a head's maximum is often 0.5-0.9 while 99% of its weights are below 0.03).
+    Larger values saturate. Never below 1e-9, so a scale always has a range."""
+    finite = matrix[np.isfinite(matrix)]
+    if finite.size == 0:
+        return 1e-9
+    return float(max(np.percentile(finite, percentile), 1e-9))
+
+
+def row_scaled(matrix: np.ndarray) -> np.ndarray:
+    """[..., R, C] each row divided by its own maximum (a row of zeros stays zero): the shape
+    of every row's distribution, whatever its size."""
+    top = matrix.max(axis=-1, keepdims=True)
+    return np.divide(matrix, top, out=np.zeros_like(matrix), where=top > 0)
+
+
+def strongest(matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """[..., R, C] -> (indices [..., R, k], values [..., R, k]) of each row's ``k`` largest
+    entries, largest first (``k`` is cut to C)."""
+    k = min(k, matrix.shape[-1])
+    idx = np.argsort(-matrix, axis=-1, kind="stable")[..., :k]
+    return idx, np.take_along_axis(matrix, idx, axis=-1)

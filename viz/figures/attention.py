@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.analysis.attention import downsample
+from viz.analysis.attention import colour_cap, downsample, strongest
 from viz.figures.common import (
+    MAX_TICKS,
+    ColourScale,
     Words,
     attention_trace,
     base_layout,
+    compact,
     head_click_targets,
     position_labels,
     safe,
     short_safe,
+    text_width,
     token_axes,
 )
 from viz.names import head_labels, layer_names
 
 THUMB = 32  # thumbnail side in cells; longer inputs are average-pooled down to this
+FOCUS_COLOUR = "#ff7f0e"  # the token in focus: its outlined row, its bars, its marker
 
 
 def heatmap(
@@ -30,41 +37,99 @@ def heatmap(
     axis_titles: tuple[str, str],
     words: Words,
     zmax: float | None = None,
-    boundary: int | None = None,
+    boundary: int | tuple[int | None, int | None] | None = None,
+    *,
+    scale: ColourScale | None = None,
+    col_labels: list[str] | None = None,
+    col_positions: np.ndarray | None = None,
+    focus: int | None = None,
+    x_ticks: int = MAX_TICKS,
 ) -> go.Figure:
-    """[T, T] rows = queries (from), columns = keys (to). Hover shows both tokens and the
+    """[R, C] rows = queries (from), columns = keys (to). Hover shows both tokens and the
     exact value; axes are positions so repeated tokens stay distinct. ``axis_titles``: x, y.
-    ``boundary``: the row/column where a pair's second sentence starts, marked by lines."""
+    ``col_labels``/``col_positions``: the columns' when they are not the rows' (a window).
+    ``boundary``: the row and column index where a pair's second sentence starts (one
+    number when rows and columns are the same), marked by lines. ``scale``: the colours
+    (default: linear from 0 to ``zmax`` or the largest value). ``focus``: a row to outline.
+    ``x_ticks``: at most this many column labels (fewer for a chart narrower than tall)."""
     names = position_labels(labels, positions)
-    T = len(names)
-    fig = go.Figure(
-        attention_trace(
-            matrix,
-            names,
-            value_name,
-            zmax if zmax is not None else float(max(matrix.max(), 1e-9)),
-            words,
-            colorbar={"title": {"text": value_name}, "thickness": 12},
-        )
-    )
-    token_axes(fig, names)
+    if col_labels is None:
+        col_names = names
+    else:
+        col_names = position_labels(col_labels, col_positions)
+    R, C = len(names), len(col_names)
+    if scale is None:
+        top = zmax if zmax is not None else float(max(matrix.max(), 1e-9))
+        scale = ColourScale("linear", top, value_name)
+    fig = go.Figure(attention_trace(matrix, names, value_name, scale, words, col_names))
+    token_axes(fig, col_names, y=False, max_ticks=x_ticks)
+    token_axes(fig, names, x=False)
     fig.update_xaxes(title_text=axis_titles[0], side="bottom")
     fig.update_yaxes(title_text=axis_titles[1])
-    if boundary is not None and 0 < boundary < T:
-        line = {"color": "#d62728", "width": 1.5, "dash": "dot"}
-        at = boundary - 0.5  # between two categories
-        fig.add_shape(type="line", x0=at, x1=at, y0=-0.5, y1=T - 0.5, line=line)
-        fig.add_shape(type="line", y0=at, y1=at, x0=-0.5, x1=T - 0.5, line=line)
-    side = 420 + min(T, 80) * 6
+    row_b, col_b = boundary if isinstance(boundary, tuple) else (boundary, boundary)
+    line = {"color": "#d62728", "width": 1.5, "dash": "dot"}
+    if col_b is not None and 0 < col_b < C:
+        at = col_b - 0.5  # between two categories
+        fig.add_shape(type="line", x0=at, x1=at, y0=-0.5, y1=R - 0.5, line=line)
+    if row_b is not None and 0 < row_b < R:
+        at = row_b - 0.5
+        fig.add_shape(type="line", y0=at, y1=at, x0=-0.5, x1=C - 0.5, line=line)
+    if focus is not None and 0 <= focus < R:
+        fig.add_shape(
+            type="rect",
+            x0=-0.5,
+            x1=C - 0.5,
+            y0=focus - 0.5,
+            y1=focus + 0.5,
+            line={"color": FOCUS_COLOUR, "width": 2},
+        )
+    side = 420 + min(R, 80) * 6
     return base_layout(fig, title, height=side)
 
 
+def row_bars(
+    values: np.ndarray,
+    labels: list[str],
+    positions: np.ndarray,
+    title: str,
+    value_name: str,
+    axis_title: str,
+    words: Words,
+    named: int = 5,
+) -> go.Figure:
+    """One row of a heatmap [C] as bars over its columns (the keys), the ``named`` largest
+    labelled with their token; hover names every bar."""
+    names = position_labels(labels, positions)
+    top = set(np.argsort(-values, kind="stable")[:named].tolist())
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=compact(values),
+            text=[short_safe(safe(labels[i])) if i in top else "" for i in range(len(names))],
+            textposition="outside",
+            textfont={"color": "#444", "size": 10},
+            cliponaxis=False,
+            marker_color=FOCUS_COLOUR,
+            hovertemplate=f"{words.key} %{{x}}<br>{value_name} %{{y:.6f}}<extra></extra>",
+        )
+    )
+    token_axes(fig, names, y=False)
+    fig.update_xaxes(title_text=axis_title)
+    fig.update_yaxes(title_text=value_name, rangemode="tozero")
+    return base_layout(fig, title, height=360, top=60)
+
+
 def model_view(
-    attentions: np.ndarray, title: str, words: Words, thumb: int = THUMB
+    attentions: np.ndarray,
+    title: str,
+    words: Words,
+    thumb: int = THUMB,
+    width: float | None = None,
 ) -> go.Figure:
     """All layers x heads as small multiples, in one light heatmap: [L, H, T, T] -> a grid of
     thumbnails (average-pooled to ``thumb`` cells a side), layer rows, head columns. Nothing
-    in it depends on the open head, so the app builds it once per sentence."""
+    in it depends on the open head, so the app builds it once per sentence. ``width``: about
+    how wide the chart will be drawn, in pixels, so that its height fits square thumbnails."""
     L, H, T, _ = attentions.shape
     small = downsample(attentions, thumb)  # [L, H, t, t]
     t = small.shape[-1]
@@ -81,7 +146,9 @@ def model_view(
             z=grid,
             colorscale="Blues",
             zmin=0,
-            zmax=float(np.nanmax(grid)) if np.isfinite(grid).any() else 1.0,
+            # the 99th percentile, as the heatmap's default: at long inputs a linear scale to
+            # the largest weight leaves the thumbnails white
+            zmax=colour_cap(grid) if np.isfinite(grid).any() else 1.0,
             showscale=False,
             hoverinfo="skip",  # the markers below name each thumbnail; no per-cell payload
         )
@@ -93,6 +160,9 @@ def model_view(
         tickvals=centers_x,
         ticktext=head_labels(H),
         side="top",
+        range=[-0.5, grid.shape[1] - 0.5],  # the grid's edges: no padding for the markers
+        tickangle=0,
+        tickfont={"size": 9 if H > 8 else 12},
         showgrid=False,
         zeroline=False,
     )
@@ -100,13 +170,25 @@ def model_view(
         tickmode="array",
         tickvals=centers_y,
         ticktext=layer_names(L, with_embeddings=False),
-        autorange="reversed",
+        range=[grid.shape[0] - 0.5, -0.5],  # top down
         showgrid=False,
         zeroline=False,
-        scaleanchor="x",
+        # square thumbnails; with a known width the height makes them about square instead,
+        # and the grid fills its column
+        scaleanchor="x" if width is None else None,
     )
     head_click_targets(fig, centers_x, centers_y, size=28, words=words)
-    return base_layout(fig, title, height=max(340, 70 * L + 100), top=90)
+    if width is None:
+        return base_layout(fig, title, height=max(340, 70 * L + 100), top=90)
+    return base_layout(fig, title, height=int(max(240, 80 + L * (width - 40) / H)), top=70)
+
+
+HEAD_COLOURS = (  # one per head when several are drawn (Plotly's Dark24), then round again
+    "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86",
+    "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE",
+    "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038",
+)  # fmt: skip
+OPACITY_BINS = ((0.0, 0.1, 0.15), (0.1, 0.3, 0.35), (0.3, 0.6, 0.6), (0.6, 1.01, 0.95))
 
 
 def head_view(
@@ -115,49 +197,123 @@ def head_view(
     title: str,
     threshold: float = 0.05,
     max_lines: int = 3000,
+    *,
+    col_labels: list[str] | None = None,
+    head_names: list[str] | None = None,
+    focus: int | None = None,
+    links: int = 3,
 ) -> go.Figure:
     """BertViz-style lines from each query (left) to each key (right); opacity = weight.
-    Lines below ``threshold`` are dropped, and at most ``max_lines`` strongest are drawn."""
-    T = len(labels)
-    names = [safe(label) for label in labels]
-    q, k = np.nonzero(matrix >= threshold)
-    w = matrix[q, k]
+
+    ``matrix``: [R, C] one head, or [K, R, C] several, each drawn in its own colour with a
+    legend entry named by ``head_names`` (a click on one hides or shows that head). Lines
+    below ``threshold`` are dropped and at most ``max_lines`` strongest are drawn. ``focus``:
+    a row whose lines alone are drawn (down to a fifth of ``threshold``). Hovering a token
+    lists its ``links`` strongest lines. ``col_labels``: the keys' labels when they are not
+    the queries'. Tokens sit at x = 0 and 1 with their labels in the margins, so the lines
+    use the whole width."""
+    stack = matrix[None] if matrix.ndim == 2 else matrix  # [K, R, C]
+    K, R, C = stack.shape
+    heads = head_names if head_names is not None else [""] * K
+    rows = [safe(label) for label in labels]
+    cols = rows if col_labels is None else [safe(label) for label in col_labels]
+    span = max(R, C) - 1
+    yq = np.linspace(0, span, R) if R > 1 else np.zeros(1)  # both sides fill the same height
+    yk = np.linspace(0, span, C) if C > 1 else np.zeros(1)
+    shown = stack if focus is None else stack[:, [focus], :]
+    floor = threshold if focus is None else threshold / 5
+    h, q, k = np.nonzero(shown >= floor)
+    if focus is not None:
+        q = np.full_like(q, focus)
+    w = shown[h, q if focus is None else np.zeros_like(q), k]
     if len(w) > max_lines:
-        keep = np.argsort(w)[-max_lines:]
-        q, k, w = q[keep], k[keep], w[keep]
+        keep = np.argsort(w, kind="stable")[-max_lines:]
+        h, q, k, w = h[keep], q[keep], k[keep], w[keep]
     fig = go.Figure()
-    bins = [(0.0, 0.1, 0.15), (0.1, 0.3, 0.35), (0.3, 0.6, 0.6), (0.6, 1.01, 0.95)]
-    for low, high, opacity in bins:
-        sel = (w >= low) & (w < high)
-        if not sel.any():
-            continue
-        xs = np.column_stack([np.zeros(sel.sum()), np.ones(sel.sum()), np.full(sel.sum(), np.nan)])
-        ys = np.column_stack([q[sel], k[sel], np.full(sel.sum(), np.nan)])
-        fig.add_trace(
-            go.Scatter(
-                x=xs.ravel(),
-                y=ys.ravel(),
-                mode="lines",
-                hoverinfo="skip",
-                line={"color": "#1f77b4", "width": 1 + 3 * low},
-                opacity=opacity,
-                showlegend=False,
+    for head in range(K):
+        colour = HEAD_COLOURS[head % len(HEAD_COLOURS)] if K > 1 else "#1f77b4"
+        # several heads fan out a little at the key, so that lines of equal ends stay apart
+        fan = (head - (K - 1) / 2) * 0.6 / K if K > 1 else 0.0
+        for low, high, opacity in OPACITY_BINS:
+            sel = (h == head) & (w >= low) & (w < high)
+            if not sel.any():
+                continue
+            m = int(sel.sum())
+            xs = np.column_stack([np.zeros(m), np.ones(m), np.full(m, np.nan)])
+            ys = np.column_stack([yq[q[sel]], yk[k[sel]] + fan, np.full(m, np.nan)])
+            fig.add_trace(
+                go.Scatter(
+                    x=xs.ravel(),
+                    y=ys.ravel(),
+                    mode="lines",
+                    hoverinfo="skip",
+                    line={"color": colour, "width": 1 + 3 * low},
+                    opacity=opacity,
+                    name=heads[head],
+                    legendgroup=heads[head],
+                    showlegend=False,
+                )
             )
-        )
-    for side, anchor in ((0, "left"), (1, "right")):
+        if K > 1:  # the legend entry, fully opaque whatever the head's lines are
+            fig.add_trace(
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="lines",
+                    line={"color": colour, "width": 4},
+                    name=heads[head],
+                    legendgroup=heads[head],
+                )
+            )
+    # what hovering a token says: its strongest lines (head first when there are several)
+    prefix = [f"{name} " if K > 1 else "" for name in heads]
+    by_row = stack.transpose(1, 0, 2).reshape(R, K * C)  # [R, K*C]
+    by_col = stack.transpose(2, 0, 1).reshape(C, K * R)  # [C, K*R]
+    idx_r, val_r = strongest(by_row, links)
+    idx_c, val_c = strongest(by_col, links)
+    out = [
+        "<br>".join(f"{prefix[j // C]}→ {short_safe(cols[j % C])} {v:.3f}" for j, v in zip(i, vals))
+        for i, vals in zip(idx_r, val_r)
+    ]
+    into = [
+        "<br>".join(f"{prefix[j // R]}← {short_safe(rows[j % R])} {v:.3f}" for j, v in zip(i, vals))
+        for i, vals in zip(idx_c, val_c)
+    ]
+    dim = "#bbb" if focus is not None else "#444"
+    colours = [FOCUS_COLOUR if i == focus else dim for i in range(R)]
+    sizes = [10 if i == focus else 6 for i in range(R)]
+    for side, anchor, names, ys, hover, colour, size in (
+        (0, "left", rows, yq, out, colours, sizes),
+        (1, "right", cols, yk, into, "#444", 6),
+    ):
         fig.add_trace(
             go.Scatter(
-                x=np.full(T, side),
-                y=np.arange(T),
+                x=np.full(len(names), side),
+                y=ys,
                 mode="markers+text",
                 text=[short_safe(name) for name in names],
                 customdata=names,
+                hovertext=hover,
                 textposition=f"middle {anchor}",
-                marker={"size": 4, "color": "#444"},
-                hovertemplate="%{customdata}<extra></extra>",
+                marker={"size": size, "color": colour},
+                hovertemplate="%{customdata}<br>%{hovertext}<extra></extra>",
+                cliponaxis=False,
                 showlegend=False,
             )
         )
-    fig.update_xaxes(visible=False, range=[-0.8, 1.8])
-    fig.update_yaxes(visible=False, autorange="reversed")
-    return base_layout(fig, title, height=max(400, 18 * T + 80))
+    margin = [
+        int(max((text_width(html.unescape(short_safe(n))) for n in names), default=0) + 24)
+        for names in (rows, cols)
+    ]
+    fig.update_xaxes(visible=False, range=[0, 1], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[span + 0.6, -0.6], fixedrange=True)
+    top = 80 if K > 1 else 50
+    base_layout(fig, title, height=max(300, 18 * (span + 1) + top + 30), top=top)
+    fig.update_layout(
+        margin={"l": margin[0], "r": margin[1]},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
+        clickmode="event+select",
+        dragmode=False,
+        hovermode="closest",
+    )
+    return fig

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import html
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+
+from viz.analysis.attention import row_scaled
 
 MAX_TICKS = 60  # beyond this, tick labels thin out so they stay readable
 FONT = "Noto Sans, Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif"
@@ -26,6 +29,18 @@ class Words:
     update_ratio: str  # axis of a block's update over its input
 
 
+@dataclass(frozen=True)
+class ColourScale:
+    """How a heatmap turns values into colours, and the colour bar's title, which names the
+    scale in the reader's language. ``kind``: "linear" runs from 0 to ``zmax`` (a ``zmax``
+    below the largest value, such as a percentile, makes larger values saturate); "row" runs
+    every row from 0 to its own maximum (``zmax`` unused). Hover always shows the exact value."""
+
+    kind: str
+    zmax: float
+    title: str
+
+
 def safe(text: str) -> str:
     """Escape user text for Plotly, which renders a subset of HTML in labels and hovers."""
     return html.escape(text, quote=True)
@@ -43,6 +58,12 @@ def shorten(label: str, width: int = LABEL_CHARS) -> str:
 def short_safe(escaped: str, width: int = LABEL_CHARS) -> str:
     """``shorten`` for a label that is already escaped (cut the text, not an entity)."""
     return safe(shorten(html.unescape(escaped), width))
+
+
+def text_width(text: str) -> float:
+    """About how many pixels ``text`` (unescaped) takes at 12 px: 7 a character, 13 for a wide
+    CJK one."""
+    return sum(13 if unicodedata.east_asian_width(c) in "WF" else 7 for c in text)
 
 
 def position_labels(labels: list[str], positions: np.ndarray | None = None) -> list[str]:
@@ -117,20 +138,37 @@ def attention_trace(
     matrix: np.ndarray,
     names: list[str],
     value_name: str,
-    zmax: float,
+    scale: ColourScale,
     words: Words,
+    col_names: list[str] | None = None,
     **kwargs: object,
 ) -> go.Heatmap:
-    """A [T, T] token-to-token heatmap (rows from, columns to) with the exact value on hover."""
+    """A [R, C] token-to-token heatmap (rows from, columns to) with the exact value on hover,
+    coloured by ``scale``. ``col_names``: the columns' labels when they are not the rows'.
+    Per-row colours are sent as one byte a cell (256 shades are more than the eye tells
+    apart) beside the exact float32 values for the hover."""
+    hover = f"{words.query} %{{y}}<br>{words.key} %{{x}}<br>{value_name} "
+    colorbar = {
+        "thickness": 12,
+        **kwargs.pop("colorbar", {}),
+        "title": {"text": scale.title, "side": "right"},
+    }
+    if scale.kind == "row":
+        shades = np.rint(row_scaled(np.asarray(matrix, dtype=np.float64)) * 255).astype(np.uint8)
+        colour = {"z": shades, "customdata": compact(matrix), "zmin": 0, "zmax": 255}
+        hover += "%{customdata:.6f}"
+        quarters = np.linspace(0, 255, 5)
+        colorbar.update(tickvals=quarters, ticktext=[f"{q:.0%}" for q in quarters / 255])
+    else:
+        colour = {"z": compact(matrix), "zmin": 0, "zmax": scale.zmax}
+        hover += "%{z:.6f}"
     return go.Heatmap(
-        z=compact(matrix),
-        x=names,
+        x=col_names if col_names is not None else names,
         y=names,
         colorscale="Blues",
-        zmin=0,
-        zmax=zmax,
-        hovertemplate=f"{words.query} %{{y}}<br>{words.key} %{{x}}<br>{value_name} %{{z:.6f}}"
-        "<extra></extra>",
+        hovertemplate=hover + "<extra></extra>",
+        colorbar=colorbar,
+        **colour,
         **kwargs,
     )
 

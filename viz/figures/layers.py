@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 
 from viz.figures.common import (
     MAX_TICKS,
+    ColourScale,
     Words,
     attention_trace,
     base_layout,
@@ -27,27 +28,50 @@ def side_by_side(
     title: str,
     value_name: str,
     words: Words,
+    *,
+    scale: ColourScale | None = None,
+    positions: np.ndarray | None = None,
+    col_labels: list[str] | None = None,
+    col_positions: np.ndarray | None = None,
+    boundary: tuple[int | None, int | None] | None = None,
 ) -> go.Figure:
-    """Two [T, T] matrices with a shared colour scale."""
-    names = position_labels(labels)
-    zmax = float(max(left.max(), right.max(), 1e-9))
+    """Two [R, C] matrices with a shared colour scale (default: linear to the larger maximum).
+    ``positions``: the rows' token positions, ``col_labels``/``col_positions``: the columns'
+    when they are not the rows' (a window). ``boundary``: the row and column index where a
+    pair's second sentence starts, marked by lines in both panels, as in the attention
+    heatmap."""
+    names = position_labels(labels, positions)
+    cols = names if col_labels is None else position_labels(col_labels, col_positions)
+    R, C = len(names), len(cols)
+    if scale is None:
+        scale = ColourScale("linear", float(max(left.max(), right.max(), 1e-9)), value_name)
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.12)
+    row_b, col_b = boundary if boundary is not None else (None, None)
+    line = {"color": "#d62728", "width": 1.5, "dash": "dot"}
     for col, matrix in ((1, left), (2, right)):
         fig.add_trace(
             attention_trace(
                 matrix,
                 names,
                 value_name,
-                zmax,
+                scale,
                 words,
+                cols,
                 showscale=col == 2,
-                colorbar={"thickness": 12},
             ),
             row=1,
             col=col,
         )
-        token_axes(fig, names, row=1, col=col, max_ticks=MAX_TICKS // 2)  # half the width each
-    return base_layout(fig, title, height=430 + min(len(names), 80) * 5)
+        # half the width each, and column labels lean: fewer of them than of the rows
+        token_axes(fig, cols, row=1, col=col, y=False, max_ticks=MAX_TICKS // 3)
+        token_axes(fig, names, row=1, col=col, x=False, max_ticks=MAX_TICKS // 2)
+        if col_b is not None and 0 < col_b < C:
+            at = col_b - 0.5
+            fig.add_shape(type="line", x0=at, x1=at, y0=-0.5, y1=R - 0.5, line=line, row=1, col=col)
+        if row_b is not None and 0 < row_b < R:
+            at = row_b - 0.5
+            fig.add_shape(type="line", y0=at, y1=at, x0=-0.5, x1=C - 0.5, line=line, row=1, col=col)
+    return base_layout(fig, title, height=430 + min(R, 80) * 5)
 
 
 def similarity(matrix: np.ndarray, title: str, value_name: str) -> go.Figure:
@@ -91,9 +115,7 @@ def token_change(change: np.ndarray, labels: list[str], title: str) -> go.Figure
     return base_layout(fig, title, height=300 + 22 * len(rows))
 
 
-def norms_by_layer(
-    norms: np.ndarray, labels: list[str], title: str, words: Words
-) -> go.Figure:
+def norms_by_layer(norms: np.ndarray, labels: list[str], title: str, words: Words) -> go.Figure:
     """[L+1, T] hidden-state norms: median and range over tokens per layer, plus each token on
     hover (specials often stand out)."""
     names = layer_names(norms.shape[0] - 1)

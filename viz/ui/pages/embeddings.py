@@ -11,10 +11,14 @@ from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_trace
 from viz.ui.i18n import labeller, tr
+from viz.ui.pages.attention import follow_default, moved
 from viz.ui.state import TraceKey
 from viz.ui.widgets import LAYER, chart
 
 TSNE_FEW_POINTS = 60  # below this, the page warns that t-SNE's picture says little
+# Above this many tokens the page starts from one layer: every layer's points and paths at
+# once (7 x 300 = 2,100 points on the default model) hide each other.
+ONE_LAYER_FROM = 100
 SCOPES, COLORS = ("all", "one"), ("layer", "token")
 METHOD = state.widget("proj_method", link=state.choice(METHODS))
 SCOPE = state.widget("proj_scope", translated=True, link=state.choice(SCOPES))
@@ -41,12 +45,15 @@ def render(t: Trace, key: TraceKey) -> None:
     f = t.facts
     c1, c2, c3 = st.columns(3)
     method = c1.radio(tr("method"), METHODS, horizontal=True, key=METHOD)
+    long_input = t.num_tokens > ONE_LAYER_FROM
+    follow_default(SCOPE, "one" if long_input else "all")  # until the user picks one
     scope = c2.radio(
         tr("which_layers"),
         SCOPES,
         horizontal=True,
         key=SCOPE,
         format_func=labeller(lambda s: "all_layers" if s == "all" else "one_layer"),
+        on_change=moved(SCOPE),
     )
     color = c3.radio(
         tr("color_by"),
@@ -61,12 +68,16 @@ def render(t: Trace, key: TraceKey) -> None:
             0,
             f.num_layers,
             key=ONE_LAYER,
-            value=min(st.session_state[LAYER], f.num_layers),
+            # the layer open on the other pages; the last one when none is (a link to here)
+            value=min(st.session_state.get(LAYER, f.num_layers), f.num_layers),
         )
         layers = (st.session_state[ONE_LAYER],)
     else:
         layers = tuple(range(f.num_layers + 1))
     st.caption(tr("projection_help"))
+    if long_input and scope == "one":
+        points = (f.num_layers + 1) * t.num_tokens
+        st.caption(tr("proj_one_layer_long", t=t.num_tokens, n=ONE_LAYER_FROM, points=points))
     with st.spinner(tr("projecting")):
         proj = projection(key, layers, method)
     axes = ("PC 1", "PC 2") if method == "PCA" else ("t-SNE 1", "t-SNE 2")
@@ -79,6 +90,7 @@ def render(t: Trace, key: TraceKey) -> None:
             tr("projection_title"),
             axes,
             subtitle=projection_subtitle(proj),
+            colour_key=tr("color_key_token"),
         ),
         key="projection",
     )

@@ -6,14 +6,16 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from viz.analysis import attention as attn
 from viz.analysis import layers as layer_stats
 from viz.figures import layers as layers_fig
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_trace
 from viz.ui.i18n import tr
+from viz.ui.pages.attention import colour_scale, heatmap_controls
 from viz.ui.state import TraceKey
-from viz.ui.widgets import HEAD, chart, figure_words
+from viz.ui.widgets import HEAD, chart, figure_words, second_sentence_start
 
 LEFT = state.widget("left_layer", link=state.NUMBER, clamp=state.layers_from(1))
 RIGHT = state.widget("right_layer", link=state.NUMBER, clamp=state.layers_from(1))
@@ -40,19 +42,31 @@ def render(t: Trace, key: TraceKey) -> None:
     right = c2.number_input(tr("right_layer"), 1, f.num_layers, value=f.num_layers, key=RIGHT)
     c3.slider(tr("head"), 1, f.num_heads, key=HEAD)
     head = st.session_state[HEAD] - 1
+    scale_kind, rows_window, cols_window = heatmap_controls(t, st.columns([1, 2])[0])
+    positions = np.arange(t.num_tokens)
+    r = attn.in_window(positions, rows_window)
+    c = attn.in_window(positions, cols_window)
+    pair = [t.attentions[layer - 1, head][np.ix_(r, c)] for layer in (left, right)]
+    scale, scale_help = colour_scale(scale_kind, np.stack(pair), tr("weight"))
     labels = list(t.display_tokens)
     chart(
         layers_fig.side_by_side(
-            t.attentions[left - 1, head],
-            t.attentions[right - 1, head],
-            labels,
+            pair[0],
+            pair[1],
+            [labels[i] for i in r],
             (tr("layer_n", n=left), tr("layer_n", n=right)),
             tr("head_n", n=head + 1),
             tr("weight"),
             figure_words(),
+            scale=scale,
+            positions=r,
+            col_labels=[labels[i] for i in c],
+            col_positions=c,
+            boundary=(second_sentence_start(t, r), second_sentence_start(t, c)),
         ),
         key="side_by_side",
     )
+    st.caption(scale_help)
     st.caption(tr("similarity_help"))
     c1, c2 = st.columns(2)
     with c1:
