@@ -591,7 +591,7 @@ def load_note(share: float) -> str:
 
 def report(results: dict, apptest: dict, runs: int) -> str:
     out = [
-        "- model: the default (all-MiniLM-L6-v2, 6 layers x 12 heads, 512-token maximum), CPU",
+        "Model: the default (all-MiniLM-L6-v2, 6 layers x 12 heads, 512-token maximum), CPU.",
         "",
         f"### Submit a new sentence -> last chart painted (attention view, median of {runs})",
     ]
