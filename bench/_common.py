@@ -258,18 +258,18 @@ class OtherLoad:
 
 # ---------------------------------------------------------------- the browser harness
 def browser_harness() -> ModuleType:
-    """The tests' Streamlit server and Chromium driver (``tests/browser.py``), shared with the
+    """The tests' Streamlit server and Chromium driver (``tests/drivers.py``), shared with the
     browser tests so both drive the app the same way.
 
     ``tests`` is not an installed package and ``python bench/x.py`` puts only ``bench/`` on the
-    path, so ``import tests.browser`` fails here; the module is loaded from its file instead
+    path, so ``import tests.drivers`` fails here; the module is loaded from its file instead
     (nothing copied, ``sys.path`` untouched).
     """
     import importlib.util
 
     name = "_bench_browser_harness"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "browser.py")
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "drivers.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

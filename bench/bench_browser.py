@@ -5,7 +5,7 @@ tables and writes them to ``bench/RESULTS_browser.md``. Inputs are deterministic
 exactly 16, 128 and 512 tokens (``[CLS]``/``[SEP]`` included, checked with ``viz.tokens.encode``).
 
 1. Submit -> painted, attention view. ``streamlit run app.py`` servers and Debian's headless
-   Chromium (``tests/browser.py``). Each run types a *new* sentence (one word at token position 9
+   Chromium (``tests/drivers.py``). Each run types a *new* sentence (one word at token position 9
    differs from every sentence sent before, so the server really runs the model) into the
    sidebar's text area and presses Control+Enter. The clock starts at the keydown event in the
    page and stops after the frame in which all of the following hold: the app has been running

@@ -7,57 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 from transformers import (
-    AlbertConfig,
     AutoModel,
     AutoTokenizer,
     BertConfig,
     BertForMaskedLM,
-    DebertaV2Config,
-    DistilBertConfig,
-    ElectraConfig,
-    MPNetConfig,
-    RobertaConfig,
-    XLMRobertaConfig,
 )
 
+from tests.drivers import TINY_CONFIGS
 from viz.models import Encoder, bundled_model_dir, load_encoder
-
-SMALL = dict(
-    vocab_size=30522,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=37,
-    max_position_embeddings=64,
-)
-
-TINY_CONFIGS = {
-    "bert": lambda: BertConfig(**SMALL),
-    "roberta": lambda: RobertaConfig(
-        **{**SMALL, "max_position_embeddings": 66}, pad_token_id=1, type_vocab_size=1
-    ),
-    "xlm-roberta": lambda: XLMRobertaConfig(
-        **{**SMALL, "max_position_embeddings": 66}, pad_token_id=1, type_vocab_size=1
-    ),
-    "electra": lambda: ElectraConfig(**SMALL, embedding_size=16),
-    "albert": lambda: AlbertConfig(**{**SMALL, "num_hidden_layers": 3}, embedding_size=16),
-    "distilbert": lambda: DistilBertConfig(
-        vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64
-    ),
-    "mpnet": lambda: MPNetConfig(**{**SMALL, "max_position_embeddings": 66}),
-    # as DeBERTa-v3: relative attention both ways, shared keys, log buckets, no absolute positions
-    "deberta-v2": lambda: DebertaV2Config(
-        **SMALL,
-        type_vocab_size=0,
-        relative_attention=True,
-        position_biased_input=False,
-        pos_att_type=["p2c", "c2p"],
-        max_relative_positions=-1,
-        position_buckets=16,
-        norm_rel_ebd="layer_norm",
-        share_att_key=True,
-    ),
-}
 
 
 @pytest.fixture(scope="session")
@@ -134,3 +91,15 @@ def tiny_mlm_folder(tmp_path_factory, tokenizer) -> str:
     BertForMaskedLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return str(folder)
+
+
+TIERS = ("unit", "app", "browser")  # the folder a test lives in is its tier
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its tier (its folder): ``-m "not browser and not slow"`` is the
+    fast loop."""
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForMaskedLM
 
-from tests.conftest import TINY_CONFIGS
+from tests.drivers import TINY_CONFIGS
 from viz.arch import DECODER_ONLY, Hook, Quirk, families, family_for
 from viz.capture import capture, trace
 from viz.errors import UserError

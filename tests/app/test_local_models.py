@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
 
-from tests.test_app import new_app
+from tests.drivers import new_app
 from viz.local_models import find_local_models, readers, unknown_share
 from viz.models import DEFAULT_MODEL
 from viz.ui.model_picker import CHINESE_PROBE

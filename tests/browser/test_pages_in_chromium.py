@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium, streamlit_server, submit_sentence, wait_for_charts
+from tests.drivers import chromium, streamlit_server, submit_sentence, wait_for_charts
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 
 

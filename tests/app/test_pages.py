@@ -6,15 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from tests.conftest import TINY_CONFIGS
-from tests.test_app import charts, new_app
+from tests.drivers import TINY_CONFIGS, charts, new_app, no_problem
 from viz.ui.pages import PAGE_NAMES
-
-
-def no_problem(at: AppTest) -> bool:
-    return not at.exception and not at.error
 
 
 def test_head_math_view_checks_itself():

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.browser import ROOT, chromium, streamlit_server, wait_for_charts
+from tests.drivers import ROOT, chromium, streamlit_server, wait_for_charts
 
 WORDS = ("guitar", "coffee", "winter", "garden", "elephant")  # one WordPiece each
 

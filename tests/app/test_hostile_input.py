@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.test_app import charts, new_app
+from tests.drivers import charts, new_app
 from viz.cli import main as cli
 from viz.models import ModelLoadError, load_encoder
 

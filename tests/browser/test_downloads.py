@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.browser import chromium, streamlit_server, wait_for_charts
+from tests.drivers import chromium, streamlit_server, wait_for_charts
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHINESE = "我们在河边的银行门口见面，然后去银行存钱。"
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 

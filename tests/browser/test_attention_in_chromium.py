@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.browser import chromium, streamlit_server, wait_for_charts
+from tests.drivers import chromium, streamlit_server, wait_for_charts
 
 pytestmark = pytest.mark.browser
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForMaskedLM, DebertaV2ForMaskedLM
 
-from tests.conftest import TINY_CONFIGS
+from tests.drivers import TINY_CONFIGS
 from viz import capture
 from viz import lens as viz_lens
 from viz.analysis import contrast, layers, mlm, probe
@@ -179,7 +179,7 @@ def test_probe_finds_the_informative_layer():
 def test_bundled_samples_are_valid():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "viz" / "samples"
+    root = Path(__file__).resolve().parents[2] / "viz" / "samples"
     for name in ("sentiment.csv", "topic.csv"):
         parsed = probe.read_labelled_csv((root / name).read_bytes())
         assert len(parsed.texts) >= 200 and len(parsed.classes) >= 2

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import streamlit as st
 
-from tests.test_app import new_app
+from tests.drivers import new_app
 from viz.ui import widgets
 
 

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.test_app import charts, new_app
+from tests.drivers import charts, new_app, no_problem
 from viz.analysis.projection import project_layers
 from viz.figures import attention as attention_fig
 from viz.figures import projection as projection_fig
@@ -62,10 +62,6 @@ def array(value) -> np.ndarray:
         shape = [int(n) for n in str(value.get("shape", len(flat))).split(",")]
         return flat.reshape(shape)
     return np.asarray(value)
-
-
-def no_problem(at) -> bool:
-    return not at.exception and not at.error
 
 
 @pytest.fixture(scope="module")

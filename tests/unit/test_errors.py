@@ -18,7 +18,7 @@ from viz.capture import trace
 from viz.errors import MESSAGES, ModelLoadError, UserError
 from viz.extract import parse_layers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The core: everything but the UI package (and the figures and strings the UI engineer owns).
 CORE = [
     p

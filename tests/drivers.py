@@ -1,4 +1,6 @@
-"""A real Streamlit server and Debian's headless Chromium, for end-to-end tests and benches."""
+"""What the tests drive, in one place: the app under AppTest, a real Streamlit server and
+Debian's headless Chromium (also used by the benchmarks), and the tiny model configs of every
+encoder family."""
 
 from __future__ import annotations
 
@@ -12,7 +14,20 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from streamlit.testing.v1 import AppTest
+from transformers import (
+    AlbertConfig,
+    BertConfig,
+    DebertaV2Config,
+    DistilBertConfig,
+    ElectraConfig,
+    MPNetConfig,
+    RobertaConfig,
+    XLMRobertaConfig,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
 CHROMIUM = os.environ.get("VIZ_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -127,3 +142,58 @@ def submit_sentence(page, text: str, marker: str, charts: int = 3) -> None:
         timeout=90_000,
     )
     wait_for_charts(page, charts)
+
+
+# ---------------------------------------------------------------- the app under AppTest
+def new_app(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def no_problem(at: AppTest) -> bool:
+    return not at.exception and not at.error
+
+
+# ---------------------------------------------------------------- tiny models
+SMALL = dict(
+    vocab_size=30522,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=64,
+)
+
+TINY_CONFIGS = {
+    "bert": lambda: BertConfig(**SMALL),
+    "roberta": lambda: RobertaConfig(
+        **{**SMALL, "max_position_embeddings": 66}, pad_token_id=1, type_vocab_size=1
+    ),
+    "xlm-roberta": lambda: XLMRobertaConfig(
+        **{**SMALL, "max_position_embeddings": 66}, pad_token_id=1, type_vocab_size=1
+    ),
+    "electra": lambda: ElectraConfig(**SMALL, embedding_size=16),
+    "albert": lambda: AlbertConfig(**{**SMALL, "num_hidden_layers": 3}, embedding_size=16),
+    "distilbert": lambda: DistilBertConfig(
+        vocab_size=30522, dim=32, n_layers=2, n_heads=4, hidden_dim=37, max_position_embeddings=64
+    ),
+    "mpnet": lambda: MPNetConfig(**{**SMALL, "max_position_embeddings": 66}),
+    # as DeBERTa-v3: relative attention both ways, shared keys, log buckets, no absolute positions
+    "deberta-v2": lambda: DebertaV2Config(
+        **SMALL,
+        type_vocab_size=0,
+        relative_attention=True,
+        position_biased_input=False,
+        pos_att_type=["p2c", "c2p"],
+        max_relative_positions=-1,
+        position_buckets=16,
+        norm_rel_ebd="layer_norm",
+        share_att_key=True,
+    ),
+}

@@ -14,7 +14,7 @@ import pytest
 
 from viz.trace import ARRAYS, CAPTURED, FIELDS, KINDS, LETTERS, Trace, kinds_of, shape_of
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def npz_paragraph() -> str:

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
 import viz.capture
+from tests.drivers import charts, new_app
 from viz.ui.examples import EXAMPLES
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 VIEW_CHARTS = {"attention": 3, "layers": 6, "embeddings": 1, "heads": 1, "export": 0}
-
-
-def new_app(**query: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def charts(at: AppTest) -> int:
-    return len(at.get("plotly_chart"))
 
 
 @pytest.fixture

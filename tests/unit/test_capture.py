@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import TINY_CONFIGS
+from tests.drivers import TINY_CONFIGS
 from viz.analysis.attention_math import attention_from_qkv
 from viz.capture import capture, trace, uses_segments
 

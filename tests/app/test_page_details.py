@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_app import new_app
+from tests.drivers import new_app, no_problem
 from viz import lens as viz_lens
 from viz.analysis import mlm
 from viz.analysis.head_math import activation
@@ -27,10 +27,6 @@ from viz.ui.pages import export as export_page
 from viz.ui.pages import probe as probe_page
 
 CHINESE = "我们在河边的银行门口见面，然后去银行存钱。"
-
-
-def no_problem(at) -> bool:
-    return not at.exception and not at.error
 
 
 def numbers(values: object) -> np.ndarray:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-VIZ = Path(__file__).resolve().parents[1] / "viz"
+VIZ = Path(__file__).resolve().parents[2] / "viz"
 MODULES = sorted(p for p in VIZ.rglob("*.py"))
 
 

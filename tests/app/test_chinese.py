@@ -10,7 +10,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.test_app import new_app
+from tests.drivers import new_app
 from viz.ui.i18n import zh
 from viz.ui.pages import PAGE_NAMES
 

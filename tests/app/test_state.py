@@ -6,12 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.test_app import new_app
+from tests.drivers import new_app, no_problem
 from viz.ui.i18n import zh
-
-
-def no_problem(at) -> bool:
-    return not at.exception and not at.error
 
 
 def test_contrast_sentences_survive_a_visit_to_another_page():
