@@ -120,6 +120,11 @@ MESSAGES: dict[str, str] = {
         "UTF-8 (in Excel: 'CSV UTF-8') and upload it again."
     ),
     "csv_unreadable": "The CSV could not be read: {detail}.",
+    "csv_open_quote": (
+        "Line {line} opens a quote (\") that is never closed, so the rest of the file reads as "
+        "one text. Close the quote (a quote inside a quoted text is written twice: \"\"), or "
+        "remove it, and upload the file again."
+    ),
     "csv_columns": ("The CSV needs the columns 'text' and 'label'; its header has {header}."),
     "csv_no_header": "The CSV needs the columns 'text' and 'label'; its header has nothing.",
     "csv_too_many_rows": ("The file has {rows} rows; the limit is {limit}. Upload a sample of it."),

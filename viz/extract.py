@@ -7,6 +7,7 @@ concurrent ``capture`` registers hooks on the same shared model.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -203,3 +204,71 @@ def stream_sentence_embeddings(
             buffer = []
     if buffer:
         yield sentence_embeddings(encoder, buffer, layers, pooling, batch_size, max_tokens, stats)
+
+
+def token_counts(
+    encoder: Encoder, texts: Sequence[str], chunk: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per text, its tokens (special tokens included, before any cut) and how many of them the
+    model reads as its unknown token: two int arrays ``[N]``, from the tokenizer alone (a few
+    ms per hundred texts, no model). ``chunk`` texts at a time, so the tokenizer's lock, which
+    every session's trace needs too, is never held for long."""
+    unk = getattr(encoder.tokenizer, "unk_token_id", None)
+    lengths, unknown = np.zeros(len(texts), np.int64), np.zeros(len(texts), np.int64)
+    for start in range(0, len(texts), chunk):
+        part = [text if text.strip() else " " for text in texts[start : start + chunk]]
+        with TOKENIZER_LOCK:  # see viz/tokens.py
+            ids = encoder.tokenizer(
+                part, truncation=False, split_special_tokens=True, verbose=False
+            )["input_ids"]
+        for i, row in enumerate(ids, start):
+            lengths[i] = len(row)
+            if unk is not None:
+                unknown[i] = row.count(unk)
+    return lengths, unknown
+
+
+def shared_pooled_embeddings(
+    encoder: Encoder,
+    texts: Sequence[str],
+    poolings: Sequence[str],
+    max_tokens: int,
+    batch_tokens: int = 512,
+    progress: Callable[[float], None] | None = None,
+    lengths: Sequence[int] | None = None,
+) -> dict[str, np.ndarray]:
+    """``pooled_embeddings`` for a model that other sessions share, ``{pooling: [N, L+1, D]}``.
+
+    Each forward pass reads at most ``batch_tokens`` tokens (rows x the longest row, every text
+    cut at ``max_tokens``), so the encoder's lock is held for one short batch at a time, and
+    between two batches this thread pauses, letting a session that waits for the lock (a new
+    sentence's trace) run first. ``lengths``: the texts' token counts, when already known."""
+    if lengths is None:
+        lengths, _ = token_counts(encoder, texts)
+    cut = np.minimum(np.asarray(lengths, dtype=np.int64), max_tokens)
+    order = np.argsort(cut, kind="stable")  # shortest first: each batch pads to its own length
+    layers = encoder.facts.num_layers + 1
+    result = {
+        how: np.zeros((len(texts), layers, encoder.facts.hidden_size), np.float32)
+        for how in poolings
+    }
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and (end + 1 - start) * cut[order[end]] <= batch_tokens:
+            end += 1
+        index = order[start:end]
+        part = pooled_embeddings(
+            encoder,
+            [texts[i] for i in index],
+            poolings,
+            batch_size=len(index),
+            max_tokens=max_tokens,
+        )
+        for how in poolings:
+            result[how][index] = part[how]
+        start = end
+        if progress:
+            progress(start / len(order))
+        time.sleep(0.001)  # the lock is free: a waiting session's thread takes it now
+    return result

@@ -102,7 +102,7 @@ def test_errors_carry_their_code_and_params(tmp_path, monkeypatch, bundled):
     ("call", "english"),
     [  # the messages whose parameters moved: the text as it was written before codes
         (
-            lambda: probe.read_labelled_csv(b"x" * (6 * 2**20 + 2**19)),
+            lambda: probe.read_labelled_csv(b"x" * 6_500_000),
             "The file is 6.5 MB; the limit is 5 MB. Upload a smaller sample.",
         ),
         (

@@ -79,12 +79,26 @@ def self_similarity(vectors: np.ndarray) -> np.ndarray:
     return np.mean([cosine_by_layer(vectors[i], vectors[j]) for i, j in pairs], axis=0)
 
 
+def token_sample(hidden: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """[L+1, T, D] -> [L+1, min(T, size), D]: the vectors of ``size`` of the tokens, drawn
+    without replacement (seeded, kept in sentence order), or of all of them when there are no
+    more. What ``anisotropy`` needs of a sentence: a fixed-size sample, not every token, so a
+    page holds the same small amount per sentence whatever its length, and no long sentence
+    outweighs the others in the baseline."""
+    count = hidden.shape[1]
+    if count <= size:
+        return hidden.copy()
+    keep = np.sort(np.random.default_rng(seed).choice(count, size, replace=False))
+    return hidden[:, keep]
+
+
 def anisotropy(
     hidden_per_sentence: list[np.ndarray], max_pairs: int = 2000, seed: int = 0
 ) -> np.ndarray:
     """Mean cosine between vectors of *different* tokens from *different* sentences, per layer:
     the baseline any self-similarity should be read against. Inputs [L+1, T_i, D] with special
-    tokens already removed. Returns [L+1]."""
+    tokens already removed (all of a sentence's tokens, or a ``token_sample`` of them). Returns
+    [L+1]."""
     if len(hidden_per_sentence) < 2:
         raise UserError("anisotropy_needs_two")
     rng = np.random.default_rng(seed)

