@@ -63,7 +63,7 @@ def side_by_side(
             col=col,
         )
         # half the width each, and column labels lean: fewer of them than of the rows
-        token_axes(fig, cols, row=1, col=col, y=False, max_ticks=MAX_TICKS // 3)
+        token_axes(fig, cols, row=1, col=col, y=False, max_ticks=MAX_TICKS * 2 // 5)
         token_axes(fig, names, row=1, col=col, x=False, max_ticks=MAX_TICKS // 2)
         if col_b is not None and 0 < col_b < C:
             at = col_b - 0.5
