@@ -20,7 +20,7 @@ SENTENCE = "The bank by the river flooded."
 
 def test_every_family_has_a_tiny_test_config():
     missing = sorted(set(families()) - set(TINY_CONFIGS))
-    assert not missing, f"add a tiny config for {missing} to TINY_CONFIGS in tests/conftest.py"
+    assert not missing, f"add a tiny config for {missing} to TINY_CONFIGS in tests/drivers.py"
 
 
 def test_every_tiny_config_is_a_registered_family():

@@ -2,7 +2,7 @@
 
 Every module in this package that defines ``FAMILY`` (a ``viz.arch.family.Family``) is a
 family, found by name: adding one is a new module here plus its tiny config in
-``tests/conftest.py`` (``TINY_CONFIGS``; a test fails when either is missing).
+``tests/drivers.py`` (``TINY_CONFIGS``; a test fails when either is missing).
 """
 
 from __future__ import annotations
