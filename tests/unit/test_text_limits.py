@@ -142,7 +142,7 @@ def test_shared_embeddings_match_and_read_short_batches(bundled):
 def test_another_session_gets_the_model_while_a_probe_embeds(bundled):
     """A trace waiting for the encoder's lock runs between two of the probe's batches, not
     after the whole run."""
-    texts = ["the bank of the river " * 25] * 16  # 16 texts cut at 128 tokens: 4 per batch
+    texts = ["the bank of the river " * 25] * 32  # 32 texts cut at 128 tokens: 4 per batch
     progress: list[float] = []
     started = threading.Event()
 
