@@ -181,6 +181,8 @@ def test_mlm_lens_masks_a_content_word_and_shows_the_masked_sentence(tiny_mlm_fo
     assert len(ranks) == 1 and list(numbers(ranks[0])) == list(table["true_rank"])
     at.selectbox(key="mlm_word").set_value(5).run()  # "on": the user's choice holds
     assert no_problem(at) and at.selectbox(key="mlm_word").value == 5
+    figure = spec(at, "Rank at each layer")  # a chart is not Markdown: no escaping backslashes
+    assert "\\" not in json.dumps([figure["layout"]["title"], [t["name"] for t in figure["data"]]])
     shown = [m.value for m in at.markdown if "Masked input" in m.value]
     assert shown == ["Masked input: The cat sat \\*`[MASK]`\\* the warm mat\\."]
 

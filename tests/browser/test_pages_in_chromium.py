@@ -53,14 +53,18 @@ def test_injected_markup_never_runs(server, browser):
     wait_for_charts(page, 3)
     payload = (
         '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> '
-        "</div> **bold** $x^2$ [CLS]"
+        "</div> **bold** $x^2$ [CLS] AT&T 'quoted'"
     )
     submit_sentence(page, payload, "script")
     assert page.evaluate("window.__pwned") is None
     assert page.locator(ERRORS).count() == 0
     assert page.locator(".js-plotly-plot img").count() == 0
     # the tokens are shown as text: the heatmap's labels contain the literal characters
-    assert "script" in page.locator(".js-plotly-plot").first.inner_text()
+    labels = page.locator(".js-plotly-plot").first.inner_text()
+    assert "script" in labels
+    # quotes and ampersands read as typed, not as the entities that carried them
+    assert '"' in labels and "'" in labels and "&" in labels
+    assert "&quot;" not in labels and "&#x27;" not in labels and "&amp;" not in labels
 
 
 def test_clicking_a_thumbnail_opens_that_head(server, browser):

@@ -42,8 +42,11 @@ class ColourScale:
 
 
 def safe(text: str) -> str:
-    """Escape user text for Plotly, which renders a subset of HTML in labels and hovers."""
-    return html.escape(text, quote=True)
+    """Escape user text for Plotly, which renders a subset of HTML in labels and hovers: tags
+    (``<b>``, ``<br>``, ``<a href>``) and entities. Only ``&``, ``<`` and ``>`` start those;
+    Plotly decodes ``&amp;``, ``&lt;`` and ``&gt;`` but not ``&quot;``, so quotes stay as they
+    are (a ``"`` would otherwise show as a literal ``&quot;``)."""
+    return html.escape(text, quote=False)
 
 
 LABEL_CHARS = 20  # a tick or point label longer than this is cut (hover shows it whole)
