@@ -32,15 +32,22 @@ MESSAGES: dict[str, str] = {
     ),
     "name_empty": "The model name is empty: leave it as the default or type an id.",
     "is_decoder": "{name} is configured as a decoder; this explorer needs an encoder.",
-    "folder_missing": "The folder '{name}' does not exist. Check the path.",
-    "path_is_file": "'{name}' is a file; give the folder that holds config.json.",
-    "no_config": (
-        "The folder '{name}' is not a Hugging Face model: it has no config.json. "
-        "Point to the folder that holds config.json, the weights and the tokenizer."
+    "not_a_model_folder": (
+        "'{name}' is not a model folder this server can read. Give a folder that holds "
+        "config.json, the weights (model.safetensors) and the tokenizer, or a Hugging Face id."
     ),
-    "no_weights": (
-        "The folder '{name}' has a config.json but no weights (model.safetensors). "
-        "Copy the weights into it, or give the folder that has them."
+    "config_not_json": (
+        "'{name}': its config.json is not valid JSON: {detail}. Fix the file, or save the "
+        "config again with config.save_pretrained(folder)."
+    ),
+    "model_type_unknown": (
+        "'{name}': its model type '{model_type}' is not one transformers knows; a model that "
+        "needs its own code is not loaded here (no remote code). Try an encoder such as "
+        "bert-base-uncased or roberta-base."
+    ),
+    "pickle_unsafe": (
+        "The pickle (.bin) weights of '{name}' hold objects other than tensors, which could run "
+        "code when loaded, so they were refused. Use a safetensors copy (model.safetensors)."
     ),
     "no_tokenizer": (
         "The folder '{name}' has no tokenizer (tokenizer.json, vocab.txt, vocab.json or a "

@@ -5,7 +5,11 @@ try; nothing here runs code shipped with a model (``trust_remote_code`` is never
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import os
+import pickle
+import re
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -13,7 +17,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoTokenizer
+from transformers import (
+    CONFIG_MAPPING,
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoTokenizer,
+)
 from transformers import logging as hf_logging
 
 from viz.arch import LAYER_POINTS, Family, family_of, resolve
@@ -29,6 +39,11 @@ TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spm.model", "*.
 WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack")
 hf_logging.set_verbosity_error()  # we report truncation ourselves; HF's warnings are noise
 hf_logging.disable_progress_bar()
+log = logging.getLogger(__name__)
+# from_pretrained swaps process-wide state while it builds a model (it patches
+# PreTrainedModel.tie_weights out, sets the default dtype, builds on the meta device): two loads
+# at once leave tied weights on the meta device, and may leave tying off for good. One at a time.
+_LOAD_LOCK = threading.Lock()
 
 
 def bundled_model_dir() -> Path:
@@ -135,18 +150,73 @@ def load_encoder(
     """Load an encoder by the default name, a local folder, or a Hugging Face id.
 
     Always eager attention (so attention weights exist), eval mode, safetensors unless
-    ``allow_pickle``; a masked-LM head is loaded when the checkpoint has one.
+    ``allow_pickle``; a masked-LM head is loaded when the checkpoint has one. Safe to call from
+    several threads: loads run one at a time.
+
+    Every path that is not a loadable model folder (missing, a file, no config.json, no
+    weights, unreadable) gets the same message, so that the server's answers do not map its
+    file system; the reason goes to the log.
     """
     name = (name or "").strip()
     if not name:
         raise ModelLoadError("name_empty")
-    source = str(bundled_model_dir()) if name.lower() in BUNDLED_NAMES else _source(name)
+    with _LOAD_LOCK:
+        if name.lower() in BUNDLED_NAMES:
+            return _load(name, str(bundled_model_dir()), allow_pickle, device)
+        path = _as_path(name)
+        if path is None:
+            return _load(name, name, allow_pickle, device)
+        try:
+            if not path.is_dir():
+                raise _not_a_model_folder(name, "missing" if not path.exists() else "not a folder")
+            if not (path / "config.json").is_file():
+                raise _not_a_model_folder(name, "no config.json")
+            _check_config_file(name, path)
+            return _load(name, str(path), allow_pickle, device)
+        except PermissionError as err:
+            raise _not_a_model_folder(name, f"unreadable ({err})") from err
+
+
+def _as_path(name: str) -> Path | None:
+    """The local path ``name`` means, or None for a Hugging Face id."""
+    path = Path(os.path.expanduser(name))
+    if name.startswith((".", "/", "~")) or os.sep * 2 in name:
+        return path
+    try:
+        return path if path.exists() else None
+    except OSError:  # something there, unreadable: a path the user meant
+        return path
+
+
+def _not_a_model_folder(name: str, reason: str) -> ModelLoadError:
+    log.info("model path %r refused: %s", name, reason)
+    return ModelLoadError("not_a_model_folder", name=name)
+
+
+def _check_config_file(name: str, folder: Path) -> None:
+    """Say what is wrong with a config.json transformers would only call "not found"."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ModelLoadError("config_not_json", name=name, detail="it is not UTF-8 text") from err
+    except ValueError as err:
+        raise ModelLoadError("config_not_json", name=name, detail=str(err)) from err
+    if not isinstance(config, dict):
+        raise ModelLoadError("config_not_json", name=name, detail="it is not a JSON object")
+    model_type = config.get("model_type")
+    if isinstance(model_type, str) and model_type and model_type not in CONFIG_MAPPING:
+        raise ModelLoadError("model_type_unknown", name=name, model_type=model_type)
+
+
+def _load(name: str, source: str, allow_pickle: bool, device: torch.device | None) -> Encoder:
+    """Load from ``source`` (a folder or a Hub id) under the load lock."""
     # Try the local cache first: a missing id must not wait on the hub's retries when offline.
-    offline = not Path(source).is_dir() and not _hub_reachable()
+    local = Path(source).is_dir()
+    offline = not local and not _hub_reachable()
     try:
         config = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=True)
     except (OSError, ValueError) as err:
-        if offline or Path(source).is_dir():
+        if offline or local:
             raise _explain_config_error(name, err, offline) from err
         try:
             config = AutoConfig.from_pretrained(source, trust_remote_code=False)
@@ -158,7 +228,7 @@ def load_encoder(
         raise ModelLoadError(err.code, **err.params) from err
     if getattr(config, "is_decoder", False):
         raise ModelLoadError("is_decoder", name=name)
-    if Path(source).is_dir():
+    if local:
         _check_folder_files(name, Path(source))
 
     architectures = getattr(config, "architectures", None) or []
@@ -177,24 +247,19 @@ def load_encoder(
         tokenizer = AutoTokenizer.from_pretrained(
             source, trust_remote_code=False, local_files_only=offline
         )
+    except pickle.UnpicklingError as err:  # torch's weights-only load refused what it holds
+        log.warning("pickle weights of %r refused: %s", name, str(err).splitlines()[0])
+        raise ModelLoadError("pickle_unsafe", name=name) from err
+    except PermissionError as err:  # the server's files, not the user's mistake: no paths
+        if local:
+            raise
+        log.warning("cannot read the files of %r: %s", name, err)
+        detail = "the server cannot read its files"
+        raise ModelLoadError("load_failed", name=name, detail=detail) from err
     except (OSError, ValueError) as err:
         raise _explain_weights_error(name, err, allow_pickle) from err
     model.to(device or pick_device())
     return Encoder.from_model(model, tokenizer, name=name)
-
-
-def _source(name: str) -> str:
-    path = Path(os.path.expanduser(name))
-    looks_like_path = name.startswith((".", "/", "~")) or path.exists() or os.sep * 2 in name
-    if looks_like_path:
-        if not path.exists():
-            raise ModelLoadError("folder_missing", name=name)
-        if not path.is_dir():
-            raise ModelLoadError("path_is_file", name=name)
-        if not (path / "config.json").is_file():
-            raise ModelLoadError("no_config", name=name)
-        return str(path)
-    return name
 
 
 def _check_folder_files(name: str, folder: Path) -> None:
@@ -204,7 +269,7 @@ def _check_folder_files(name: str, folder: Path) -> None:
         return any(next(folder.glob(pattern), None) is not None for pattern in patterns)
 
     if not has_any(WEIGHT_FILES):
-        raise ModelLoadError("no_weights", name=name)
+        raise _not_a_model_folder(name, "no weights")
     if not has_any(TOKENIZER_FILES):
         raise ModelLoadError("no_tokenizer", name=name)
 
@@ -220,8 +285,14 @@ def _hub_reachable(timeout: float = 2.0) -> bool:
     return True
 
 
+# How transformers says a config names a model type it has no class for.
+UNKNOWN_TYPE = re.compile(r"has model type `([^`]*)` but Transformers does not recognize")
+
+
 def _explain_config_error(name: str, err: Exception, offline: bool) -> ModelLoadError:
     text = str(err)
+    if match := UNKNOWN_TYPE.search(text):
+        return ModelLoadError("model_type_unknown", name=name, model_type=match[1])
     if "model_type" in text or "Unrecognized model" in text:
         return ModelLoadError("unknown_config", name=name)
     return ModelLoadError("not_cached_offline" if offline else "not_found", name=name)
