@@ -8,6 +8,7 @@ import re
 import streamlit as st
 
 from viz.local_models import LocalModel, find_local_models, readers, unknown_share
+from viz.ui.cached import allowed_models
 from viz.ui.i18n import language, tr, tr_in
 from viz.ui.widgets import plain
 
@@ -55,6 +56,16 @@ def picker(model_key: str, text: str) -> None:
         on_change=chosen,
     )
     st.caption(tr("models_offline_help"))
+
+
+def model_field(model_key: str, text: str) -> None:
+    """The sidebar's model field: with an allow-list, a box of just those models (nothing else
+    loads, so the label does not invite ids or folders); else a name to type, and the picker."""
+    if allowed := allowed_models():
+        st.selectbox(tr("model_allowed"), allowed, key=model_key)
+    else:
+        st.text_input(tr("model"), key=model_key)
+        picker(model_key, text)
 
 
 def reads_chinese() -> bool:

@@ -27,6 +27,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "sentence": "Sentence",
         "pair": "Second sentence (optional, pair mode)",
         "model": "Model: bundled default, Hugging Face id or local folder",
+        "model_allowed": "Model: pick one of the models this server offers",
         "view": "View",
         "view_attention": "Attention",
         "view_layers": "Compare layers",

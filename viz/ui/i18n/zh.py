@@ -27,6 +27,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "sentence": "句子",
         "pair": "第二个句子（可选，句对模式）",
         "model": "模型：内置默认模型、Hugging Face 模型名或本地文件夹",
+        "model_allowed": "模型：请从本服务器提供的模型中选择一个",
         "view": "视图",
         "view_attention": "注意力",
         "view_layers": "层间比较",
