@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
-from viz.analysis.attention import colour_cap, downsample, strongest
+from viz.analysis.attention import colour_cap, downsample, row_scaled, strongest
 from viz.figures.common import (
     MAX_TICKS,
     ColourScale,
@@ -20,12 +23,115 @@ from viz.figures.common import (
     safe,
     short_safe,
     text_width,
+    thinned_ticks,
     token_axes,
 )
 from viz.names import head_labels, layer_names
 
 THUMB = 32  # thumbnail side in cells; longer inputs are average-pooled down to this
 FOCUS_COLOUR = "#ff7f0e"  # the token in focus: its outlined row, its bars, its marker
+# A heatmap with a side longer than this goes to the browser as one PNG of its colours: a
+# 512 x 512 grid of numbers is 1.4 MB that Plotly paints cell by cell on every layer step.
+IMAGE_ABOVE = 256
+COLOURS = go.Heatmap(colorscale="Blues").colorscale  # ((stop, "rgb(r,g,b)"), ...)
+
+
+def colour_values(matrix: np.ndarray, scale: ColourScale) -> np.ndarray:
+    """[R, C] -> where each cell falls on the colour scale, 0..1, as the heatmap trace would
+    place it (a "row" scale in 256 shades, as ``attention_trace`` sends it)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if scale.kind == "row":
+        return np.rint(row_scaled(m) * 255) / 255
+    return np.clip(m / max(scale.zmax, 1e-12), 0.0, 1.0)
+
+
+def colour_mapped(values: np.ndarray, colours=COLOURS) -> np.ndarray:
+    """[R, C] scale positions 0..1 -> [R, C, 3] uint8 RGB, linear between the scale's stops
+    (as Plotly interpolates them)."""
+    stops = np.array([stop for stop, _ in colours], dtype=np.float64)
+    rgb = np.array(
+        [[float(c) for c in colour[colour.index("(") + 1 : -1].split(",")] for _, colour in colours]
+    )  # [S, 3]
+    channels = [np.interp(values, stops, rgb[:, i]) for i in range(3)]
+    return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
+
+
+def png_uri(rgb: np.ndarray) -> str:
+    """[R, C, 3] uint8 -> a data: URI of the lossless PNG."""
+    out = io.BytesIO()
+    Image.fromarray(rgb, mode="RGB").save(out, format="PNG", compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+
+
+def contiguous(positions: np.ndarray) -> bool:
+    """Whether token positions run without a gap: an image's coordinates can then be them."""
+    return len(positions) < 2 or bool((np.diff(positions) == 1).all())
+
+
+def image_traces(
+    matrix: np.ndarray,
+    scale: ColourScale,
+    words: Words,
+    offsets: tuple[int, int],
+    hover: bool,
+) -> list:
+    """The heatmap as an image trace of its colours, and an invisible two-cell heatmap on the
+    same scale that only draws the colour bar. ``offsets``: the first row's and column's
+    coordinate (their token positions, when the positions run without a gap, so that hover
+    names them). Without ``hover`` the image does not answer hovering (its coordinates would
+    not be positions)."""
+    R, C = matrix.shape
+    y0, x0 = offsets
+    colorbar = {"thickness": 12, "title": {"text": scale.title, "side": "right"}}
+    if scale.kind == "row":
+        bar = {"z": [[0, 255]], "zmin": 0, "zmax": 255}
+        quarters = np.linspace(0, 255, 5)
+        colorbar.update(tickvals=quarters, ticktext=[f"{q:.0%}" for q in quarters / 255])
+    else:
+        bar = {"z": [[0.0, scale.zmax]], "zmin": 0, "zmax": scale.zmax}
+    key_bar = go.Heatmap(
+        x=[x0, x0 + min(1, C - 1)],
+        y=[y0],
+        colorscale=COLOURS,
+        opacity=0,
+        hoverinfo="skip",
+        colorbar=colorbar,
+        **bar,
+    )
+    image = go.Image(
+        source=png_uri(colour_mapped(colour_values(matrix, scale))),
+        x0=x0,
+        y0=y0,
+        dx=1,
+        dy=1,
+        hovertemplate=f"{words.query} %{{y}}<br>{words.key} %{{x}}<extra></extra>",
+        hoverinfo=None if hover else "skip",
+    )
+    return [key_bar, image]
+
+
+def _index_axes(fig: go.Figure, names: list[str], col_names: list[str], x_ticks: int,
+                offsets: tuple[int, int]) -> None:  # fmt: skip
+    """Linear axes (an image is drawn fast only on those) labelled like ``token_axes``."""
+    R, C = len(names), len(col_names)
+    for axis, labels, n, ticks, off in (
+        (fig.update_xaxes, col_names, C, x_ticks, offsets[1]),
+        (fig.update_yaxes, names, R, MAX_TICKS, offsets[0]),
+    ):
+        idx, text = thinned_ticks(labels, ticks)
+        axis(
+            type="linear",
+            tickmode="array",
+            tickvals=[i + off for i in idx],
+            ticktext=text,
+            tickfont={"size": 9},
+            range=[off - 0.5, off + n - 0.5],
+            showgrid=False,
+            zeroline=False,
+        )
+    fig.update_xaxes(tickangle=-60)
+    # top down; cells need not be square (an image trace would otherwise pin them so)
+    fig.update_yaxes(range=[offsets[0] + R - 0.5, offsets[0] - 0.5], scaleanchor=False)
 
 
 def heatmap(
@@ -61,26 +167,37 @@ def heatmap(
     if scale is None:
         top = zmax if zmax is not None else float(max(matrix.max(), 1e-9))
         scale = ColourScale("linear", top, value_name)
-    fig = go.Figure(attention_trace(matrix, names, value_name, scale, words, col_names))
-    token_axes(fig, col_names, y=False, max_ticks=x_ticks)
-    token_axes(fig, names, x=False)
+    if max(R, C) > IMAGE_ABOVE:
+        row_pos = np.arange(R) if positions is None else np.asarray(positions)
+        col_pos = row_pos if col_positions is None else np.asarray(col_positions)
+        # coordinates are token positions when they run without a gap (hover then names them)
+        hover = contiguous(row_pos) and contiguous(col_pos)
+        offsets = (int(row_pos[0]), int(col_pos[0])) if hover else (0, 0)
+        fig = go.Figure(image_traces(matrix, scale, words, offsets, hover))
+        _index_axes(fig, names, col_names, x_ticks, offsets)
+    else:
+        offsets = (0, 0)
+        fig = go.Figure(attention_trace(matrix, names, value_name, scale, words, col_names))
+        token_axes(fig, col_names, y=False, max_ticks=x_ticks)
+        token_axes(fig, names, x=False)
     fig.update_xaxes(title_text=axis_titles[0], side="bottom")
     fig.update_yaxes(title_text=axis_titles[1])
     row_b, col_b = boundary if isinstance(boundary, tuple) else (boundary, boundary)
     line = {"color": "#d62728", "width": 1.5, "dash": "dot"}
+    oy, ox = offsets  # index -> coordinate (0 on categorical axes)
     if col_b is not None and 0 < col_b < C:
-        at = col_b - 0.5  # between two categories
-        fig.add_shape(type="line", x0=at, x1=at, y0=-0.5, y1=R - 0.5, line=line)
+        at = ox + col_b - 0.5  # between two categories
+        fig.add_shape(type="line", x0=at, x1=at, y0=oy - 0.5, y1=oy + R - 0.5, line=line)
     if row_b is not None and 0 < row_b < R:
-        at = row_b - 0.5
-        fig.add_shape(type="line", y0=at, y1=at, x0=-0.5, x1=C - 0.5, line=line)
+        at = oy + row_b - 0.5
+        fig.add_shape(type="line", y0=at, y1=at, x0=ox - 0.5, x1=ox + C - 0.5, line=line)
     if focus is not None and 0 <= focus < R:
         fig.add_shape(
             type="rect",
-            x0=-0.5,
-            x1=C - 0.5,
-            y0=focus - 0.5,
-            y1=focus + 0.5,
+            x0=ox - 0.5,
+            x1=ox + C - 0.5,
+            y0=oy + focus - 0.5,
+            y1=oy + focus + 0.5,
             line={"color": FOCUS_COLOUR, "width": 2},
         )
     side = 420 + min(R, 80) * 6
@@ -271,27 +388,29 @@ def head_view(
     by_col = stack.transpose(2, 0, 1).reshape(C, K * R)  # [C, K*R]
     idx_r, val_r = strongest(by_row, links)
     idx_c, val_c = strongest(by_col, links)
+    short_rows = [short_safe(name) for name in rows]  # once a label, not once a hover line
+    short_cols = short_rows if cols is rows else [short_safe(name) for name in cols]
     out = [
-        "<br>".join(f"{prefix[j // C]}→ {short_safe(cols[j % C])} {v:.3f}" for j, v in zip(i, vals))
-        for i, vals in zip(idx_r, val_r)
+        "<br>".join(f"{prefix[j // C]}→ {short_cols[j % C]} {v:.3f}" for j, v in zip(i, vals))
+        for i, vals in zip(idx_r.tolist(), val_r.tolist())
     ]
     into = [
-        "<br>".join(f"{prefix[j // R]}← {short_safe(rows[j % R])} {v:.3f}" for j, v in zip(i, vals))
-        for i, vals in zip(idx_c, val_c)
+        "<br>".join(f"{prefix[j // R]}← {short_rows[j % R]} {v:.3f}" for j, v in zip(i, vals))
+        for i, vals in zip(idx_c.tolist(), val_c.tolist())
     ]
     dim = "#bbb" if focus is not None else "#444"
     colours = [FOCUS_COLOUR if i == focus else dim for i in range(R)]
     sizes = [10 if i == focus else 6 for i in range(R)]
-    for side, anchor, names, ys, hover, colour, size in (
-        (0, "left", rows, yq, out, colours, sizes),
-        (1, "right", cols, yk, into, "#444", 6),
+    for side, anchor, names, short, ys, hover, colour, size in (
+        (0, "left", rows, short_rows, yq, out, colours, sizes),
+        (1, "right", cols, short_cols, yk, into, "#444", 6),
     ):
         fig.add_trace(
             go.Scatter(
                 x=np.full(len(names), side),
                 y=ys,
                 mode="markers+text",
-                text=[short_safe(name) for name in names],
+                text=short,
                 customdata=names,
                 hovertext=hover,
                 textposition=f"middle {anchor}",
@@ -302,8 +421,8 @@ def head_view(
             )
         )
     margin = [
-        int(max((text_width(html.unescape(short_safe(n))) for n in names), default=0) + 24)
-        for names in (rows, cols)
+        int(max((text_width(html.unescape(n)) for n in names), default=0) + 24)
+        for names in (short_rows, short_cols)
     ]
     fig.update_xaxes(visible=False, range=[0, 1], fixedrange=True)
     fig.update_yaxes(visible=False, range=[span + 0.6, -0.6], fixedrange=True)

@@ -149,6 +149,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "focus_token": "Token in focus",
         "focus_none": "(none: every row)",
         "focus_token_help": "Outlines its row in the heatmap, draws that row as bars below it and keeps only its lines in the head view. Clicking a token on the head view's left does the same.",
+        "heatmap_image": "Above {n} tokens a side, the heatmap is sent as an image of its colours: hovering names the query and key positions (the axes name their tokens), not the values; put a token in focus to read its row's exact values.",
+        "heatmap_image_no_hover": "Above {n} tokens a side, the heatmap is sent as an image of its colours, without hover while subwords are merged (the axes name the words); put a token in focus to read its row's exact values.",
         "focus_row_title": "The row of {name}: the value of every column",
         "head_view_heads": "Head view shows",
         "head_view_one": "the open head",

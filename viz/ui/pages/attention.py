@@ -234,6 +234,10 @@ def render(t: Trace, key: TraceKey) -> None:
         help_text = tr("attention_help") + " " + help_text
     if hide and mode != "norm":
         help_text += " " + tr("hidden_rows")
+    if max(len(r), len(c)) > attention_fig.IMAGE_ABOVE:
+        gapless = attention_fig.contiguous(row_pos) and attention_fig.contiguous(col_pos)
+        image_note = "heatmap_image" if gapless else "heatmap_image_no_hover"
+        scale_help += " " + tr(image_note, n=attention_fig.IMAGE_ABOVE)
     st.caption(help_text + " " + scale_help)
     if mode == "rollout":
         title = tr("rollout_title", layer=layer + 1)

@@ -1,0 +1,131 @@
+"""The attention heatmap above ``IMAGE_ABOVE`` tokens a side: sent as one PNG of its colours
+(the pixels are the weights through the colour scale), with a colour bar on the same scale,
+hover naming positions, and the same heatmap as before on shorter inputs."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+
+import numpy as np
+import plotly.colors
+import pytest
+from PIL import Image
+
+from tests.drivers import new_app, no_problem
+from viz import load_encoder, trace
+from viz.figures import attention as attention_fig
+from viz.figures.common import ColourScale, Words
+
+pytestmark = pytest.mark.app
+
+SENTENCE = "The old man walked slowly along the quiet road toward the small village near the river."
+LONG = " ".join([SENTENCE] * 24)  # about 410 tokens on the bundled model
+WORDS = Words("from", "to", "layer", "head", "js", "norm", "update")
+
+
+def heatmap_spec(at) -> dict:
+    for element in at.get("plotly_chart"):
+        if "attention_heatmap" in element.proto.id:
+            return json.loads(element.proto.spec)
+    raise AssertionError("no heatmap on the page")
+
+
+def pixels(image_trace: dict) -> np.ndarray:
+    uri = image_trace["source"]
+    assert uri.startswith("data:image/png;base64,")
+    png = base64.b64decode(uri.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def expected_colours(values: np.ndarray, colorscale) -> np.ndarray:
+    """Plotly's own sampling of the scale at ``values`` (0..1), as [N, 3] floats."""
+    sampled = plotly.colors.sample_colorscale(
+        [[float(s), c] for s, c in colorscale], values.tolist()
+    )
+    return np.array([[float(x) for x in re.findall(r"[\d.]+", c)] for c in sampled])
+
+
+@pytest.fixture(scope="module")
+def weights() -> np.ndarray:
+    """Layer 3, head 9 of the long text, from the library, not from the page."""
+    t = trace(load_encoder(), LONG)
+    return t.attentions[2, 8]  # [T, T]
+
+
+def test_a_long_heatmap_is_an_image_of_the_weights_through_the_colour_scale(weights):
+    at = new_app(view="attention", text=LONG, layer="3", head="9")
+    assert no_problem(at)
+    spec = heatmap_spec(at)
+    bar, image = spec["data"]
+    assert image["type"] == "image" and bar["type"] == "heatmap"
+    T = weights.shape[0]
+    assert T > attention_fig.IMAGE_ABOVE
+    got = pixels(image)
+    assert got.shape == (T, T, 3)
+    # the colour bar's scale is the 99th percentile of the weights shown, as the page says
+    cap = float(np.percentile(weights, 99))
+    assert bar["zmax"] == pytest.approx(cap, rel=1e-4)
+    assert f"{bar['zmax']:.3g}" in bar["colorbar"]["title"]["text"]
+    assert bar["opacity"] == 0 and bar["hoverinfo"] == "skip"
+    # every sampled pixel is its weight's colour on that scale (rows = queries)
+    rng = np.random.default_rng(0)
+    rows, cols = rng.integers(0, T, 3000), rng.integers(0, T, 3000)
+    values = np.clip(weights[rows, cols] / cap, 0, 1)
+    want = expected_colours(values, bar["colorscale"])
+    assert np.abs(got[rows, cols].astype(float) - want).max() <= 1.0
+    # a transposed or unscaled image would not match
+    assert np.abs(got[cols, rows].astype(float) - want).max() > 10
+    # hover names positions: coordinates are token positions; ticks name the tokens
+    assert image["x0"] == 0 and image["y0"] == 0 and image["dx"] == image["dy"] == 1
+    assert "%{x}" in image["hovertemplate"] and "%{y}" in image["hovertemplate"]
+    ticks = spec["layout"]["yaxis"]["ticktext"]
+    assert ticks[0] == "0 [CLS]" and len(ticks) <= 60
+    captions = " ".join(c.value for c in at.caption)
+    assert f"Above {attention_fig.IMAGE_ABOVE} tokens a side" in captions
+    # the PNG is a fraction of the float32 grid it replaces
+    assert len(image["source"]) < 0.5 * (T * T * 4 * 4 / 3)
+
+
+def test_a_window_of_a_long_text_keeps_positions_in_hover_and_short_ones_stay_a_heatmap():
+    at = new_app(view="attention", text=LONG, attention_rows="100-399", attention_cols="50-360")
+    assert no_problem(at)
+    bar, image = heatmap_spec(at)["data"]
+    assert image["type"] == "image" and (image["y0"], image["x0"]) == (100, 50)
+    assert pixels(image).shape == (300, 311, 3)
+    at = new_app(view="attention", text=LONG, attention_rows="100-300")  # 201 rows, all columns
+    assert heatmap_spec(at)["data"][1]["type"] == "image"
+    at = new_app(view="attention", text=LONG, attention_rows="0-200", attention_cols="0-200")
+    (heat,) = heatmap_spec(at)["data"]
+    assert heat["type"] == "heatmap" and len(heat["x"]) == 201
+
+
+def test_the_figure_maps_each_row_to_its_maximum_and_leaves_gappy_positions_without_hover():
+    rng = np.random.default_rng(1)
+    m = rng.dirichlet(np.full(300, 0.2), size=280).astype(np.float32)  # [280, 300]
+    positions = np.arange(280) * 2  # merged words: positions with gaps
+    fig = attention_fig.heatmap(
+        m,
+        [f"w{i}" for i in range(280)],
+        positions,
+        "t",
+        "weight",
+        ("to", "from"),
+        WORDS,
+        scale=ColourScale("row", 1.0, "each row to its largest"),
+        col_labels=[f"c{i}" for i in range(300)],
+        col_positions=np.arange(300),
+        focus=5,
+    )
+    bar, image = fig.data
+    got = pixels(image.to_plotly_json())
+    assert got.shape == (280, 300, 3)
+    shades = np.rint(m / m.max(axis=1, keepdims=True) * 255) / 255
+    want = expected_colours(shades.ravel(), bar.colorscale).reshape(280, 300, 3)
+    assert np.abs(got.astype(float) - want).max() <= 1.0
+    assert (got[np.arange(280), m.argmax(axis=1)] == got[0, m[0].argmax()]).all()  # darkest
+    assert image.hoverinfo == "skip" and (image.x0, image.y0) == (0, 0)
+    focus = next(s for s in fig.layout.shapes if s.type == "rect")
+    assert (focus.y0, focus.y1) == (4.5, 5.5)
