@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from transformers import AutoTokenizer
 from viz.arch import DECODER_ONLY, families
 from viz.models import DEFAULT_MODEL, bundled_model_dir
 
+log = logging.getLogger(__name__)
 MODELS_DIR_VARIABLE = "VIZ_MODELS_DIR"
 MLM_ARCHITECTURES = ("ForMaskedLM", "ForPreTraining")
 
@@ -75,10 +77,15 @@ def _cached(cache_dir: str | Path | None = None) -> list[LocalModel]:
 
 def _in_folder(root: Path) -> list[LocalModel]:
     """Model folders directly under ``root`` (each with a config.json), by path."""
-    if not root.is_dir():
+    try:
+        if not root.is_dir():
+            return []
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError as err:  # a folder the server may not read: the other models still count
+        log.warning("cannot list the models in %s: %s", root, err)
         return []
     found = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    for folder in folders:
         if (model := _model(str(folder), folder)) is not None:
             found.append(model)
     return found

@@ -154,3 +154,17 @@ def test_a_custom_model_type_without_weights_says_so_too(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "x"}), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="model type 'x' is not one transformers knows"):
         load_encoder(str(tmp_path))
+
+
+def test_an_unreadable_models_dir_offers_the_other_models(tmp_path, tokenizer, monkeypatch):
+    from viz.local_models import find_local_models
+
+    root = tmp_path / "models"
+    model_folder(root / "tiny", tokenizer)
+    assert [m.name for m in find_local_models(str(root), cache_dir=tmp_path)][1:] == [
+        str(root / "tiny")
+    ]
+    unreadable(monkeypatch, root)
+    assert [m.name for m in find_local_models(str(root), cache_dir=tmp_path)] == [
+        "all-MiniLM-L6-v2"
+    ]
