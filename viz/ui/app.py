@@ -55,7 +55,7 @@ def share_link() -> None:
     """The address of this page, to copy (the code box's copy button), and what it leaves out."""
     params, too_long = state.address()
     base = (st.context.url or "").split("?")[0]
-    with st.expander(tr("share_link")):
+    with st.expander(tr("share_link"), icon=":material/link:"):
         st.code(f"{base}?{urlencode(params)}", language=None, wrap_lines=True)
         st.caption(tr("share_link_help"))
         if too_long:

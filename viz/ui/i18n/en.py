@@ -16,7 +16,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "local_mlm": "These models on this machine have a masked-LM head:",
         "run": "Run",
         "run_hint": "Run, Ctrl+Enter in the sentence box, or clicking elsewhere applies the text.",
-        "share_link": "🔗 Link to this page",
+        "share_link": "Link to this page",
         "share_link_help": "Copy it with the button at the box's corner: it reopens this page with every control as it is now.",
         "share_too_long_here": "A text here is longer than {limit:,} characters, too long for a link: the link opens the page without it. Share the trace (.npz) or the text itself.",
         "title": "BERT layer explorer",

@@ -16,7 +16,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "local_mlm": "本机上这些模型带有掩码语言模型（MLM）头：",
         "run": "运行",
         "run_hint": "点击“运行”、在句子框中按 Ctrl+Enter，或点击别处，即可应用文本。",
-        "share_link": "🔗 本页面的链接",
+        "share_link": "本页面的链接",
         "share_link_help": "用框角的按钮复制：打开它即可恢复本页面以及所有控件的当前状态。",
         "share_too_long_here": "这里有一段文本超过 {limit:,} 个字符，链接放不下：打开链接时不会包含它。请分享追踪数据（.npz）或文本本身。",
         "title": "BERT 逐层探索器",
