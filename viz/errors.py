@@ -151,12 +151,25 @@ MESSAGES: dict[str, str] = {
         "{path} is not UTF-8 text (line {line}, byte {byte} of the line): save it as UTF-8."
     ),
     "input_not_utf8_somewhere": "{path} is not UTF-8 text: save it as UTF-8.",
+    "input_not_utf8_after": "{path} is not UTF-8 text from line {line} on: send UTF-8.",
     "input_is_folder": "{path} is a folder: give a text file with one sentence per line.",
     "input_missing": "The input file {path} does not exist.",
     "input_empty": "{path} is empty: put one sentence per line.",
     "out_is_folder": "--out '{path}' is a folder: give a file name, e.g. {example}.",
     "out_folder_missing": "--out: the folder {folder} does not exist; create it first.",
     "out_is_input": "--out {path} is the input file: writing there would destroy it.",
+    "out_is_link": (
+        "--out {path} is a symbolic link: the file would replace the link, not what it points "
+        "to. Give the target's own path or a new file name."
+    ),
+    "out_not_regular": (
+        "--out {path} is not a regular file (a device, a FIFO or a socket): the output would "
+        "replace it. Give a new file name or a regular file."
+    ),
+    "out_no_space": (
+        "no space left on device while writing {path}: nothing was written; free some space "
+        "or write elsewhere."
+    ),
     "cli_batch_size": "--batch-size must be at least 1.",
     "cli_max_tokens": "--max-tokens must be at least 3 (the special tokens and one word).",
 }

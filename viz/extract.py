@@ -7,9 +7,11 @@ concurrent ``capture`` registers hooks on the same shared model.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,9 +19,36 @@ import torch
 from viz.errors import UserError
 from viz.models import Encoder
 from viz.names import EMBEDDINGS, parse_layer
-from viz.tokens import TOKENIZER_LOCK
+from viz.tokens import MAX_CHARS, TOKENIZER_LOCK
 
 POOLINGS = ("mean", "cls", "max")
+# A bound on the characters per token, not an average (English runs 4-6): a text is cut to
+# max_tokens * this before tokenising, so one huge line costs no more than the batch allows,
+# and only whitespace-heavy text could lose characters its first max_tokens tokens needed.
+CHARS_PER_TOKEN = 32
+
+
+def max_chars(max_tokens: int) -> int:
+    """The characters of a text read when at most ``max_tokens`` of its tokens are."""
+    return min(MAX_CHARS, max_tokens * CHARS_PER_TOKEN)
+
+
+def sentence_transformers_cut(encoder: Encoder) -> int | None:
+    """The token limit sentence-transformers applies to this model (``max_seq_length`` in its
+    ``sentence_bert_config.json``), or None when the model is not one of theirs."""
+    name = str(getattr(encoder.tokenizer, "name_or_path", "") or "")
+    path: str | Path | None = Path(name) / "sentence_bert_config.json"
+    if name and not Path(name).is_dir():
+        from huggingface_hub import try_to_load_from_cache
+
+        path = try_to_load_from_cache(name, "sentence_bert_config.json")
+    if not isinstance(path, (str, Path)):
+        return None
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8")).get("max_seq_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None
 
 
 @dataclass
@@ -28,6 +57,17 @@ class ExtractStats:
 
     blank: int = 0  # empty or whitespace-only texts (embedded as an empty input)
     cut: int = 0  # texts longer than the token limit, cut to it
+    cut_chars: int = 0  # texts longer than ``max_chars``, cut to it before tokenising
+    tokens: int = 0  # tokens read, special tokens not counted
+    unknown: int = 0  # of them, read as the model's unknown token
+    unknown_texts: int = 0  # texts with at least one unknown token
+    longer_than: int | None = None  # also count the texts with more tokens than this
+    longer: int = 0  # ... here (after the cut)
+
+
+def _unknown_counts(rows: Iterable[list[int]], unk: int | None) -> list[int]:
+    """Per row of token ids, how many are the unknown token ``unk`` (0 without one)."""
+    return [row.count(unk) if unk is not None else 0 for row in rows]
 
 
 def _layer_number(part: str) -> int:
@@ -89,19 +129,31 @@ def _forward_batches(
     """Yield (original indices, hidden [K, B, T, D], attention mask [B, T]), shortest first.
 
     Texts are tokenised once and sorted by token count (not characters), so each batch pads
-    to nearly its own length. Each is cut to ``max_tokens`` (default: the model's maximum)."""
+    to nearly its own length. Each is cut to ``max_tokens`` (default: the model's maximum),
+    after a cut to ``max_chars(max_tokens)`` characters that bounds the tokenizer's memory."""
     limit = min(max_tokens or encoder.facts.max_tokens, encoder.facts.max_tokens)
+    chars = max_chars(limit)
+    read = [text[:chars] for text in texts]
     with TOKENIZER_LOCK:  # see viz/tokens.py
         encoded = encoder.tokenizer(
-            [text if text.strip() else " " for text in texts],
+            [text if text.strip() else " " for text in read],
             truncation=True,
             max_length=limit,
             split_special_tokens=True,  # typed "[CLS]" is text, not the model's token
         )
     if stats is not None:
-        stats.blank += sum(1 for text in texts if not text.strip())
+        stats.blank += sum(1 for text in read if not text.strip())
+        stats.cut_chars += sum(1 for text in texts if len(text) > chars)
         encodings = encoded.encodings or []  # a fast tokenizer's: they keep what was cut
         stats.cut += sum(1 for e in encodings if e.overflowing)
+        rows = encoded["input_ids"]
+        unknown = _unknown_counts(rows, getattr(encoder.tokenizer, "unk_token_id", None))
+        stats.unknown += sum(unknown)
+        stats.unknown_texts += sum(1 for u in unknown if u)
+        specials = encoder.tokenizer.num_special_tokens_to_add(pair=False)
+        stats.tokens += sum(max(0, len(row) - specials) for row in rows)
+        if stats.longer_than is not None:
+            stats.longer += sum(1 for row in rows if len(row) > stats.longer_than)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in encoded]
     order = sorted(range(len(texts)), key=lambda i: len(encoded["input_ids"][i]))
     for start in range(0, len(order), batch_size):
@@ -221,10 +273,8 @@ def token_counts(
             ids = encoder.tokenizer(
                 part, truncation=False, split_special_tokens=True, verbose=False
             )["input_ids"]
-        for i, row in enumerate(ids, start):
-            lengths[i] = len(row)
-            if unk is not None:
-                unknown[i] = row.count(unk)
+        for i, (row, count) in enumerate(zip(ids, _unknown_counts(ids, unk)), start):
+            lengths[i], unknown[i] = len(row), count
     return lengths, unknown
 
 

@@ -276,6 +276,14 @@ def readable_token(tokenizer: object, name: str) -> str:
     return text if starts_word else "##" + text
 
 
+def unknown_mask(tokens: tuple[str, ...], special: np.ndarray, unk: str | None) -> np.ndarray:
+    """bool [T]: the tokens the model read as its unknown token ``unk`` (never a special one;
+    none when the tokenizer has no unknown token)."""
+    if not unk:
+        return np.zeros(len(tokens), dtype=bool)
+    return np.array([tok == unk for tok in tokens], dtype=bool) & ~np.asarray(special, bool)
+
+
 def word_groups(word_ids: np.ndarray) -> list[list[int]]:
     """Token positions grouped into words, in order; special tokens are their own group."""
     groups: list[list[int]] = []

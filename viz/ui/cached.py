@@ -15,6 +15,7 @@ import streamlit as st
 from viz import capture
 from viz.cache import BoundedCache
 from viz.models import DEFAULT_MODEL, Encoder, load_encoder
+from viz.tokens import unknown_mask
 from viz.trace import Trace
 from viz.ui.state import TraceKey
 
@@ -65,7 +66,7 @@ def get_trace(key: TraceKey) -> Trace:
 def unknown_tokens(t: Trace) -> tuple[np.ndarray, str]:
     """bool [T]: the tokens of ``t`` the model read as its unknown token; and that token."""
     unk = getattr(get_encoder(t.facts.name).tokenizer, "unk_token", None) or ""
-    return np.array([tok == unk for tok in t.tokens]) & ~t.special, unk
+    return unknown_mask(t.tokens, t.special, unk), unk
 
 
 def count_unknown(traces: list[Trace]) -> tuple[int, int, str]:

@@ -368,4 +368,8 @@ ERRORS: dict[str, str] = {
     "out_is_input": "--out {path} 就是输入文件：写入那里会毁掉它。",
     "cli_batch_size": "--batch-size 必须至少为 1。",
     "cli_max_tokens": "--max-tokens 必须至少为 3（特殊词元加一个词）。",
+    "input_not_utf8_after": "{path} 从第 {line} 行起不是 UTF-8 文本：请发送 UTF-8。",
 }
+    "out_is_link": "--out {path} 是一个符号链接：输出会替换链接本身，而不是它指向的文件。请给出目标文件自己的路径或一个新文件名。",
+    "out_not_regular": "--out {path} 不是普通文件（是设备、FIFO 或套接字）：输出会替换它。请给出新文件名或普通文件。",
+    "out_no_space": "写入 {path} 时设备空间不足：没有写入任何内容；请释放空间或写到别处。",
