@@ -125,11 +125,13 @@ def probe_csv(tokenizer) -> bytes:
 
 # ---------------------------------------------------------------- browser steps
 def wait(tab: Tab, since: float, charts: int, timeout_ms: int = TIMEOUT_MS) -> dict | None:
-    """As ``Tab.wait`` with its own timeout; None when the page was not ready in time."""
+    """As ``Tab.wait`` with its own timeout; None when the page was not ready in time (what it
+    showed is printed)."""
     options = {"since": since, "charts": charts, "texts": [], "timeout": timeout_ms}
     try:
         result = tab.page.evaluate("(o) => window.__bench.wait(o)", options)
-    except Exception:  # noqa: BLE001 - timed out (or the page is gone): reported as such
+    except Exception as err:  # noqa: BLE001 - timed out (or the page is gone): reported as such
+        print(f"  not ready: {str(err)[:600]}", flush=True)
         return None
     sent = next((t for t, kind in tab.wire if kind == "sent"), None)
     done = [t for t, kind in tab.wire if kind == "finished" and sent and t >= sent]
@@ -195,6 +197,8 @@ def contrast(browser, tokenizer, sessions: int) -> dict:
                 baseline.append(flip_format(base, 3))
         alerts = tabs[0].page.locator('[data-testid="stAlert"]').all_inner_texts()
         peak = status_mib(pid, "VmHWM")
+        for tab in [*tabs, base]:  # a tab left open keeps reconnecting to the stopped server
+            tab.close()
     return {
         "ready": ready,
         "peak": peak,
@@ -241,6 +245,8 @@ def probe(browser, tokenizer, texts: Texts, samples: int, timeout_s: float) -> d
                 reruns.append(flip_format(page, 1))
                 baseline.append(flip_format(other, 3))
         peak = status_mib(pid, "VmHWM")
+        other.close()
+        page.close()
     return {
         "ready": ready,
         "peak": peak,
