@@ -72,9 +72,9 @@ def test_hostile_text_in_other_views(view):
     ("model", "message"),
     [
         ("no-such-org/no-such-model", "no-such-org/no-such-model"),
-        ("/etc", "no config.json"),
-        ("/etc/passwd", "is a file"),
-        ("../../../../", "no config.json"),
+        ("/etc", "not a model folder"),  # one message for every such path: no file oracle
+        ("/etc/passwd", "not a model folder"),
+        ("../../../../", "not a model folder"),
         ("<script>alert(1)</script>", "script"),
     ],
 )

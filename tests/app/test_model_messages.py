@@ -86,3 +86,21 @@ def test_with_an_allow_list_the_label_offers_only_those(lang, monkeypatch):
     label = at.sidebar.selectbox(key="model").label
     assert label == frame["model_allowed"] and label != frame["model"]
     assert "Hugging Face" not in label
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_how_to_add_a_model_is_said_once_per_page(lang, monkeypatch, tmp_path):
+    """The MLM page on a Chinese text with no local reader and no MLM model: the page names
+    what is missing, and the sidebar alone says how to add a model."""
+    from viz.ui.i18n import en, zh
+
+    monkeypatch.setenv("VIZ_MODELS_DIR", str(tmp_path))  # nothing there
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    catalogue = {"en": en, "zh": zh}[lang].CATALOGUE
+    strings = {k: v for group in catalogue.values() for k, v in group.items()}
+    at = new_app(view="mlm", lang=lang, text="我们在河边的银行门口见面，然后去银行存钱。")
+    assert not at.exception
+    shown = [c.value for c in at.caption]  # the sidebar's too
+    help_start = strings["models_offline_help"][:12]
+    assert sum(help_start in c for c in shown) == 1, shown
+    assert any(strings["no_local_mlm"] in c and strings["models_see_sidebar"] in c for c in shown)

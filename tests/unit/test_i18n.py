@@ -41,8 +41,8 @@ def test_an_error_speaks_the_bound_language():
     from viz.errors import UserError
 
     i18n.bind("zh")
-    err = UserError("folder_missing", name="/nowhere")
-    assert i18n.error_text(err) == zh.ERRORS["folder_missing"].format(name="/nowhere")
+    err = UserError("not_a_model_folder", name="/nowhere")
+    assert i18n.error_text(err) == zh.ERRORS["not_a_model_folder"].format(name="/nowhere")
     i18n.bind("en")
     assert i18n.error_text(err) == str(err)
 

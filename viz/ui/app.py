@@ -86,11 +86,7 @@ def sidebar() -> None:
         )
         st.text_area(tr("sentence"), key=TEXT, height=110)
         st.text_input(tr("pair"), key=PAIR)
-        if allowed := allowed_models():
-            st.selectbox(tr("model"), allowed, key=MODEL)
-        else:
-            st.text_input(tr("model"), key=MODEL)
-            model_picker.picker(MODEL, st.session_state[TEXT])
+        model_picker.model_field(MODEL, st.session_state[TEXT])
         st.button(tr("run"), type="primary", key="run")  # a click commits the boxes and runs
         st.caption(tr("run_hint"))
         st.radio(tr("view"), PAGE_NAMES, key=VIEW, format_func=labeller(lambda v: f"view_{v}"))

@@ -81,6 +81,12 @@ def example_label(example: str) -> str:
     return example
 
 
+def how_to_add(missing: str) -> str:
+    """What is missing, and where to read how to add a model: the sidebar says it under the
+    picker (with an allow-list a visitor cannot add one, so only what is missing)."""
+    return tr(missing) if allowed_models() else f"{tr(missing)} {tr('models_see_sidebar')}"
+
+
 def mostly_unknown(model_key: str, current: str, text: str, unknown: int, real: int) -> bool:
     """Say prominently, first, when most of the text is [UNK], and offer a local model that
     reads it (one click). Returns whether it said so."""
@@ -96,7 +102,7 @@ def mostly_unknown(model_key: str, current: str, text: str, unknown: int, real: 
             args=(model_key, better[0].name),
         )
     else:
-        st.caption(tr("no_local_reader") + " " + tr("models_offline_help"))
+        st.caption(how_to_add("no_local_reader"))
     return True
 
 
@@ -110,7 +116,7 @@ def offer_mlm_models(model_key: str, current: str) -> None:
     that has one, or how to get one."""
     found = mlm_models(current)
     if not found:
-        st.caption(tr("no_local_mlm") + " " + tr("models_offline_help"))
+        st.caption(how_to_add("no_local_mlm"))
         return
     st.caption(tr("local_mlm"))
     for m in found[:5]:

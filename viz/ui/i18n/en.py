@@ -13,6 +13,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "switch_to": "Switch to {model}",
         "no_local_reader": "No model on this machine reads this text.",
         "no_local_mlm": "No model on this machine has a masked-LM head.",
+        "models_see_sidebar": "The sidebar says how to add one, under the model box.",
         "local_mlm": "These models on this machine have a masked-LM head:",
         "run": "Run",
         "run_hint": "Run, Ctrl+Enter in the sentence box, or clicking elsewhere applies the text.",

@@ -13,6 +13,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "switch_to": "切换到 {model}",
         "no_local_reader": "本机上没有能读这段文本的模型。",
         "no_local_mlm": "本机上没有带掩码语言模型（MLM）头的模型。",
+        "models_see_sidebar": "侧栏的模型框下方说明了如何添加。",
         "local_mlm": "本机上这些模型带有掩码语言模型（MLM）头：",
         "run": "运行",
         "run_hint": "点击“运行”、在句子框中按 Ctrl+Enter，或点击别处，即可应用文本。",
