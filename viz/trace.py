@@ -81,12 +81,17 @@ class Array:
 ARRAYS: tuple[Array, ...] = (
     Array("hidden_states", "L+1 T D", "hidden", "index 0 = embedding output, i = layer i's output"),
     Array("attentions", "L H T T", "probs", "softmax attention probabilities, rows sum to 1"),
-    Array("queries", "L H T dk", "q", "queries per head, before scaling"),
-    Array("keys", "L H T dk", "k", "keys per head"),
+    Array("queries", "L H T dk", "q", "queries per head, before scaling (after rotary, if any)"),
+    Array("keys", "L H T dk", "k", "keys per head (after rotary; shared ones repeated per head)"),
     Array("values", "L H T dk", "v", "values per head"),
     Array("attn_context", "L T D", "ctx", "heads concatenated, before the output projection"),
     Array("attn_outputs", "L T D", "attn_out", "what attention adds to the residual stream"),
-    Array("ffn_activations", "L T F", "act", "the feed-forward activation, after the nonlinearity"),
+    Array(
+        "ffn_activations",
+        "L T F",
+        "act",
+        "the feed-forward activation, after the nonlinearity (gated: times the gate)",
+    ),
     Array(
         "ffn_outputs", "L T D", "ffn_out", "what the feed-forward block adds to the residual stream"
     ),

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForMaskedLM
 
-from tests.drivers import TINY_CONFIGS
+from tests.drivers import ALL_TINY_CONFIGS, TINY_CONFIGS, TINY_CONFIGS_WITHOUT_MATH
 from viz.arch import DECODER_ONLY, Hook, Quirk, families, family_for
 from viz.capture import capture, trace
 from viz.errors import UserError
@@ -19,19 +19,25 @@ SENTENCE = "The bank by the river flooded."
 
 
 def test_every_family_has_a_tiny_test_config():
-    missing = sorted(set(families()) - set(TINY_CONFIGS))
+    missing = sorted(set(families()) - set(ALL_TINY_CONFIGS))
     assert not missing, f"add a tiny config for {missing} to TINY_CONFIGS in tests/drivers.py"
 
 
 def test_every_tiny_config_is_a_registered_family():
-    unknown = sorted(set(TINY_CONFIGS) - set(families()))
+    unknown = sorted(set(ALL_TINY_CONFIGS) - set(families()))
     assert not unknown, f"no module in viz/arch defines FAMILY for {unknown}"
-    for model_type, make in TINY_CONFIGS.items():
+    for model_type, make in ALL_TINY_CONFIGS.items():
         assert make().model_type == model_type
 
 
+def test_the_math_view_is_tested_on_exactly_the_families_it_recomputes():
+    """The math view's tests run on TINY_CONFIGS; the others say it is not available."""
+    assert not set(TINY_CONFIGS) & set(TINY_CONFIGS_WITHOUT_MATH)
+    assert {t for t, f in families().items() if not f.layer_math} == set(TINY_CONFIGS_WITHOUT_MATH)
+
+
 def test_unsupported_and_decoder_only_types_say_why():
-    supported = ", ".join(sorted(TINY_CONFIGS))
+    supported = ", ".join(sorted(ALL_TINY_CONFIGS))
     with pytest.raises(UserError, match="decoder-only") as err:
         family_for("gpt2")
     assert err.value.code == "decoder_only" and err.value.params["supported"] == supported
@@ -40,19 +46,22 @@ def test_unsupported_and_decoder_only_types_say_why():
     assert not DECODER_ONLY & set(families())
 
 
-@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
+@pytest.mark.parametrize("model_type", sorted(ALL_TINY_CONFIGS))
 def test_every_path_resolves_and_the_mlm_head_matches_the_model(tokenizer, model_type):
-    """Every module path of the family exists in every layer, and the masked-LM head applied
-    to the last hidden state gives the masked-LM model's own logits."""
+    """Every module path of the family exists in every layer (the final norm in the base
+    model), and the masked-LM head applied to the last hidden state gives the masked-LM model's
+    own logits."""
     torch.manual_seed(0)
     model = AutoModelForMaskedLM.from_config(
-        TINY_CONFIGS[model_type](), attn_implementation="eager"
+        ALL_TINY_CONFIGS[model_type](), attn_implementation="eager"
     )
     encoder = Encoder.from_model(model, tokenizer)
     for layer in encoder.layers:
         for path in dataclasses.asdict(encoder.family.paths).values():
             if path != encoder.family.paths.layers:
                 layer.get_submodule(path)
+    if encoder.family.final_norm is not None:
+        assert isinstance(encoder.base.get_submodule(encoder.family.final_norm), torch.nn.Module)
     assert encoder.facts.has_mlm_head
     ids = torch.tensor([tokenizer(SENTENCE)["input_ids"]])
     with torch.inference_mode():
@@ -93,3 +102,22 @@ def test_a_quirk_that_fails_leaves_no_hook(tiny_encoders):
     with pytest.raises(AttributeError):
         trace(broken, SENTENCE)
     assert hook_count(encoder.model) == before
+
+
+def test_every_difference_a_family_names_is_explained_in_every_language():
+    from viz.arch.family import DIFFERENCES
+    from viz.ui.i18n import en, zh
+
+    used = {code for family in families().values() for code in family.differs}
+    assert used <= set(DIFFERENCES)
+    for catalogue in (en.CATALOGUE, zh.CATALOGUE):
+        assert {f"math_diff_{code}" for code in DIFFERENCES} <= set(catalogue["math"])
+    assert not families()["bert"].differs and families()["bert"].layer_math
+    assert not families()["modernbert"].layer_math
+
+
+def test_a_family_with_an_unknown_difference_is_refused():
+    from viz.arch.bert import PATHS
+
+    with pytest.raises(ValueError, match="unknown differences"):
+        dataclasses.replace(families()["bert"], paths=PATHS, differs=("sideways",))

@@ -32,7 +32,9 @@ class Paths:
 
     layers: str
     attention: str  # module whose output[1] is the attention probabilities [B, H, T, T]
-    query: str  # Linear D -> D: queries, all heads side by side
+    # Linear D -> D: queries, all heads side by side. A family whose projection is fused (one
+    # Linear D -> 3D) names that module for all three; it captures Q/K/V through the interface.
+    query: str
     key: str
     value: str
     attn_out: str  # Linear: input = concatenated heads, output = attention's residual update
@@ -109,6 +111,17 @@ class AskForAttentions(Quirk):
         return {"output_attentions": True}
 
 
+# What a layer may do that post-norm BERT's does not (the math view names them; the catalogues
+# hold each as ``math_diff_<code>``).
+DIFFERENCES = {
+    "pre_norm": "a norm before attention and before the feed-forward block",
+    "rotary": "rotary positions applied to q and k",
+    "gated": "a gated feed-forward block",
+    "window": "local layers that see a sliding window of keys",
+    "grouped": "keys and values shared by groups of heads",
+}
+
+
 @dataclass(frozen=True)
 class Family:
     """One encoder family: how to find its layers and what each part of a layer is called."""
@@ -119,6 +132,25 @@ class Family:
     config: ConfigNames = field(default_factory=ConfigNames)
     position_offset: int = 0  # positions the model reserves (RoBERTa: padding_idx + 1)
     quirks: tuple[Quirk, ...] = ()
+    # Q, K, V (after rotary embeddings) and the probabilities come from transformers' attention
+    # interface (viz.capture.attention), not from hooks on query/key/value/attention.
+    interface: bool = False
+    # Pre-norm families normalise the last layer's output once more (base-relative path);
+    # transformers reports that as the last hidden state, and so does the trace.
+    final_norm: str | None = None
+    # How its layers differ from post-norm BERT's, the layer the math view recomputes
+    # (viz.analysis.head_math); each is a DIFFERENCES code.
+    differs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.differs) - set(DIFFERENCES)
+        if unknown:
+            raise ValueError(f"{self.model_type}: unknown differences {sorted(unknown)}.")
+
+    @property
+    def layer_math(self) -> bool:
+        """Whether the math view's step-by-step recomputation is this family's layer."""
+        return not self.differs
 
     def check(self, config: object) -> None:
         for quirk in self.quirks:

@@ -4,7 +4,9 @@
 ones every family gets and its quirks' own (``viz.arch``), each added inside ``try`` and removed
 in ``finally``; results go to a local ``Store`` (``store.py``), never onto the model, and the
 encoder's lock is held from registration to removal because every app session shares one
-model. Switching heads off is ``ablation.py``. ``trace(encoder, text)`` (``run.py``) is the
+model. Families that call their attention through transformers' attention interface give Q, K,
+V and the probabilities to ``attention.py`` instead of to hooks. Switching heads off is
+``ablation.py``. ``trace(encoder, text)`` (``run.py``) is the
 public entry point; callers reach it as ``viz.capture.trace``.
 """
 

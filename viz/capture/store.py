@@ -68,13 +68,20 @@ class Store:
         return self.num_layers + 1 if kind == "hidden" else self.num_layers
 
     def put(self, kind: str, tensor: torch.Tensor) -> None:
+        if kind in PER_HEAD:  # [B, T, H*dk] -> [B, T, H, dk]
+            tensor = tensor.unflatten(-1, (self.num_heads, -1))
+        self._copy(kind, tensor)
+
+    def put_heads(self, kind: str, tensor: torch.Tensor) -> None:
+        """Q, K or V as the attention interface has them: [B, H, T, dk]."""
+        self._copy(kind, tensor.transpose(1, 2))
+
+    def _copy(self, kind: str, tensor: torch.Tensor) -> None:
         i = self.filled[kind]
         if i >= self.slots(kind):
             raise RuntimeError(f"Hooks fired too often for {kind!r} (model has {self.num_layers}).")
         if tensor.shape[0] != 1:
             tensor = tensor[:1]
-        if kind in PER_HEAD:  # [1, T, H*dk] -> [1, T, H, dk]
-            tensor = tensor.unflatten(-1, (self.num_heads, -1))
         views = self.views.get(kind)
         if views is None or views[i].shape != tensor.shape:
             if i:

@@ -62,6 +62,11 @@ def score_table(t: Trace, steps: LayerSteps, layer: int, head: int, query: int) 
 
 def render(t: Trace, key: TraceKey) -> None:
     f = t.facts
+    family = get_encoder(key.model).family
+    if not family.layer_math:  # recomputing BERT's layer here would show wrong numbers
+        why = tr("math_diff_sep").join(tr(f"math_diff_{code}") for code in family.differs)
+        st.info(tr("math_unavailable", family=plain(f.model_type), why=why))
+        return
     layer, head = layer_head_controls(t)
     labels = list(t.display_tokens)
     options = list(range(t.num_tokens))
