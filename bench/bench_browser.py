@@ -171,7 +171,8 @@ INIT_SCRIPT = """
     attributeFilter: ["data-test-script-state"],
   });
   document.addEventListener("keydown", (e) => {
-    if ((e.key === "Enter" && e.ctrlKey) || e.key === "ArrowRight" || e.key === "ArrowLeft")
+    if ((e.key === "Enter" && e.ctrlKey) || e.key === "ArrowRight" || e.key === "ArrowLeft"
+        || e.key === "r")
       B.keys.push(performance.now());
   }, true);
   const charts = () => [...document.querySelectorAll(".js-plotly-plot")]
@@ -509,6 +510,190 @@ def slider_in_browser(browser, urls: dict[str, str], text: str, moves: int) -> d
     return timings
 
 
+# ---------------------------------------------------------------- 4: slider steps
+GOAL_STEP = {128: 0.150, 512: 0.300}  # seconds, one layer-slider step, keypress -> repainted
+STEP_SIZES = tuple(GOAL_STEP)
+
+
+@contextlib.contextmanager
+def tree_server(root, env: dict[str, str] | None = None, timeout: float = 90):
+    """``streamlit run app.py`` of the source tree ``root`` (another revision of this
+    repository, extracted), with that tree's ``viz`` ahead of the installed one."""
+    port = _harness.free_port()
+    command = [str(root / "app.py") if a == str(ROOT / "app.py") else a
+               for a in _harness.streamlit_command(port)]  # fmt: skip
+    paths = [str(root), os.environ.get("PYTHONPATH", "")]
+    proc = subprocess.Popen(
+        command,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "PYTHONPATH": os.pathsep.join(paths),
+            **(env or {}),
+        },
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"the server of {root} did not start") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def extracted(revision: str):
+    """The files of ``revision`` in a temporary folder (``git archive``; the repository is
+    left as it is)."""
+    import tarfile
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
+        archive = subprocess.run(
+            ["git", "archive", revision], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+        yield Path(folder)
+
+
+def steps_in_browser(browser, urls: dict[str, str], texts: Texts, steps: int) -> dict:
+    """One layer-slider step (ArrowRight/ArrowLeft on the focused thumb, 1 -> 6 -> 1 ...) and a
+    rerun that changes nothing (Streamlit's ``r`` shortcut, focus on the page), interleaved, at
+    each of ``STEP_SIZES`` tokens, on every server in turn. Each is timed keydown -> the run
+    over and the charts repainted (the heatmap's title, and the head view's when it is drawn,
+    naming the layer now open)."""
+    pages = {}
+    for name, url in urls.items():
+        for size in STEP_SIZES:
+            text, _ = texts.make(size)
+            tab = Tab(browser)
+            tab.page.goto(view_url(url, "attention", text))
+            charts = attention_charts(size)
+            tab.wait(0, charts)
+            thumb = tab.page.locator('[data-testid="stSlider"] input[type="range"]').first
+            low, high = (
+                int(thumb.get_attribute("min")),
+                int(thumb.get_attribute("max")),
+            )
+            pages[name, size] = {"tab": tab, "thumb": thumb, "layer": low, "low": low,
+                                 "high": high, "charts": charts}  # fmt: skip
+    timings: dict = {key: {"step": [], "no-op": []} for key in pages}
+
+    def expect(p: dict) -> list:
+        # the heatmap's and the head view's titles up to the layer's number and the comma
+        heatmap, heads = (
+            tr_in("en", k).split("{layer}")[0] for k in ("attention_title", "head_view_title")
+        )
+        return [(0, f"{heatmap}{p['layer']},")] + (
+            [(2, f"{heads}{p['layer']},")] if p["charts"] == 3 else []
+        )
+
+    def step(p: dict) -> dict:
+        up = p.get("up", True)
+        if p["layer"] == (p["high"] if up else p["low"]):  # at the end: turn round
+            up = not up
+        p["up"], move = up, 1 if up else -1
+        p["layer"] += move
+        p["thumb"].focus()
+        since = p["tab"].reset()
+        p["thumb"].press("ArrowRight" if move > 0 else "ArrowLeft")
+        return p["tab"].wait(since, p["charts"], expect(p))
+
+    def no_op(p: dict) -> dict:
+        page = p["tab"].page
+        page.evaluate("document.activeElement && document.activeElement.blur()")
+        since = p["tab"].reset()
+        page.keyboard.press("r")
+        return p["tab"].wait(since, p["charts"], expect(p))
+
+    kinds = {"step": step, "no-op": no_op}
+    for i in range(steps + 1):  # the first round is a warm-up
+        order = list(kinds) if i % 2 == 0 else list(kinds)[::-1]
+        for key, p in pages.items():
+            for kind in order:
+                t = kinds[kind](p)
+                t["bytes"] = frames_summary(p["tab"].frames)["total"]
+                if i:
+                    timings[key][kind].append(t)
+                    print(
+                        f"  {key[0]}, {key[1]} tokens, {kind}: "
+                        f"{t['painted'] - t['key']:.0f} ms (server {t['server'] * 1e3:.0f} ms)",
+                        flush=True,
+                    )
+    for p in pages.values():
+        p["tab"].close()
+    return timings
+
+
+def report_steps(timings: dict, steps: int, load: float) -> str:
+    rows = []
+    first = next(iter(timings))[0]
+    for (name, size), by_kind in timings.items():
+        step_ms = median(seconds(by_kind["step"], "key", "painted")) * 1e3
+        noop_ms = median(seconds(by_kind["no-op"], "key", "painted")) * 1e3
+        server_ms = median([t["server"] for t in by_kind["step"]]) * 1e3
+        goal = GOAL_STEP[size]
+        rows.append(
+            [
+                size,
+                name,
+                f"{step_ms:.0f} ms",
+                f"{server_ms:.0f} ms",
+                f"{median([t['bytes'] for t in by_kind['step']]) / MB:.3f} MB",
+                f"{noop_ms:.0f} ms",
+                f"{step_ms / noop_ms:.2f}",
+                f"<= {goal * 1e3:.0f} ms: {verdict(step_ms <= goal * 1e3)}"
+                if name == first
+                else "(for comparison)",
+            ]
+        )
+    body = [
+        "Model: the default (all-MiniLM-L6-v2, 6 layers x 12 heads, 512-token maximum), CPU.",
+        "",
+        f"### One step of the layer slider, keypress -> repainted (median of {steps})",
+        "",
+        table(
+            [
+                "tokens",
+                "server",
+                "step",
+                "server part",
+                "received",
+                "no-op rerun",
+                "step / no-op",
+                "goal",
+            ],  # fmt: skip
+            rows,
+        ),
+        "",
+        "*step*: ArrowRight/ArrowLeft on the focused layer slider, keydown -> the run over, no "
+        "element stale and the heatmap (and the head view, drawn up to "
+        f"{HEAD_VIEW_MAX_TOKENS} tokens) repainted with the new layer in its title. *no-op "
+        "rerun*: Streamlit's `r` shortcut, the same page rerun with nothing changed, "
+        "interleaved with the steps (its order alternating), timed the same way. *server "
+        "part*: the step's rerun request leaving the page -> `script_finished` arriving "
+        "(DevTools network timestamps). " + load_note(load),
+    ]
+    title = "In the browser: one step of the layer slider"
+    return generated_block(title, "\n".join(body), *software()) + "\n"
+
+
 # ---------------------------------------------------------------- 3a: AppTest
 def bench_apptest(text: str, reps: int) -> dict:
     from streamlit.testing.v1 import AppTest
@@ -770,8 +955,25 @@ def main() -> None:
         action="store_true",
         help="3 runs, 7 AppTest reruns, 5 slider moves (a smoke test, below the 5-run minimum)",
     )
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="only the layer-slider step at 128 and 512 tokens, against a no-op rerun",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="with --steps: also serve this git revision of the app (extracted), for comparison",
+    )
+    parser.add_argument(
+        "--after",
+        metavar="REV",
+        help="with --steps: serve this git revision instead of the working tree",
+    )
     args = parser.parse_args()
     runs, reps, moves = (3, 7, 5) if args.quick else (7, 21, 15)
+    if args.steps:
+        return main_steps(5 if args.quick else 9, args.before, args.after)
 
     texts = Texts()
     print("browser: submit timings, bytes per view, slider", flush=True)
@@ -784,6 +986,33 @@ def main() -> None:
     print(body)
     OUT.write_text(body, encoding="utf-8")
     print(f"written to {OUT.relative_to(ROOT)}")
+
+
+def main_steps(steps: int, before: str | None, after: str | None) -> None:
+    """Section 4 alone; ``before``/``after``: git revisions served side by side (extracted), the
+    first judged against the goals; without ``after``, the working tree."""
+    texts = Texts()
+
+    def short(rev: str) -> str:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
+
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for name, rev in (("after", after), ("before", before)):
+            if rev:
+                root = stack.enter_context(extracted(short(rev)))
+                urls[f"{name} ({short(rev)})"] = stack.enter_context(tree_server(root))
+            elif name == "after":
+                urls["working tree"] = stack.enter_context(tree_server(ROOT))
+        browser = stack.enter_context(chromium())
+        with OtherLoad() as load:
+            timings = steps_in_browser(browser, urls, texts, steps)
+    body = report_steps(timings, steps, load.share)
+    print()
+    print(body)
 
 
 if __name__ == "__main__":
