@@ -57,9 +57,9 @@ def colour_mapped(values: np.ndarray, colours=COLOURS) -> np.ndarray:
 
 
 def png_uri(rgb: np.ndarray) -> str:
-    """[R, C, 3] uint8 -> a data: URI of the lossless PNG."""
+    """[R, C, 3] (or 4, with alpha) uint8 -> a data: URI of the lossless PNG."""
     out = io.BytesIO()
-    Image.fromarray(rgb, mode="RGB").save(out, format="PNG", compress_level=6)
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(out, format="PNG")
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
@@ -258,17 +258,16 @@ def model_view(
             grid[layer * cell : layer * cell + t, head * cell : head * cell + t] = small[
                 layer, head
             ]
+    # the 99th percentile, as the heatmap's default: at long inputs a linear scale to the
+    # largest weight leaves the thumbnails white
+    top = colour_cap(grid) if np.isfinite(grid).any() else 1.0
+    shown = np.isfinite(grid)
+    rgb = colour_mapped(np.clip(np.where(shown, grid, 0) / max(top, 1e-12), 0, 1))
+    alpha = np.where(shown, 255, 0).astype(np.uint8)[..., None]  # the gaps stay see-through
+    # an image of the thumbnails' colours: nothing to hover (the markers below name each
+    # thumbnail), so the grid need not reach the browser as numbers
     fig = go.Figure(
-        go.Heatmap(
-            z=grid,
-            colorscale="Blues",
-            zmin=0,
-            # the 99th percentile, as the heatmap's default: at long inputs a linear scale to
-            # the largest weight leaves the thumbnails white
-            zmax=colour_cap(grid) if np.isfinite(grid).any() else 1.0,
-            showscale=False,
-            hoverinfo="skip",  # the markers below name each thumbnail; no per-cell payload
-        )
+        go.Image(source=png_uri(np.concatenate([rgb, alpha], axis=-1)), hoverinfo="skip")
     )
     centers_x = np.arange(H) * cell + (t - 1) / 2
     centers_y = np.arange(L) * cell + (t - 1) / 2
@@ -292,7 +291,7 @@ def model_view(
         zeroline=False,
         # square thumbnails; with a known width the height makes them about square instead,
         # and the grid fills its column
-        scaleanchor="x" if width is None else None,
+        scaleanchor="x" if width is None else False,
     )
     head_click_targets(fig, centers_x, centers_y, size=28, words=words)
     if width is None:
