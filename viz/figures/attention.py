@@ -36,13 +36,12 @@ IMAGE_ABOVE = 256
 COLOURS = go.Heatmap(colorscale="Blues").colorscale  # ((stop, "rgb(r,g,b)"), ...)
 
 
-def colour_values(matrix: np.ndarray, scale: ColourScale) -> np.ndarray:
-    """[R, C] -> where each cell falls on the colour scale, 0..1, as the heatmap trace would
-    place it (a "row" scale in 256 shades, as ``attention_trace`` sends it)."""
+def shades(matrix: np.ndarray, scale: ColourScale) -> np.ndarray:
+    """[R, C] -> uint8 [R, C]: where each cell falls on the colour scale, in 256 shades (more
+    than the eye tells apart; a "row" scale is sent in as many by ``attention_trace``)."""
     m = np.asarray(matrix, dtype=np.float64)
-    if scale.kind == "row":
-        return np.rint(row_scaled(m) * 255) / 255
-    return np.clip(m / max(scale.zmax, 1e-12), 0.0, 1.0)
+    at = row_scaled(m) if scale.kind == "row" else np.clip(m / max(scale.zmax, 1e-12), 0, 1)
+    return np.rint(at * 255).astype(np.uint8)
 
 
 def colour_mapped(values: np.ndarray, colours=COLOURS) -> np.ndarray:
@@ -54,6 +53,17 @@ def colour_mapped(values: np.ndarray, colours=COLOURS) -> np.ndarray:
     )  # [S, 3]
     channels = [np.interp(values, stops, rgb[:, i]) for i in range(3)]
     return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
+
+
+def palette_png_uri(index: np.ndarray, colours=COLOURS) -> str:
+    """uint8 [R, C] shades -> a data: URI of a lossless one-byte-a-pixel PNG whose palette is
+    the colour scale sampled at 0, 1/255, ..., 1 (a third of an RGB PNG's size)."""
+    R, C = index.shape
+    image = Image.frombytes("P", (C, R), np.ascontiguousarray(index, dtype=np.uint8).tobytes())
+    image.putpalette(colour_mapped(np.arange(256) / 255, colours).tobytes())
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 def png_uri(rgb: np.ndarray) -> str:
@@ -99,7 +109,7 @@ def image_traces(
         **bar,
     )
     image = go.Image(
-        source=png_uri(colour_mapped(colour_values(matrix, scale))),
+        source=palette_png_uri(shades(matrix, scale)),
         x0=x0,
         y0=y0,
         dx=1,
