@@ -83,7 +83,7 @@ async def session(
     rng = random.Random(index)
     page = await (await browser.new_context(viewport={"width": 1300, "height": 1200})).new_page()
     await page.goto(url, timeout=180_000)  # 8 sessions starting at once on 2 shared CPUs
-    await page.wait_for_function(PAINTED, arg="bank", timeout=120_000)
+    await page.wait_for_function(PAINTED, arg="bank", timeout=300_000)
     round_ = 0
     while time.time() < deadline:
         round_ += 1
