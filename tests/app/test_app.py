@@ -95,7 +95,7 @@ def test_pair_mode_and_chinese_example():
     ("field", "value", "message"),
     [
         ("text", "   ", "empty"),
-        ("model", "/no/such/folder", "does not exist"),
+        ("model", "/no/such/folder", "not a model folder"),
         ("model", "not-a-real-org/not-a-model", "not-a-real-org"),
     ],
 )
