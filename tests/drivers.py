@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from transformers import (
     AlbertConfig,
     BertConfig,
+    BigBirdConfig,
     CamembertConfig,
     DebertaV2Config,
     DistilBertConfig,
@@ -212,6 +213,10 @@ TINY_CONFIGS = {
         **{**SMALL, "max_position_embeddings": 66}, pad_token_id=1, type_vocab_size=1
     ),
     "ernie": lambda: ErnieConfig(**SMALL),
+    # full attention: block-sparse BigBird is refused (viz/arch/big_bird.py)
+    "big_bird": lambda: BigBirdConfig(
+        **SMALL, attention_type="original_full", pad_token_id=0, sep_token_id=102
+    ),
     # narrower input embeddings, projected to the layers' width
     "rembert": lambda: RemBertConfig(
         **SMALL, input_embedding_size=16, output_embedding_size=16, pad_token_id=0

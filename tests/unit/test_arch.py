@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForMaskedLM
 
 from tests.drivers import ALL_TINY_CONFIGS, TINY_CONFIGS, TINY_CONFIGS_WITHOUT_MATH
-from viz.arch import DECODER_ONLY, Hook, Quirk, families, family_for
+from viz.arch import DECODER_ONLY, Hook, Quirk, families, family_for, family_of
 from viz.capture import capture, trace
 from viz.errors import UserError
 from viz.models import Encoder
@@ -58,8 +58,10 @@ def test_every_path_resolves_and_the_mlm_head_matches_the_model(tokenizer, model
     encoder = Encoder.from_model(model, tokenizer)
     for layer in encoder.layers:
         for path in dataclasses.asdict(encoder.family.paths).values():
-            if path != encoder.family.paths.layers:
+            if path is not None and path != encoder.family.paths.layers:
                 layer.get_submodule(path)
+    L = encoder.facts.num_layers
+    assert len(encoder.layers) == (1 if model_type == "albert" else L)
     if encoder.family.final_norm is not None:
         assert isinstance(encoder.base.get_submodule(encoder.family.final_norm), torch.nn.Module)
     assert encoder.facts.has_mlm_head
@@ -77,6 +79,7 @@ def hook_count(model: torch.nn.Module) -> int:
 @pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS))
 def test_no_hook_left_behind_by_any_family(tiny_encoders, model_type):
     encoder = tiny_encoders[model_type]
+    trace(encoder, SENTENCE)  # transformers installs its own output hooks at a first forward
     before = hook_count(encoder.model)
     trace(encoder, SENTENCE, ablate=frozenset({(0, 1)}))
     assert hook_count(encoder.model) == before
@@ -119,5 +122,25 @@ def test_every_difference_a_family_names_is_explained_in_every_language():
 def test_a_family_with_an_unknown_difference_is_refused():
     from viz.arch.bert import PATHS
 
-    with pytest.raises(ValueError, match="unknown differences"):
+    with pytest.raises(RuntimeError, match="unknown differences"):
         dataclasses.replace(families()["bert"], paths=PATHS, differs=("sideways",))
+
+
+def test_block_sparse_big_bird_is_refused_with_how_to_switch():
+    config = ALL_TINY_CONFIGS["big_bird"]()
+    config.attention_type = "block_sparse"
+    with pytest.raises(UserError, match='"attention_type": "original_full"') as err:
+        family_of(config)
+    assert err.value.code == "big_bird_sparse"
+
+
+def test_layers_found_in_the_tree_when_a_family_names_no_path(tiny_encoders):
+    """A family without a ``layers`` path gets the ModuleList whose modules hold its attention
+    (BERT's ``encoder.layer`` here); one whose attention path is nowhere is named."""
+    encoder = tiny_encoders["bert"]
+    family = encoder.family
+    found = dataclasses.replace(family, paths=dataclasses.replace(family.paths, layers=None))
+    assert found.layers(encoder.base) == list(encoder.base.encoder.layer)
+    lost = dataclasses.replace(found, paths=dataclasses.replace(found.paths, attention="nope"))
+    with pytest.raises(UserError, match="not found"):
+        lost.layers(encoder.base)

@@ -7,7 +7,6 @@ from viz.arch.family import Family, Paths
 FAMILY = Family(
     "eurobert",
     Paths(
-        layers="layers.*",
         attention="self_attn",
         query="self_attn.q_proj",
         key="self_attn.k_proj",

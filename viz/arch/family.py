@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Paths:
     """Module paths. ``layers`` is relative to the base model (``model.base_model``) and may use
-    ``*`` for "every child"; every other path is relative to one layer module."""
+    ``*`` for "every child"; None: found in the model's tree (the first ``ModuleList`` whose
+    every module has the ``attention`` path). Every other path is relative to one layer."""
 
-    layers: str
     attention: str  # module whose output[1] is the attention probabilities [B, H, T, T]
     # Linear D -> D: queries, all heads side by side. A family whose projection is fused (one
     # Linear D -> 3D) names that module for all three; it captures Q/K/V through the interface.
@@ -42,6 +42,7 @@ class Paths:
     ffn_in: str  # Linear D -> F
     ffn_out: str  # Linear F -> D: input = activation, output = feed-forward residual update
     ffn_norm: str  # LayerNorm after the feed-forward residual add
+    layers: str | None = None
 
 
 # The hook points of every layer that capture reaches (``Encoder.layer_points``).
@@ -145,7 +146,7 @@ class Family:
     def __post_init__(self) -> None:
         unknown = set(self.differs) - set(DIFFERENCES)
         if unknown:
-            raise ValueError(f"{self.model_type}: unknown differences {sorted(unknown)}.")
+            raise RuntimeError(f"{self.model_type}: unknown differences {sorted(unknown)}.")
 
     @property
     def layer_math(self) -> bool:
@@ -170,6 +171,8 @@ class Family:
 
     def layers(self, base: nn.Module) -> list[nn.Module]:
         """The distinct layer modules, in execution order (``*`` expands to every child)."""
+        if self.paths.layers is None:
+            return self._found_layers(base)
         found: list[nn.Module] = [base]
         for part in self.paths.layers.split("."):
             if part == "*":
@@ -178,6 +181,18 @@ class Family:
                 found = [resolve(module, part) for module in found]
         return found
 
+    def _found_layers(self, base: nn.Module) -> list[nn.Module]:
+        for module in base.modules():
+            if (
+                isinstance(module, nn.ModuleList)
+                and len(module)
+                and all(_has(layer, self.paths.attention) for layer in module)
+            ):
+                return list(module)
+        raise UserError(
+            "module_missing", path=f"*.{self.paths.attention}", module=type(base).__name__
+        )
+
     def sizes(self, config: object) -> tuple[int, int, int, int]:
         """(L, H, D, F) from the config."""
         names = self.config
@@ -185,6 +200,14 @@ class Family:
             int(getattr(config, name))
             for name in (names.num_layers, names.num_heads, names.hidden_size, names.ffn_size)
         )
+
+
+def _has(root: nn.Module, path: str) -> bool:
+    try:
+        root.get_submodule(path)
+    except AttributeError:
+        return False
+    return True
 
 
 def resolve(root: nn.Module, path: str) -> nn.Module:

@@ -8,7 +8,6 @@ from viz.arch.family import Family, Paths
 
 # GTE, NomicBERT and Jina v3 share this layout (Jina v3's feed-forward is not gated)
 PATHS = Paths(
-    layers="layers.*",
     attention="self_attn",
     query="self_attn.q_proj",
     key="self_attn.k_proj",

@@ -13,7 +13,6 @@ from viz.arch.family import ConfigNames, Family, Paths
 FAMILY = Family(
     "modernbert",
     Paths(
-        layers="layers.*",
         attention="attn",
         query="attn.Wqkv",  # fused: Q, K and V come from the attention interface
         key="attn.Wqkv",

@@ -316,6 +316,7 @@ ERRORS: dict[str, str] = {
     "unsupported_type": "暂不支持模型类型“{model_type}”。支持的类型：{supported}。请试试 bert-base-uncased 或 roberta-base 这样的编码器。",
     "module_missing": "在 {module} 中找不到钩子挂载点“{path}”。",
     "deberta_conv": "这个 DeBERTa-v2 模型在第一层之后加了一个卷积，探索器暂时还无法捕获它。DeBERTa-v3 模型以及不带 conv_kernel_size 的 deberta-v2 模型可以使用。",
+    "big_bird_sparse": '这个 BigBird 模型使用块稀疏注意力，探索器暂时还无法捕获它。在它的 config.json 中设置 "attention_type": "original_full"，即可用完全注意力（同样的权重）来探索它。',
     "bundled_missing": "内置模型的软件包没有安装：请运行 `pip install -r requirements.txt`。",
     "name_empty": "模型名称为空：请保留默认值，或输入一个模型 id。",
     "is_decoder": "{name} 被配置为解码器；本探索器需要编码器。",
