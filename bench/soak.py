@@ -4,7 +4,8 @@ Each session (its own browser context, so its own Streamlit session) loops: type
 of 10-120 words, submit, wait until the heatmap shows the sentence's marker word and every chart
 has painted. Reported: completed rounds, errors (timeouts, error boxes, exceptions; goal 0),
 p50/p95 time from submit to charts, and the server's peak resident memory (VmHWM), sampled
-from /proc. Bounded: it stops after --minutes and kills the server.
+from /proc. Bounded: each session stops --minutes after its first page painted; then the
+server is killed.
 
     python bench/soak.py --sessions 4 --minutes 3
 """
@@ -78,12 +79,13 @@ def peak_rss_mb(pid: int) -> int:
 
 
 async def session(
-    browser, url: str, index: int, deadline: float, times: list[float], errors: list[str]
+    browser, url: str, index: int, minutes: float, times: list[float], errors: list[str]
 ) -> None:
     rng = random.Random(index)
     page = await (await browser.new_context(viewport={"width": 1300, "height": 1200})).new_page()
     await page.goto(url, timeout=180_000)  # 8 sessions starting at once on 2 shared CPUs
     await page.wait_for_function(PAINTED, arg="bank", timeout=300_000)
+    deadline = time.time() + minutes * 60  # the soak's time runs from the first painted page
     round_ = 0
     while time.time() < deadline:
         round_ += 1
@@ -141,18 +143,23 @@ async def run(sessions: int, minutes: float, root: Path = ROOT) -> dict[str, flo
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            deadline = time.time() + minutes * 60
+            done = asyncio.Event()
 
             async def sample() -> None:
                 nonlocal peak
-                while time.time() < deadline + 5:
+                while not done.is_set():
                     peak = max(peak, peak_rss_mb(proc.pid))
                     await asyncio.sleep(1)
 
-            await asyncio.gather(
-                sample(),
-                *(session(browser, url, i, deadline, times, errors) for i in range(sessions)),
-            )
+            async def sessions_then_stop() -> None:
+                try:
+                    await asyncio.gather(
+                        *(session(browser, url, i, minutes, times, errors) for i in range(sessions))
+                    )
+                finally:
+                    done.set()
+
+            await asyncio.gather(sample(), sessions_then_stop())
             await browser.close()
         peak = max(peak, peak_rss_mb(proc.pid))
     finally:
