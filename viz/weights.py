@@ -52,8 +52,15 @@ def layer_weights(encoder: Encoder, layer: int) -> LayerWeights:
         return _np(lin.weight, 0), _np(lin.bias, lin.weight.shape[0])
 
     def norm(path: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """A LayerNorm's gain, bias and epsilon; an RMSNorm has no bias (zeros) and may call
+        its epsilon ``variance_epsilon``; an identity in a norm's place (ModernBERT's first
+        layer) is a gain of ones."""
         ln = resolve(module, path)
-        return _np(ln.weight, 0), _np(ln.bias, ln.weight.shape[0]), float(ln.eps)
+        size = encoder.facts.hidden_size
+        weight = getattr(ln, "weight", None)
+        gain = _np(weight, 0) if weight is not None else np.ones(size, np.float32)
+        eps = getattr(ln, "eps", getattr(ln, "variance_epsilon", 0.0))
+        return gain, _np(getattr(ln, "bias", None), size), float(eps or 0.0)
 
     w_q, b_q = linear(p.query)
     w_k, b_k = linear(p.key)

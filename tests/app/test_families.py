@@ -40,3 +40,16 @@ def test_every_view_on_every_newer_family(folders, model_type):
         if view == "ablation":
             at.multiselect(key="ablate_heads").select("L2H3").run()
             assert no_problem(at) and charts(at) == 1
+
+
+@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS_WITHOUT_MATH))
+def test_every_attention_mode_on_every_newer_family(folders, model_type):
+    """The norm-based mode reads the layer's norms: an RMSNorm without bias, an identity in a
+    norm's place (ModernBERT's first layer) and layers past the first."""
+    at = new_app(model=folders[model_type], text="The bank by the river flooded again.")
+    for mode in ("raw", "rollout", "norm"):
+        for layer in (1, 2):
+            at.radio(key="attention_mode").set_value(mode)
+            at.slider(key="layer").set_value(layer).run()
+            assert no_problem(at), (mode, layer, [e.value for e in at.exception])
+            assert charts(at) >= 2
