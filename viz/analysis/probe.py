@@ -52,9 +52,10 @@ class LabelledTexts:
 def check_size(size: int, max_bytes: int = MAX_UPLOAD_BYTES) -> None:
     """Refuse a file by its size alone, before it is read."""
     if size > max_bytes:
-        raise UserError(
-            "csv_too_large", size_mb=f"{size / 10**6:.1f}", limit_mb=f"{max_bytes / 10**6:.0f}"
-        )
+        shown = f"{size / 10**6:.1f}"
+        if float(shown) <= max_bytes / 10**6:  # "5.0 MB; the limit is 5 MB" reads as allowed
+            shown = f"{size / 10**6:.6f}".rstrip("0")
+        raise UserError("csv_too_large", size_mb=shown, limit_mb=f"{max_bytes / 10**6:g}")
 
 
 def _ends_in_quotes(record: str) -> bool:
