@@ -133,8 +133,8 @@ MESSAGES: dict[str, str] = {
     ),
     "csv_unreadable": "The CSV could not be read: {detail}.",
     "csv_open_quote": (
-        "Line {line} opens a quote (\") that is never closed, so the rest of the file reads as "
-        "one text. Close the quote (a quote inside a quoted text is written twice: \"\"), or "
+        'Line {line} opens a quote (") that is never closed, so the rest of the file reads as '
+        'one text. Close the quote (a quote inside a quoted text is written twice: ""), or '
         "remove it, and upload the file again."
     ),
     "csv_columns": ("The CSV needs the columns 'text' and 'label'; its header has {header}."),

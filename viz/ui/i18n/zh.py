@@ -358,7 +358,7 @@ ERRORS: dict[str, str] = {
     "csv_binary": "这看起来是一个二进制文件，而不是 CSV。请上传包含 text,label 两列的 UTF-8 文本 CSV。",
     "csv_not_utf8": "文件不是 UTF-8 编码（偏移量为 {byte} 的字节无效）。请将其另存为 UTF-8（在 Excel 中选择“CSV UTF-8”）后重新上传。",
     "csv_unreadable": "无法读取该 CSV：{detail}。",
-    "csv_open_quote": "第 {line} 行有一个引号（\"）一直没有闭合，于是文件的其余部分都被读成了一段文本。请补上闭合的引号（引号内的引号要写成两个：\"\"）或删去它，然后重新上传。",
+    "csv_open_quote": '第 {line} 行有一个引号（"）一直没有闭合，于是文件的其余部分都被读成了一段文本。请补上闭合的引号（引号内的引号要写成两个：""）或删去它，然后重新上传。',
     "csv_columns": "CSV 需要“text”和“label”两列；而它的表头是 {header}。",
     "csv_no_header": "CSV 需要“text”和“label”两列；而它的表头是空的。",
     "csv_too_many_rows": "文件有 {rows} 行，上限为 {limit} 行。请上传其中的一部分样本。",
