@@ -63,7 +63,13 @@ CONTROLS = {
     ],
     "probe": [("radio", "probe_source", "topic")],
     "ablation": [("multiselect", "ablate_heads", ["L2H3", "L5H1"])],
-    "export": [("slider", "export_layer", 2)],
+    "export": [("slider", "export_layer", 2), ("radio", "image_format", "svg")],
+}
+
+# The pages that need a masked-LM head, on a tiny one.
+MLM_CONTROLS = {
+    "mlm": [("selectbox", "mlm_word", 5), ("slider", "mlm_k", 8)],
+    "ablation": [("multiselect", "ablate_heads", ["L1H2"]), ("selectbox", "ablation_word", 5)],
 }
 
 
@@ -92,6 +98,27 @@ def test_the_link_reopens_every_control_of_every_page():
         assert reopened.session_state.lang == "zh"
         for kind, key, value in controls:
             assert widget(reopened, kind, key).value == value, (page, key)
+
+
+def test_the_link_reopens_the_masked_word_pages(tiny_mlm_folder):
+    text = "The cat sat on the warm mat."
+    at = new_app(model=tiny_mlm_folder, text=text)
+    for page, controls in MLM_CONTROLS.items():
+        at.sidebar.radio(key="view").set_value(page).run()
+        for kind, key, value in controls:
+            widget(at, kind, key).set_value(value).run()
+        assert no_problem(at), page
+        link = dict(at.query_params)
+        reopened = new_app(**{k: v[0] if isinstance(v, list) else v for k, v in link.items()})
+        assert no_problem(reopened), page
+        for kind, key, value in controls:
+            assert widget(reopened, kind, key).value == value, (page, key)
+
+
+def test_a_forged_masked_word_or_top_k_starts_the_page_as_usual(tiny_mlm_folder):
+    at = new_app(view="mlm", model=tiny_mlm_folder, text="The cat sat.", mlm_word="99", mlm_k="400")
+    assert no_problem(at)
+    assert at.selectbox(key="mlm_word").value == 2 and at.slider(key="mlm_k").value == 5
 
 
 def test_the_sidebar_offers_the_link_to_copy_and_says_when_a_text_is_too_long():

@@ -31,7 +31,7 @@ from viz.ui.examples import EXAMPLES  # noqa: E402
 from viz.ui.i18n import LANGUAGES, labeller, tr  # noqa: E402
 from viz.ui.pages import PAGE_NAMES, load_pages  # noqa: E402
 from viz.ui.state import TraceKey  # noqa: E402
-from viz.ui.widgets import IMAGE_FORMAT, message, plain  # noqa: E402
+from viz.ui.widgets import IMAGE_FORMAT, IMAGE_FORMATS, message, plain  # noqa: E402
 
 PAGES = load_pages()
 LANG = state.widget("lang", link=state.choice(LANGUAGES))
@@ -90,7 +90,7 @@ def sidebar() -> None:
         st.button(tr("run"), type="primary", key="run")  # a click commits the boxes and runs
         st.caption(tr("run_hint"))
         st.radio(tr("view"), PAGE_NAMES, key=VIEW, format_func=labeller(lambda v: f"view_{v}"))
-        st.radio(tr("image_format"), ("png", "svg"), key=IMAGE_FORMAT, horizontal=True)
+        st.radio(tr("image_format"), IMAGE_FORMATS, key=IMAGE_FORMAT, horizontal=True)
         share_link()
 
 

@@ -27,7 +27,8 @@ MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>$~:")
 LAYER = state.widget("layer", link=state.NUMBER, clamp=state.layers_from(1))
 HEAD = state.widget("head", link=state.NUMBER, clamp=state.heads_in_range)
 AVERAGE = state.widget("average", link=state.FLAG)
-IMAGE_FORMAT = "image_format"  # drawn in the sidebar on every run
+IMAGE_FORMATS = ("png", "svg")
+IMAGE_FORMAT = state.widget("image_format", link=state.choice(IMAGE_FORMATS))  # in the sidebar
 
 
 def plain(text: str) -> str:
@@ -173,6 +174,15 @@ def word_to_mask(t: Trace) -> int:
     keep, _ = word_choices(t)
     unknown, _ = unknown_tokens(t)
     return content_word(words, keep, avoid=[i for i in keep if unknown[groups[i]].any()])
+
+
+def word_picker(label: str, t: Trace, key: str) -> int:
+    """A box of the words to mask, starting on ``word_to_mask``; a word from the address or an
+    earlier sentence that is not one of this text's words is replaced by that start."""
+    keep, labels = word_choices(t)
+    if st.session_state.get(key) not in keep:
+        st.session_state[key] = word_to_mask(t)
+    return st.selectbox(label, keep, key=key, format_func=lambda i: labels[i])
 
 
 def masked_text(t: Trace, word: int, mask: str) -> str:

@@ -25,10 +25,10 @@ from viz.ui.widgets import (
     figure_words,
     percent,
     table,
-    word_choices,
-    word_to_mask,
+    word_picker,
 )
 
+WORD = state.widget("ablation_word", link=state.NUMBER)  # brought into the text's words
 HEADS_OFF = state.widget("ablate_heads", link=state.HEADS, clamp=state.existing_heads)
 SCAN_MAP = "ablation_scan_map"
 
@@ -117,14 +117,7 @@ def ablation_effects(t: Trace, key: TraceKey, chosen: list[str]) -> None:
     )
     if f.has_mlm_head:
         encoder = get_encoder(key.model)
-        keep, labels = word_choices(t)
-        word = st.selectbox(
-            tr("mlm_word"),
-            keep,
-            index=keep.index(word_to_mask(t)),
-            key="ablation_word",
-            format_func=lambda i: labels[i],
-        )
+        word = word_picker(tr("mlm_word"), t, WORD)
         before = get_trace(key.masked(word))
         after = get_trace(key.masked(word).ablated(ablate))
         pos = mlm.mask_position(before, encoder.tokenizer.mask_token_id)

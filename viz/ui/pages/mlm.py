@@ -11,6 +11,7 @@ from viz.lens import lens
 from viz.names import layer_name
 from viz.tokens import word_groups
 from viz.trace import Trace
+from viz.ui import state
 from viz.ui.cached import get_encoder, get_trace
 from viz.ui.i18n import tr
 from viz.ui.model_picker import offer_mlm_models
@@ -21,9 +22,18 @@ from viz.ui.widgets import (
     percent,
     plain,
     table,
-    word_choices,
-    word_to_mask,
+    word_picker,
 )
+
+TOP_K = (3, 10)  # the slider's range; it starts at 5
+WORD = state.widget("mlm_word", link=state.NUMBER)  # brought into the text's words on the page
+TOP_K_KEY = state.widget("mlm_k", link=state.Codec(str, lambda text: top_k(int(text))))
+
+
+def top_k(k: int) -> int:
+    if not TOP_K[0] <= k <= TOP_K[1]:
+        raise ValueError(k)  # a forged link: the slider starts at 5 instead
+    return k
 
 
 def lens_table(result: mlm.LensResult) -> pd.DataFrame:
@@ -59,16 +69,11 @@ def render(t: Trace, key: TraceKey) -> None:
         st.info(tr("mlm_unavailable", name=plain(t.facts.name)))
         offer_mlm_models("model", t.facts.name)  # the sidebar's model box
         return
-    keep, labels = word_choices(t)
     c1, c2 = st.columns([3, 1])
-    word = c1.selectbox(
-        tr("mlm_word"),
-        keep,
-        index=keep.index(word_to_mask(t)),
-        key="mlm_word",
-        format_func=lambda i: labels[i],
-    )
-    k = c2.slider(tr("mlm_topk"), 3, 10, 5, key="mlm_k")
+    with c1:
+        word = word_picker(tr("mlm_word"), t, WORD)
+    st.session_state.setdefault(TOP_K_KEY, 5)
+    k = c2.slider(tr("mlm_topk"), *TOP_K, key=TOP_K_KEY)
     tokenizer = encoder.tokenizer
     st.markdown(tr("mlm_masked", text=masked_text(t, word, tokenizer.mask_token)))
     masked = get_trace(key.masked(word))
