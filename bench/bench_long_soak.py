@@ -120,6 +120,7 @@ class MachineLoad:
 
 
 def status_mib(pid: int, field: str) -> float:
+    """A ``kB`` field of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``) in MiB."""
     with open(f"/proc/{pid}/status", encoding="utf-8") as f:
         for line in f:
             if line.startswith(field + ":"):

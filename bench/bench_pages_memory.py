@@ -43,7 +43,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from _common import OtherLoad, generated_block, median, table  # noqa: E402
 from bench_browser import Tab, Texts, chromium, software, streamlit_server, submit  # noqa: E402
-from bench_long_soak import MachineLoad  # noqa: E402
+from bench_long_soak import MachineLoad, status_mib  # noqa: E402
 
 MIB = 2**20
 SENTENCES, SENTENCE_TOKENS = 20, 510
@@ -76,15 +76,6 @@ def server_pid(url: str) -> int:
             if args[args.index("--server.port") + 1] == port:
                 return int(name)
     raise RuntimeError(f"no streamlit process on port {port}")
-
-
-def status_mib(pid: int, field: str) -> float:
-    """A ``kB`` field of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``) in MiB."""
-    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"{field} not in /proc/{pid}/status")
 
 
 # ---------------------------------------------------------------- the inputs
