@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{trace,extract}")
+    names = ["trace", "extract"] + [n for m in _command_modules() for n in m.RUNNERS]
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(names) + "}")
 
     def model_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -150,7 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, help="output .npy path (a new or regular file)"
     )
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    for module in _command_modules():
+        module.add_parsers(sub, model_options)
     return parser
+
+
+# Subcommands that live beside what they run: each module has ``add_parsers(sub,
+# model_options)`` and ``RUNNERS``, a dict of subcommand name to ``run(args)``.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _command_modules() -> list:
+    import importlib
+
+    return [importlib.import_module(name) for name in COMMAND_MODULES]
 
 
 def _read_lines(f: IO[str], name: str, max_chars: int) -> Iterator[str]:
@@ -463,7 +477,10 @@ def run_extract(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"trace": run_trace, "extract": run_extract}[args.command](args)
+        runners = {"trace": run_trace, "extract": run_extract}
+        for module in _command_modules():
+            runners.update(module.RUNNERS)
+        runners[args.command](args)
     except (ValueError, OSError) as err:
         print(
             f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
