@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from viz.analysis import probe as probing
+from viz.background import run_behind
 from viz.errors import UserError
 from viz.extract import POOLINGS, shared_pooled_embeddings, token_counts
 from viz.figures import lines as lines_fig
@@ -98,20 +99,26 @@ def plan_run(model_name: str, digest: str, _data: probing.LabelledTexts) -> Plan
 def probe_results(model_name: str, digest: str, _data: probing.LabelledTexts, _lengths):
     encoder = get_encoder(model_name)
     bar = st.progress(0.0)
-    features = shared_pooled_embeddings(
-        encoder,
-        _data.texts,
-        POOLINGS,
-        probing.TEXT_TOKENS,
-        batch_tokens=BATCH_TOKENS,
-        progress=lambda p: bar.progress(0.5 * p),
-        lengths=_lengths,
-    )
-    for array in features.values():
-        array.setflags(write=False)
-    scores = probing.probe_layers(
-        features, _data.labels, progress=lambda p: bar.progress(0.5 + 0.5 * p)
-    )
+
+    def work(report):
+        # Both halves at a lower OS priority: other sessions' pages go first (viz.background).
+        features = shared_pooled_embeddings(
+            encoder,
+            _data.texts,
+            POOLINGS,
+            probing.TEXT_TOKENS,
+            batch_tokens=BATCH_TOKENS,
+            progress=lambda p: report(0.5 * p),
+            lengths=_lengths,
+        )
+        for array in features.values():
+            array.setflags(write=False)
+        scores = probing.probe_layers(
+            features, _data.labels, progress=lambda p: report(0.5 + 0.5 * p)
+        )
+        return features, scores
+
+    features, scores = run_behind(work, progress=bar.progress)
     bar.empty()
     return features, scores
 
