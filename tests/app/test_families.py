@@ -1,6 +1,6 @@
-"""Every page for the families the math view cannot recompute yet (pre-norm, rotary, gated:
-``TINY_CONFIGS_WITHOUT_MATH``), each a tiny random model saved to a folder and loaded by path
-like a user's own; the math view says so instead of showing wrong numbers."""
+"""Every page for the newer families (pre-norm, rotary, gated, fused, grouped, windowed:
+``NEWER_TINY_CONFIGS``), each a tiny random model saved to a folder and loaded by path like a
+user's own; the math view recomputes each within 1e-4 and states the order the model uses."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from tests.drivers import TINY_CONFIGS_WITHOUT_MATH, charts, new_app, no_problem
+from tests.drivers import NEWER_TINY_CONFIGS, charts, new_app, no_problem
 from viz.ui.pages import PAGE_NAMES
-from viz.ui.widgets import plain
 
 
 @pytest.fixture(scope="module")
 def folders(tokenizer, tmp_path_factory) -> dict[str, str]:
     found = {}
-    for model_type, make in TINY_CONFIGS_WITHOUT_MATH.items():
+    for model_type, make in NEWER_TINY_CONFIGS.items():
         torch.manual_seed(0)
         model = AutoModel.from_config(make(), attn_implementation="eager")
         folder = tmp_path_factory.mktemp(f"tiny-{model_type}")
@@ -26,7 +25,7 @@ def folders(tokenizer, tmp_path_factory) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS_WITHOUT_MATH))
+@pytest.mark.parametrize("model_type", sorted(NEWER_TINY_CONFIGS))
 def test_every_view_on_every_newer_family(folders, model_type):
     at = new_app(model=folders[model_type], text="The bank by the river flooded again.")
     assert no_problem(at), [e.value for e in at.exception]
@@ -34,15 +33,14 @@ def test_every_view_on_every_newer_family(folders, model_type):
         at.sidebar.radio(key="view").set_value(view).run()
         assert no_problem(at), (view, [e.value for e in at.exception], [e.value for e in at.error])
         if view == "math":
-            message = " ".join(x.value for x in at.info)
-            assert f"not available for {plain(model_type)} yet" in message  # as typed
-            assert not at.success and not at.latex and charts(at) == 0
+            assert at.success and "1e-4" in at.success[0].value, [x.value for x in at.error]
+            assert not at.info and charts(at) > 5
         if view == "ablation":
             at.multiselect(key="ablate_heads").select("L2H3").run()
             assert no_problem(at) and charts(at) == 1
 
 
-@pytest.mark.parametrize("model_type", sorted(TINY_CONFIGS_WITHOUT_MATH))
+@pytest.mark.parametrize("model_type", sorted(NEWER_TINY_CONFIGS))
 def test_every_attention_mode_on_every_newer_family(folders, model_type):
     """The norm-based mode reads the layer's norms: an RMSNorm without bias, an identity in a
     norm's place (ModernBERT's first layer) and layers past the first."""

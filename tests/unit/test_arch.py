@@ -116,7 +116,15 @@ def test_every_difference_a_family_names_is_explained_in_every_language():
     for catalogue in (en.CATALOGUE, zh.CATALOGUE):
         assert {f"math_diff_{code}" for code in DIFFERENCES} <= set(catalogue["math"])
     assert not families()["bert"].differs and families()["bert"].layer_math
-    assert not families()["modernbert"].layer_math
+    assert families()["modernbert"].layer_math
+
+
+def test_a_difference_the_math_view_does_not_follow_turns_it_off(monkeypatch):
+    import viz.arch.family
+
+    monkeypatch.setattr(viz.arch.family, "RECOMPUTED", frozenset({"pre_norm", "rotary"}))
+    assert families()["megatron-bert"].layer_math and families()["roformer"].layer_math
+    assert not families()["modernbert"].layer_math  # gated, window
 
 
 def test_a_family_with_an_unknown_difference_is_refused():

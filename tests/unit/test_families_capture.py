@@ -1,4 +1,4 @@
-"""Capture of the families the math view cannot recompute yet (``TINY_CONFIGS_WITHOUT_MATH``):
+"""Capture of the newer families (``NEWER_TINY_CONFIGS``):
 parity with Hugging Face's own outputs, attention recomputed from the captured Q/K/V, the
 attention interface's recorder (per capture, per thread, nothing left behind), ``only``."""
 
@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from tests.drivers import TINY_CONFIGS_WITHOUT_MATH
+from tests.drivers import NEWER_TINY_CONFIGS
 from viz.capture import capture, trace, uses_segments
 from viz.capture.attention import _RECORDER, IMPLEMENTATION
 from viz.models import Encoder
@@ -22,7 +22,7 @@ from viz.trace import Trace
 
 SENTENCE = "The bank by the river flooded, so the bank closed early."
 PAIR = "Where did the water go?"
-FAMILIES = sorted(TINY_CONFIGS_WITHOUT_MATH)
+FAMILIES = sorted(NEWER_TINY_CONFIGS)
 HOOKED = ("megatron-bert", "roformer")  # their attention does not use the interface
 ARRAYS = (
     "hidden_states",
@@ -39,7 +39,7 @@ ARRAYS = (
 
 def tiny_model(model_type: str) -> torch.nn.Module:
     torch.manual_seed(0)
-    config = TINY_CONFIGS_WITHOUT_MATH[model_type]()
+    config = NEWER_TINY_CONFIGS[model_type]()
     return AutoModel.from_config(config, attn_implementation="eager").eval()
 
 

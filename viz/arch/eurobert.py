@@ -14,11 +14,13 @@ FAMILY = Family(
         attn_out="self_attn.o_proj",
         attn_norm="input_layernorm",  # before attention
         ffn_in="mlp.up_proj",
+        ffn_gate="mlp.gate_proj",  # act(gate_proj(x)) * up_proj(x)
         ffn_out="mlp.down_proj",
         ffn_norm="post_attention_layernorm",  # before the feed-forward block
     ),
     mlm_head=("lm_head",),
     interface=True,
     differs=("pre_norm", "rotary", "gated", "grouped"),
+    rotary="half",
     final_norm="norm",
 )

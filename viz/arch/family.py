@@ -43,6 +43,10 @@ class Paths:
     ffn_out: str  # Linear F -> D: input = activation, output = feed-forward residual update
     ffn_norm: str  # LayerNorm after the feed-forward residual add
     layers: str | None = None
+    # A gated block: the Linear D -> F whose output goes through the activation, while
+    # ffn_in's output multiplies it. The same path as ffn_in: one fused Linear D -> 2F whose
+    # first half is the activation's input and second half the multiplier (ModernBERT's Wi).
+    ffn_gate: str | None = None
 
 
 # The hook points of every layer that capture reaches (``Encoder.layer_points``).
@@ -121,6 +125,10 @@ DIFFERENCES = {
     "window": "local layers that see a sliding window of keys",
     "grouped": "keys and values shared by groups of heads",
 }
+# The differences the math view's recomputation (viz.analysis.head_math) follows; a family
+# with any other gets the view's notice instead of wrong numbers.
+RECOMPUTED = frozenset({"pre_norm", "rotary", "gated", "window", "grouped"})
+ROTARY_LAYOUTS = ("half", "interleaved")
 
 
 @dataclass(frozen=True)
@@ -142,16 +150,23 @@ class Family:
     # How its layers differ from post-norm BERT's, the layer the math view recomputes
     # (viz.analysis.head_math); each is a DIFFERENCES code.
     differs: tuple[str, ...] = ()
+    # Rotary positions: which dimensions of q and k turn together, "half" (p with p + dk/2,
+    # transformers' rotate_half) or "interleaved" (2p with 2p + 1, RoFormer).
+    rotary: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.differs) - set(DIFFERENCES)
         if unknown:
             raise RuntimeError(f"{self.model_type}: unknown differences {sorted(unknown)}.")
+        if ("rotary" in self.differs) != (self.rotary in ROTARY_LAYOUTS):
+            raise RuntimeError(f"{self.model_type}: rotary positions need a layout, and only they.")
+        if ("gated" in self.differs) != (self.paths.ffn_gate is not None):
+            raise RuntimeError(f"{self.model_type}: a gated block needs ffn_gate, and only it.")
 
     @property
     def layer_math(self) -> bool:
-        """Whether the math view's step-by-step recomputation is this family's layer."""
-        return not self.differs
+        """Whether the math view's step-by-step recomputation follows this family's layer."""
+        return set(self.differs) <= RECOMPUTED
 
     def check(self, config: object) -> None:
         for quirk in self.quirks:

@@ -15,8 +15,16 @@ PATHS = Paths(
     attn_out="self_attn.o_proj",
     attn_norm="post_attention_layernorm",
     ffn_in="mlp.up_proj",
+    ffn_gate="mlp.gate_proj",  # act(gate_proj(x)) * up_proj(x)
     ffn_out="mlp.down_proj",
     ffn_norm="post_mlp_layernorm",
 )
 
-FAMILY = Family("gte", PATHS, mlm_head=("lm_head",), interface=True, differs=("rotary", "gated"))
+FAMILY = Family(
+    "gte",
+    PATHS,
+    mlm_head=("lm_head",),
+    interface=True,
+    differs=("rotary", "gated"),
+    rotary="half",
+)

@@ -8,8 +8,9 @@ from viz.arch.gte import PATHS
 
 FAMILY = Family(
     "jina_embeddings_v3",
-    replace(PATHS, ffn_in="mlp.fc1", ffn_out="mlp.fc2"),
+    replace(PATHS, ffn_in="mlp.fc1", ffn_out="mlp.fc2", ffn_gate=None),
     mlm_head=("lm_head",),
     interface=True,
     differs=("rotary",),
+    rotary="half",
 )

@@ -20,6 +20,7 @@ FAMILY = Family(
         attn_out="attn.Wo",
         attn_norm="attn_norm",  # before attention (pre-norm)
         ffn_in="mlp.Wi",  # D -> 2F: the activation's input and the gate
+        ffn_gate="mlp.Wi",  # fused: the first half goes through the activation
         ffn_out="mlp.Wo",
         ffn_norm="mlp_norm",  # before the feed-forward block
     ),
@@ -27,5 +28,6 @@ FAMILY = Family(
     config=ConfigNames(activation="hidden_activation"),
     interface=True,
     differs=("pre_norm", "rotary", "gated", "window"),
+    rotary="half",
     final_norm="final_norm",
 )

@@ -4,4 +4,11 @@ feed-forward block; captured through the attention interface."""
 from viz.arch.family import Family
 from viz.arch.gte import PATHS
 
-FAMILY = Family("nomic_bert", PATHS, mlm_head=("cls",), interface=True, differs=("rotary", "gated"))
+FAMILY = Family(
+    "nomic_bert",
+    PATHS,
+    mlm_head=("cls",),
+    interface=True,
+    differs=("rotary", "gated"),
+    rotary="half",
+)

@@ -49,4 +49,11 @@ class Rotary(Quirk):
         return hooks
 
 
-FAMILY = Family("roformer", PATHS, mlm_head=("cls",), differs=("rotary",), quirks=(Rotary(),))
+FAMILY = Family(
+    "roformer",
+    PATHS,
+    mlm_head=("cls",),
+    differs=("rotary",),
+    rotary="interleaved",
+    quirks=(Rotary(),),
+)
