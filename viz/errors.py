@@ -177,6 +177,35 @@ MESSAGES: dict[str, str] = {
     ),
     "cli_batch_size": "--batch-size must be at least 1.",
     "cli_max_tokens": "--max-tokens must be at least 3 (the special tokens and one word).",
+    # viz.syntax: annotations, syntactic heads, token probes
+    "syntax_no_letters": (
+        "The text has no letters to annotate: write a sentence in English or Chinese."
+    ),
+    "syntax_no_annotator": (
+        "No annotator here reads this text's script: the linguistic lens annotates English "
+        "(spaCy) and Chinese (jieba) only."
+    ),
+    "syntax_spacy_missing": (
+        "spaCy's small English pipeline is not installed: pip install {package}."
+    ),
+    "syntax_no_parse": (
+        "{annotator} gives words and parts of speech but no dependency parse: syntactic heads "
+        "and dependency probes need English sentences."
+    ),
+    "syntax_no_entities": (
+        "{annotator} gives no named entities: the entity probe needs English sentences."
+    ),
+    "syntax_no_sentences": "No sentences: give one sentence per line.",
+    "syntax_too_many": "{n} sentences is more than the {limit} read at once: give fewer.",
+    "syntax_not_english": (
+        "Line {line} is not English: syntactic heads need a dependency parse, which only the "
+        "English annotator gives."
+    ),
+    "probe_task_unknown": "Unknown probe task '{task}': choose one of {choices}.",
+    "probe_tokens_too_few": (
+        "Too few words to probe '{task}': at least two labels need {need} words each. Give more "
+        "sentences."
+    ),
 }
 
 
