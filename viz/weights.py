@@ -160,3 +160,9 @@ def layer_weights(encoder: Encoder, layer: int) -> LayerWeights:
         fused_qkv=fused_qkv,
         fused_ffn=fused_ffn,
     )  # fmt: skip
+
+
+def layer_windows(encoder: Encoder) -> list[int | None]:
+    """Every layer's window (``window_of``): None for a global layer."""
+    attention = encoder.family.paths.attention
+    return [window_of(encoder, resolve(layer, attention)) for layer in encoder.layers]

@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModel
 
 from tests.drivers import NEWER_TINY_CONFIGS, charts, new_app, no_problem
+from viz.arch import families
 from viz.ui.pages import PAGE_NAMES
 
 
@@ -33,11 +34,33 @@ def test_every_view_on_every_newer_family(folders, model_type):
         at.sidebar.radio(key="view").set_value(view).run()
         assert no_problem(at), (view, [e.value for e in at.exception], [e.value for e in at.error])
         if view == "math":
-            assert at.success and "1e-4" in at.success[0].value, [x.value for x in at.error]
-            assert not at.info and charts(at) > 5
+            math_page_states_the_order_the_model_uses(at, model_type)
         if view == "ablation":
             at.multiselect(key="ablate_heads").select("L2H3").run()
             assert no_problem(at) and charts(at) == 1
+
+
+def math_page_states_the_order_the_model_uses(at, model_type: str) -> None:
+    """Layer 2's recomputation matches, and each formula is the one this family's layer uses."""
+    differs = families()[model_type].differs
+    for layer in (2, 1):
+        at.slider(key="layer").set_value(layer).run()
+        assert no_problem(at) and at.success and "1e-4" in at.success[0].value, layer
+    formulas = " ".join(x.value for x in at.latex)
+    captions = " ".join(x.value for x in at.caption)
+    assert ("h_i = x_i + a_i" in formulas) == ("pre_norm" in differs)
+    assert (r"\mathrm{LayerNorm}(x_i + a_i)" in formulas) != ("pre_norm" in differs)
+    assert (r"\sin i\theta_p" in formulas) == ("rotary" in differs)
+    assert (r"\odot \big(" in formulas) == ("gated" in differs)
+    assert ("W_{QKV}" in formulas) == (model_type == "modernbert")
+    assert ("key/value heads serve" in captions) == ("grouped" in differs)
+    if "window" in differs:  # the tiny ModernBERT: layer 2 of 3 is local
+        assert "Layer 1 is a global layer" in at.info[0].value
+        at.slider(key="layer").set_value(2).run()
+        assert "Layer 2 is a local layer" in at.info[0].value
+        assert r"|i - j| \le 2" in " ".join(x.value for x in at.latex)
+    else:
+        assert not at.info
 
 
 @pytest.mark.parametrize("model_type", sorted(NEWER_TINY_CONFIGS))

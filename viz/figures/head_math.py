@@ -106,3 +106,41 @@ def vector(values: np.ndarray, labels: list[str] | None, title: str, value_name:
         )
     fig.update_yaxes(title_text=value_name)
     return base_layout(fig, title, height=300)
+
+
+def visible_keys(
+    visible: np.ndarray, labels: list[str], title: str, words: tuple[str, str, str, str], query: int
+) -> go.Figure:
+    """[T, T] bool: which keys (columns) each query (row) of a local layer may see; the chosen
+    query's row outlined. ``words``: the query and key axis titles, then the hover words for a
+    key seen and one masked out."""
+    rows = position_labels(labels)
+    seen, hidden = words[2], words[3]
+    fig = go.Figure(
+        go.Heatmap(
+            z=visible.astype(np.int8),
+            x=rows,
+            y=rows,
+            zmin=0,
+            zmax=1,
+            colorscale=[[0.0, "#f2f2f2"], [1.0, "#2b6cb0"]],
+            showscale=False,
+            customdata=np.where(visible, seen, hidden),
+            hovertemplate="%{y} → %{x}<br>%{customdata}<extra></extra>",
+        )
+    )
+    idx, text = thinned_ticks(rows, 40)
+    ticks = {"type": "category", "tickmode": "array", "tickvals": [rows[i] for i in idx]}
+    fig.update_yaxes(**ticks, ticktext=text, autorange="reversed", title_text=words[0])
+    fig.update_xaxes(**ticks, ticktext=text, tickangle=-60, title_text=words[1])
+    fig.add_shape(
+        type="rect",
+        xref="paper",
+        x0=0,
+        x1=1,
+        y0=query - 0.5,
+        y1=query + 0.5,
+        yref="y",
+        line={"color": "#d62728", "width": 2},
+    )
+    return base_layout(fig, title, height=min(520, 200 + 16 * len(rows)))
