@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Figures are built with Plotly's property checks in every test (the app skips them, see
+# viz/figures/go.py); servers the tests start inherit it.
+os.environ.setdefault("VIZ_VALIDATE_FIGURES", "1")
 
 import pytest
 import torch

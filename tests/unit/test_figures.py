@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import plotly.io
 
 from viz.analysis.projection import project_layers
 from viz.figures import attention, heads, layers, projection
@@ -117,3 +120,45 @@ def test_two_dimensional_labels_do_not_overlap():
     assert keep.tolist() == [True, False, True, True, False]  # each crowded pair keeps one
     apart = projection.uncluttered(np.array([[0.0, 0.0], [10.0, 10.0]]), ["a", "b"])
     assert apart.all()
+
+
+def every_figure() -> list:
+    """One of each builder the app calls on a step or a new sentence, on awkward labels."""
+    rng = np.random.default_rng(1)  # the same figures on every call
+    T = 40
+    A = rng.random((2, 3, T, T)).astype(np.float32)
+    A /= A.sum(-1, keepdims=True)
+    labels = ["[CLS]", '"q"', "<b>x</b>", "&", "这", *[f"t{i}" for i in range(T - 6)], "[SEP]"]
+    hidden = rng.normal(size=(3, T, 8)).astype(np.float32)
+    proj = project_layers(hidden, [0, 1, 2])
+    d = rng.random((6, 6))
+    return [
+        attention.heatmap(A[0, 0], labels, np.arange(T), "t", *HEAT, boundary=20, focus=3),
+        attention.heatmap(
+            np.repeat(A[0, 0], 8, 0).repeat(8, 1), labels * 8, np.arange(8 * T), "t", *HEAT
+        ),  # above the image threshold
+        attention.row_bars(A[0, 0, 3], labels, np.arange(T), "row", "w", "to", WORDS),
+        attention.model_view(A, "grid", WORDS),
+        attention.head_view(A[0, 0], labels, "hv"),
+        attention.head_view(A[0], labels, "hv", head_names=["H1", "H2", "H3"], focus=2),
+        layers.similarity(np.eye(3), "cka", "CKA"),
+        layers.token_change(rng.random((2, T)), labels, "c"),
+        layers.norms_by_layer(rng.random((3, T)), labels, "n", WORDS),
+        layers.contributions(rng.random((2, 2)), ("a", "f"), "c", WORDS),
+        projection.token_paths(proj, labels, [0, 1, 2], "layer", "p", ("x", "y"), "sub"),
+        heads.head_similarity((d + d.T) / 2, np.arange(6), 3, "h", WORDS),
+        heads.head_grid(rng.random((2, 3)), "scan", "v", WORDS),
+    ]
+
+
+def test_figures_built_unchecked_are_the_figures_plotly_checks(monkeypatch):
+    """The app skips Plotly's property checks (viz/figures/go.py) for speed: what it sends must
+    be exactly what the checked build gives."""
+    from viz.figures import go
+
+    monkeypatch.setattr(go, "VALIDATE", True)
+    checked = [fig.to_plotly_json() for fig in every_figure()]
+    monkeypatch.setattr(go, "VALIDATE", False)
+    unchecked = [fig.to_plotly_json() for fig in every_figure()]
+    for a, b in zip(checked, unchecked):
+        assert json.loads(plotly.io.to_json(a)) == json.loads(plotly.io.to_json(b))

@@ -7,10 +7,10 @@ import html
 import io
 
 import numpy as np
-import plotly.graph_objects as go
 from PIL import Image
 
 from viz.analysis.attention import colour_cap, downsample, row_scaled, strongest
+from viz.figures import go
 from viz.figures.common import (
     MAX_TICKS,
     ColourScale,
@@ -19,13 +19,16 @@ from viz.figures.common import (
     base_layout,
     compact,
     head_click_targets,
+    layout_base,
     position_labels,
     safe,
     short_safe,
     text_width,
     thinned_ticks,
     token_axes,
+    token_axis,
 )
+from viz.figures.go import named_scale
 from viz.names import head_labels, layer_names
 
 THUMB = 32  # thumbnail side in cells; longer inputs are average-pooled down to this
@@ -33,7 +36,7 @@ FOCUS_COLOUR = "#ff7f0e"  # the token in focus: its outlined row, its bars, its 
 # A heatmap with a side longer than this goes to the browser as one PNG of its colours: a
 # 512 x 512 grid of numbers is 1.4 MB that Plotly paints cell by cell on every layer step.
 IMAGE_ABOVE = 256
-COLOURS = go.Heatmap(colorscale="Blues").colorscale  # ((stop, "rgb(r,g,b)"), ...)
+COLOURS = named_scale("Blues")  # [[stop, "rgb(r,g,b)"], ...]
 
 
 def shades(matrix: np.ndarray, scale: ColourScale) -> np.ndarray:
@@ -120,28 +123,31 @@ def image_traces(
     return [key_bar, image]
 
 
-def _index_axes(fig: go.Figure, names: list[str], col_names: list[str], x_ticks: int,
-                offsets: tuple[int, int]) -> None:  # fmt: skip
-    """Linear axes (an image is drawn fast only on those) labelled like ``token_axes``."""
+def _index_axes(names: list[str], col_names: list[str], x_ticks: int,
+                offsets: tuple[int, int]) -> dict:  # fmt: skip
+    """Linear axes (an image is drawn fast only on those) labelled like ``token_axes``, as
+    layout entries."""
     R, C = len(names), len(col_names)
+    axes = {}
     for axis, labels, n, ticks, off in (
-        (fig.update_xaxes, col_names, C, x_ticks, offsets[1]),
-        (fig.update_yaxes, names, R, MAX_TICKS, offsets[0]),
+        ("xaxis", col_names, C, x_ticks, offsets[1]),
+        ("yaxis", names, R, MAX_TICKS, offsets[0]),
     ):
         idx, text = thinned_ticks(labels, ticks)
-        axis(
-            type="linear",
-            tickmode="array",
-            tickvals=[i + off for i in idx],
-            ticktext=text,
-            tickfont={"size": 9},
-            range=[off - 0.5, off + n - 0.5],
-            showgrid=False,
-            zeroline=False,
-        )
-    fig.update_xaxes(tickangle=-60)
+        axes[axis] = {
+            "type": "linear",
+            "tickmode": "array",
+            "tickvals": [i + off for i in idx],
+            "ticktext": text,
+            "tickfont": {"size": 9},
+            "range": [off - 0.5, off + n - 0.5],
+            "showgrid": False,
+            "zeroline": False,
+        }
+    axes["xaxis"]["tickangle"] = -60
     # top down; cells need not be square (an image trace would otherwise pin them so)
-    fig.update_yaxes(range=[offsets[0] + R - 0.5, offsets[0] - 0.5], scaleanchor=False)
+    axes["yaxis"].update(range=[offsets[0] + R - 0.5, offsets[0] - 0.5], scaleanchor=False)
+    return axes
 
 
 def heatmap(
@@ -183,35 +189,46 @@ def heatmap(
         # coordinates are token positions when they run without a gap (hover then names them)
         hover = contiguous(row_pos) and contiguous(col_pos)
         offsets = (int(row_pos[0]), int(col_pos[0])) if hover else (0, 0)
-        fig = go.Figure(image_traces(matrix, scale, words, offsets, hover))
-        _index_axes(fig, names, col_names, x_ticks, offsets)
+        data = image_traces(matrix, scale, words, offsets, hover)
+        axes = _index_axes(names, col_names, x_ticks, offsets)
     else:
         offsets = (0, 0)
-        fig = go.Figure(attention_trace(matrix, names, value_name, scale, words, col_names))
-        token_axes(fig, col_names, y=False, max_ticks=x_ticks)
-        token_axes(fig, names, x=False)
-    fig.update_xaxes(title_text=axis_titles[0], side="bottom")
-    fig.update_yaxes(title_text=axis_titles[1])
+        data = [attention_trace(matrix, names, value_name, scale, words, col_names)]
+        axes = {
+            "xaxis": token_axis(col_names, x=True, max_ticks=x_ticks),
+            "yaxis": token_axis(names, x=False),
+        }
+    axes["xaxis"].update(title={"text": axis_titles[0]}, side="bottom")
+    axes["yaxis"].update(title={"text": axis_titles[1]})
+    shapes = []
     row_b, col_b = boundary if isinstance(boundary, tuple) else (boundary, boundary)
     line = {"color": "#d62728", "width": 1.5, "dash": "dot"}
     oy, ox = offsets  # index -> coordinate (0 on categorical axes)
     if col_b is not None and 0 < col_b < C:
         at = ox + col_b - 0.5  # between two categories
-        fig.add_shape(type="line", x0=at, x1=at, y0=oy - 0.5, y1=oy + R - 0.5, line=line)
+        shapes.append(
+            {"type": "line", "x0": at, "x1": at, "y0": oy - 0.5, "y1": oy + R - 0.5, "line": line}
+        )
     if row_b is not None and 0 < row_b < R:
         at = oy + row_b - 0.5
-        fig.add_shape(type="line", y0=at, y1=at, x0=ox - 0.5, x1=ox + C - 0.5, line=line)
-    if focus is not None and 0 <= focus < R:
-        fig.add_shape(
-            type="rect",
-            x0=ox - 0.5,
-            x1=ox + C - 0.5,
-            y0=oy + focus - 0.5,
-            y1=oy + focus + 0.5,
-            line={"color": FOCUS_COLOUR, "width": 2},
+        shapes.append(
+            {"type": "line", "y0": at, "y1": at, "x0": ox - 0.5, "x1": ox + C - 0.5, "line": line}
         )
-    side = 420 + min(R, 80) * 6
-    return base_layout(fig, title, height=side)
+    if focus is not None and 0 <= focus < R:
+        shapes.append(
+            {
+                "type": "rect",
+                "x0": ox - 0.5,
+                "x1": ox + C - 0.5,
+                "y0": oy + focus - 0.5,
+                "y1": oy + focus + 0.5,
+                "line": {"color": FOCUS_COLOUR, "width": 2},
+            }
+        )
+    layout = layout_base(title, height=420 + min(R, 80) * 6) | axes
+    if shapes:
+        layout["shapes"] = shapes
+    return go.Figure({"data": data, "layout": layout})
 
 
 def row_bars(
@@ -355,7 +372,7 @@ def head_view(
     if len(w) > max_lines:
         keep = np.argsort(w, kind="stable")[-max_lines:]
         h, q, k, w = h[keep], q[keep], k[keep], w[keep]
-    fig = go.Figure()
+    data: list[dict] = []  # plain dicts, one Figure at the end: far cheaper than add_trace
     for head in range(K):
         colour = HEAD_COLOURS[head % len(HEAD_COLOURS)] if K > 1 else "#1f77b4"
         # several heads fan out a little at the key, so that lines of equal ends stay apart
@@ -367,29 +384,31 @@ def head_view(
             m = int(sel.sum())
             xs = np.column_stack([np.zeros(m), np.ones(m), np.full(m, np.nan)])
             ys = np.column_stack([yq[q[sel]], yk[k[sel]] + fan, np.full(m, np.nan)])
-            fig.add_trace(
-                go.Scatter(
-                    x=xs.ravel(),
-                    y=ys.ravel(),
-                    mode="lines",
-                    hoverinfo="skip",
-                    line={"color": colour, "width": 1 + 3 * low},
-                    opacity=opacity,
-                    name=heads[head],
-                    legendgroup=heads[head],
-                    showlegend=False,
-                )
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": xs.ravel(),
+                    "y": ys.ravel(),
+                    "mode": "lines",
+                    "hoverinfo": "skip",
+                    "line": {"color": colour, "width": 1 + 3 * low},
+                    "opacity": opacity,
+                    "name": heads[head],
+                    "legendgroup": heads[head],
+                    "showlegend": False,
+                }
             )
         if K > 1:  # the legend entry, fully opaque whatever the head's lines are
-            fig.add_trace(
-                go.Scatter(
-                    x=[None],
-                    y=[None],
-                    mode="lines",
-                    line={"color": colour, "width": 4},
-                    name=heads[head],
-                    legendgroup=heads[head],
-                )
+            data.append(
+                {
+                    "type": "scatter",
+                    "x": [None],
+                    "y": [None],
+                    "mode": "lines",
+                    "line": {"color": colour, "width": 4},
+                    "name": heads[head],
+                    "legendgroup": heads[head],
+                }
             )
     # what hovering a token says: its strongest lines (head first when there are several)
     prefix = [f"{name} " if K > 1 else "" for name in heads]
@@ -414,34 +433,36 @@ def head_view(
         (0, "left", rows, short_rows, yq, out, colours, sizes),
         (1, "right", cols, short_cols, yk, into, "#444", 6),
     ):
-        fig.add_trace(
-            go.Scatter(
-                x=np.full(len(names), side),
-                y=ys,
-                mode="markers+text",
-                text=short,
-                customdata=names,
-                hovertext=hover,
-                textposition=f"middle {anchor}",
-                marker={"size": size, "color": colour},
-                hovertemplate="%{customdata}<br>%{hovertext}<extra></extra>",
-                cliponaxis=False,
-                showlegend=False,
-            )
+        data.append(
+            {
+                "type": "scatter",
+                "x": np.full(len(names), side),
+                "y": ys,
+                "mode": "markers+text",
+                "text": short,
+                "customdata": names,
+                "hovertext": hover,
+                "textposition": f"middle {anchor}",
+                "marker": {"size": size, "color": colour},
+                "hovertemplate": "%{customdata}<br>%{hovertext}<extra></extra>",
+                "cliponaxis": False,
+                "showlegend": False,
+            }
         )
     margin = [
         int(max((text_width(html.unescape(n)) for n in names), default=0) + 24)
         for names in (short_rows, short_cols)
     ]
-    fig.update_xaxes(visible=False, range=[0, 1], fixedrange=True)
-    fig.update_yaxes(visible=False, range=[span + 0.6, -0.6], fixedrange=True)
     top = 80 if K > 1 else 50
-    base_layout(fig, title, height=max(300, 18 * (span + 1) + top + 30), top=top)
-    fig.update_layout(
-        margin={"l": margin[0], "r": margin[1]},
+    layout = layout_base(title, height=max(300, 18 * (span + 1) + top + 30), top=top)
+    layout["margin"].update(l=margin[0], r=margin[1])
+    layout.update(
+        xaxis={"visible": False, "range": [0, 1], "fixedrange": True},
+        yaxis={"visible": False, "range": [span + 0.6, -0.6], "fixedrange": True},
         legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
         clickmode="event+select",
         dragmode=False,
         hovermode="closest",
     )
+    fig = go.Figure({"data": data, "layout": layout})
     return fig

@@ -7,9 +7,10 @@ import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
-import plotly.graph_objects as go
 
 from viz.analysis.attention import row_scaled
+from viz.figures import go
+from viz.figures.go import named_scale
 
 MAX_TICKS = 60  # beyond this, tick labels thin out so they stay readable
 FONT = "Noto Sans, Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif"
@@ -88,16 +89,36 @@ def compact(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+def layout_base(title: str, height: int = 500, top: int = 50) -> dict:
+    """Shared look, as a layout dict. ``title`` is ours (may hold <br> and styled <span>);
+    escape user text before passing it."""
+    return {
+        "title": {"text": title, "font": {"size": 15}},
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": top, "b": 10},
+        "font": {"family": FONT},
+    }
+
+
 def base_layout(fig: go.Figure, title: str, height: int = 500, top: int = 50) -> go.Figure:
-    """Shared look. ``title`` is ours (may hold <br> and styled <span>); escape user text
-    before passing it."""
-    fig.update_layout(
-        title={"text": title, "font": {"size": 15}},
-        height=height,
-        margin={"l": 10, "r": 10, "t": top, "b": 10},
-        font={"family": FONT},
-    )
+    """``layout_base`` applied to a figure."""
+    fig.update_layout(layout_base(title, height, top))
     return fig
+
+
+def token_axis(labels: list[str], x: bool = True, max_ticks: int = MAX_TICKS) -> dict:
+    """A categorical axis of unique ``position_labels``, thinned to ``max_ticks`` (fewer for a
+    chart that gets half the width), as a layout entry; y reads top-down."""
+    idx, text = thinned_ticks(labels, max_ticks)
+    axis = {
+        "type": "category",
+        "tickmode": "array",
+        "tickvals": [labels[i] for i in idx],
+        "ticktext": text,
+        "tickfont": {"size": 11 if len(labels) <= 40 else 9},
+    }
+    axis.update({"tickangle": -60} if x else {"autorange": "reversed"})
+    return axis
 
 
 def token_axes(
@@ -109,32 +130,12 @@ def token_axes(
     y: bool = True,
     max_ticks: int = MAX_TICKS,
 ) -> None:
-    """Categorical axes of unique ``position_labels``, thinned to ``max_ticks`` (fewer for a
-    chart that gets half the width); y reads top-down."""
-    idx, text = thinned_ticks(labels, max_ticks)
-    vals = [labels[i] for i in idx]
+    """``token_axis`` applied to a figure's x and/or y axes (of one subplot: ``row``, ``col``)."""
     kwargs = {} if row is None else {"row": row, "col": col}
-    size = 11 if len(labels) <= 40 else 9
     if x:
-        fig.update_xaxes(
-            type="category",
-            tickmode="array",
-            tickvals=vals,
-            ticktext=text,
-            tickangle=-60,
-            tickfont={"size": size},
-            **kwargs,
-        )
+        fig.update_xaxes(token_axis(labels, True, max_ticks), **kwargs)
     if y:
-        fig.update_yaxes(
-            type="category",
-            tickmode="array",
-            tickvals=vals,
-            ticktext=text,
-            autorange="reversed",
-            tickfont={"size": size},
-            **kwargs,
-        )
+        fig.update_yaxes(token_axis(labels, False, max_ticks), **kwargs)
 
 
 def attention_trace(
@@ -168,7 +169,7 @@ def attention_trace(
     return go.Heatmap(
         x=col_names if col_names is not None else names,
         y=names,
-        colorscale="Blues",
+        colorscale=named_scale("Blues"),
         hovertemplate=hover + "<extra></extra>",
         colorbar=colorbar,
         **colour,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 
+from viz.figures import go
 from viz.figures.common import Words, base_layout, compact, head_click_targets
+from viz.figures.go import named_scale
 from viz.names import head_labels, head_names, layer_names
 
 
@@ -20,7 +21,7 @@ def head_similarity(
             z=compact(distance[np.ix_(order, order)]),
             x=ordered,
             y=ordered,
-            colorscale="Viridis_r",
+            colorscale=named_scale("Viridis_r"),
             zmin=0,
             zmax=float(max(distance.max(), 1e-9)),
             colorbar={"thickness": 12, "title": "JS"},
@@ -49,7 +50,7 @@ def head_grid(values: np.ndarray, title: str, value_name: str, words: Words) -> 
             z=compact(values),
             x=heads,
             y=layers,
-            colorscale="Viridis",
+            colorscale=named_scale("Viridis"),
             zmin=0,
             zmax=float(max(values.max(), 1e-9)),
             colorbar={"thickness": 12, "title": value_name},

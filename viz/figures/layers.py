@@ -4,9 +4,9 @@ norms and block contributions."""
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from viz.figures import go
 from viz.figures.common import (
     MAX_TICKS,
     ColourScale,
@@ -17,6 +17,7 @@ from viz.figures.common import (
     position_labels,
     token_axes,
 )
+from viz.figures.go import named_scale
 from viz.names import layer_names
 
 
@@ -82,7 +83,7 @@ def similarity(matrix: np.ndarray, title: str, value_name: str) -> go.Figure:
             z=compact(matrix),
             x=names,
             y=names,
-            colorscale="Viridis",
+            colorscale=named_scale("Viridis"),
             zmin=float(min(0, matrix.min())),
             zmax=1,
             text=np.round(matrix, 2),
@@ -104,7 +105,7 @@ def token_change(change: np.ndarray, labels: list[str], title: str) -> go.Figure
             z=compact(change),
             x=names,
             y=rows,
-            colorscale="Oranges",
+            colorscale=named_scale("Oranges"),
             zmin=0,
             hovertemplate="%{x}<br>%{y}: 1 − cos = %{z:.4f}<extra></extra>",
             colorbar={"thickness": 12},

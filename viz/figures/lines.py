@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from viz.figures import go
 from viz.figures.common import base_layout, safe
 from viz.names import layer_names
 

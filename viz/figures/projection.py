@@ -5,10 +5,10 @@ from __future__ import annotations
 import html
 
 import numpy as np
-import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from viz.analysis.projection import Projection
+from viz.figures import go
 from viz.figures.common import (
     base_layout,
     position_labels,
@@ -17,6 +17,7 @@ from viz.figures.common import (
     text_width,
     thinned_ticks,
 )
+from viz.figures.go import named_scale
 from viz.names import layer_name
 
 MAX_LABELLED = 200  # beyond this many tokens no point is labelled (hover still names each)
@@ -94,7 +95,9 @@ def token_paths(
         if color_by == "layer":
             marker["color"] = layer_colors[k]
         else:
-            marker.update(color=np.arange(T), colorscale="Turbo", cmin=0, cmax=max(T - 1, 1))
+            marker.update(
+                color=np.arange(T), colorscale=named_scale("Turbo"), cmin=0, cmax=max(T - 1, 1)
+            )
             if last:  # one colour bar, the key from position to colour
                 marker.update(
                     showscale=True,
