@@ -204,7 +204,7 @@ def attribute_gradient(
     from captum.attr import InputXGradient, IntegratedGradients
 
     if method not in GRADIENT_METHODS:
-        raise ValueError(method)
+        raise UserError("attr_method_unknown", method=method, choices=", ".join(GRADIENT_METHODS))
     if steps < 2:
         raise UserError("attr_steps", steps=steps)
     parts = _parts(encoder, text, pair, target)

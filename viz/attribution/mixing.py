@@ -206,10 +206,10 @@ def mixing(encoder, trace: Trace, method: str, progress=None) -> MixingResult:
     """``method`` (one of MIXING_METHODS) over every layer of ``trace``, which ``encoder``
     made; see the module's docstring."""
     if method not in LAYER_FUNCTIONS:
-        raise ValueError(method)
+        raise UserError("attr_method_unknown", method=method, choices=", ".join(MIXING_METHODS))
     check_family(encoder)
     missing = [n for n in NEEDS if getattr(trace, n) is None]
     if missing:
-        raise ValueError(f"mixing needs a trace with {', '.join(missing)}")
+        raise RuntimeError(f"mixing needs a trace with {', '.join(missing)}")
     scores = _per_layer(trace, encoder, LAYER_FUNCTIONS[method], progress)
     return MixingResult(method, scores, roll_out(scores) if method in ROLLED_OUT else None)
