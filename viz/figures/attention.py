@@ -12,13 +12,14 @@ from PIL import Image
 from viz.analysis.attention import colour_cap, downsample, row_scaled, strongest
 from viz.figures import go
 from viz.figures.common import (
+    CLICKS,
     MAX_TICKS,
     ColourScale,
     Words,
     attention_trace,
     base_layout,
+    click_targets,
     compact,
-    head_click_targets,
     layout_base,
     position_labels,
     safe,
@@ -293,37 +294,42 @@ def model_view(
     alpha = np.where(shown, 255, 0).astype(np.uint8)[..., None]  # the gaps stay see-through
     # an image of the thumbnails' colours: nothing to hover (the markers below name each
     # thumbnail), so the grid need not reach the browser as numbers
-    fig = go.Figure(
-        go.Image(source=png_uri(np.concatenate([rgb, alpha], axis=-1)), hoverinfo="skip")
-    )
+    image = {
+        "type": "image",
+        "source": png_uri(np.concatenate([rgb, alpha], axis=-1)),
+        "hoverinfo": "skip",
+    }
     centers_x = np.arange(H) * cell + (t - 1) / 2
     centers_y = np.arange(L) * cell + (t - 1) / 2
-    fig.update_xaxes(
-        tickmode="array",
-        tickvals=centers_x,
-        ticktext=head_labels(H),
-        side="top",
-        range=[-0.5, grid.shape[1] - 0.5],  # the grid's edges: no padding for the markers
-        tickangle=0,
-        tickfont={"size": 9 if H > 8 else 12},
-        showgrid=False,
-        zeroline=False,
-    )
-    fig.update_yaxes(
-        tickmode="array",
-        tickvals=centers_y,
-        ticktext=layer_names(L, with_embeddings=False),
-        range=[grid.shape[0] - 0.5, -0.5],  # top down
-        showgrid=False,
-        zeroline=False,
+    xaxis = {
+        "tickmode": "array",
+        "tickvals": centers_x,
+        "ticktext": head_labels(H),
+        "side": "top",
+        "range": [-0.5, grid.shape[1] - 0.5],  # the grid's edges: no padding for the markers
+        "tickangle": 0,
+        "tickfont": {"size": 9 if H > 8 else 12},
+        "showgrid": False,
+        "zeroline": False,
+    }
+    yaxis = {
+        "tickmode": "array",
+        "tickvals": centers_y,
+        "ticktext": layer_names(L, with_embeddings=False),
+        "range": [grid.shape[0] - 0.5, -0.5],  # top down
+        "showgrid": False,
+        "zeroline": False,
         # square thumbnails; with a known width the height makes them about square instead,
         # and the grid fills its column
-        scaleanchor="x" if width is None else False,
-    )
-    head_click_targets(fig, centers_x, centers_y, size=28, words=words)
+        "scaleanchor": "x" if width is None else False,
+    }
+    targets = click_targets(centers_x, centers_y, size=28, words=words)
     if width is None:
-        return base_layout(fig, title, height=max(340, 70 * L + 100), top=90)
-    return base_layout(fig, title, height=int(max(240, 80 + L * (width - 40) / H)), top=70)
+        layout = layout_base(title, height=max(340, 70 * L + 100), top=90)
+    else:
+        layout = layout_base(title, height=int(max(240, 80 + L * (width - 40) / H)), top=70)
+    layout.update(CLICKS, xaxis=xaxis, yaxis=yaxis)
+    return go.Figure({"data": [image, targets], "layout": layout})
 
 
 HEAD_COLOURS = (  # one per head when several are drawn (Plotly's Dark24), then round again

@@ -177,15 +177,17 @@ def attention_trace(
     )
 
 
-def head_click_targets(
-    fig: go.Figure,
+CLICKS = {"clickmode": "event+select", "dragmode": False}  # the layout a click target needs
+
+
+def click_targets(
     x: list | np.ndarray,
     y: list | np.ndarray,
     size: int,
     words: Words,
     values: np.ndarray | None = None,
     value_name: str = "",
-) -> go.Figure:
+) -> dict:
     """One invisible square marker per head over a layers x heads heatmap, so a click can pick
     a head: Plotly heatmaps emit no selection events, markers do. ``x``: [H] positions of the
     head columns, ``y``: [L] of the layer rows. Each marker's customdata is [layer, head]
@@ -197,16 +199,28 @@ def head_click_targets(
     if values is not None:
         columns.append(values.ravel())
         hover += "<br>" + value_name + " %{customdata[2]:.4f}"
-    fig.add_trace(
-        go.Scatter(
-            x=np.asarray(x)[hx.ravel()],
-            y=np.asarray(y)[ly.ravel()],
-            mode="markers",
-            marker={"symbol": "square", "size": size, "opacity": 0.01, "color": "#000"},
-            customdata=np.stack(columns, axis=-1),
-            hovertemplate=hover + "<extra></extra>",
-            showlegend=False,
-        )
-    )
-    fig.update_layout(clickmode="event+select", dragmode=False)
+    return {
+        "type": "scatter",
+        "x": np.asarray(x)[hx.ravel()],
+        "y": np.asarray(y)[ly.ravel()],
+        "mode": "markers",
+        "marker": {"symbol": "square", "size": size, "opacity": 0.01, "color": "#000"},
+        "customdata": np.stack(columns, axis=-1),
+        "hovertemplate": hover + "<extra></extra>",
+        "showlegend": False,
+    }
+
+
+def head_click_targets(
+    fig: go.Figure,
+    x: list | np.ndarray,
+    y: list | np.ndarray,
+    size: int,
+    words: Words,
+    values: np.ndarray | None = None,
+    value_name: str = "",
+) -> go.Figure:
+    """``click_targets`` added to a figure, which then answers clicks by selecting."""
+    fig.add_trace(click_targets(x, y, size, words, values, value_name))
+    fig.update_layout(CLICKS)
     return fig
