@@ -217,7 +217,8 @@ def attribute_gradient(
         baseline_value = float(f(*baselines)[0].detach())
         delta = None
         if method == "grad_input":
-            attributions = InputXGradient(f).attribute(inputs)
+            leaves = tuple(e.clone().requires_grad_(True) for e in inputs)
+            attributions = InputXGradient(f).attribute(leaves)
             scores = np.concatenate(
                 [a[0].sum(-1).detach().double().cpu().numpy() for a in attributions]
             )

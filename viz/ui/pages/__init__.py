@@ -17,6 +17,7 @@ PAGE_NAMES = (
     "probe",
     "mlm",
     "ablation",
+    "attribution",
     "export",
 )
 
