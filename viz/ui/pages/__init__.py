@@ -18,6 +18,7 @@ PAGE_NAMES = (
     "mlm",
     "ablation",
     "attribution",
+    "syntax",
     "export",
 )
 
