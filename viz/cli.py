@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Subcommands that live beside what they run: each module has ``add_parsers(sub,
 # model_options)`` and ``RUNNERS``, a dict of subcommand name to ``run(args)``.
-COMMAND_MODULES: tuple[str, ...] = ("viz.syntax.cli", "viz.attribution.cli")
+COMMAND_MODULES: tuple[str, ...] = ("viz.corpus.cli", "viz.attribution.cli", "viz.syntax.cli")
 
 
 def _command_modules() -> list:

@@ -205,6 +205,47 @@ MESSAGES: dict[str, str] = {
         "This method is not defined for the '{model_type}' family ({differs}): its paper "
         "decomposes post-LayerNorm BERT layers only. Gradient methods work for every family."
     ),
+    # viz.corpus: building and querying a corpus index
+    "corpus_format": "{path}: the corpus must be one of {suffixes} (one text per line in .txt).",
+    "corpus_txt_columns": (
+        "{path} is a .txt file, one text per line: it has no columns, so --text-column and "
+        "--label-column do not apply. Give a .csv, .jsonl or .parquet file to use columns."
+    ),
+    "corpus_column_missing": (
+        "{path} has no column '{column}' ({option}); its columns: {columns}."
+    ),
+    "corpus_unreadable": "{path} could not be read as a table: {detail}",
+    "corpus_jsonl_line": "{path}, line {line}: not a JSON object ({detail}).",
+    "index_out_not_folder": "--out {path} is a file: an index is a folder; give a new folder.",
+    "index_out_not_empty": (
+        "--out {path} is a folder with other files and no index in it: give a new or empty "
+        "folder (nothing was written)."
+    ),
+    "index_other_model": (
+        "{path} is an index of the model '{theirs}', not of '{ours}': query it with --model "
+        "{theirs}, or build another index for this model in a new folder."
+    ),
+    "index_other_input": (
+        "{path} holds part of an index of another input or other options (layers, --max-tokens, "
+        "labels): resume it with the same ones, or give a new folder."
+    ),
+    "index_missing": "There is no folder {path}: build an index there first (python -m viz index).",
+    "index_incomplete": (
+        "{path} is an index whose build did not finish: run the same `python -m viz index` "
+        "again to resume it."
+    ),
+    "not_an_index": (
+        "{path} is not a corpus index (it has no manifest.json): build one with "
+        "`python -m viz index --input FILE --out {path}`."
+    ),
+    "index_version": "{path} is an index of format version {version}, which this version cannot read: build it again.",
+    "index_layer_missing": "Layer {layer} is not in this index; it has: {layers}.",
+    "word_not_in_text": "'{word}' is not a word of the text; its words: {words}.",
+    "neighbors_k": "--k must be at least 1.",
+    "ray_missing": "The Ray engine needs Ray Data: pip install 'ray[data]'.",
+    "ray_connect": "Could not join the Ray cluster at {address}: {detail}",
+    "ray_address_local": "--ray-address needs --engine ray (the local engine runs here).",
+    "ray_actors": "--actors must be at least 1.",
     # viz.syntax: annotations, syntactic heads, token probes
     "syntax_no_letters": (
         "The text has no letters to annotate: write a sentence in English or Chinese."

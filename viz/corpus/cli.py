@@ -1,0 +1,189 @@
+"""``python -m viz index`` and ``python -m viz neighbors``: build a corpus index, query it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from viz.errors import UserError
+from viz.names import layer_name
+
+ENGINES = ("local", "ray")
+
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """``--engine``, ``--ray-address`` and ``--actors`` (shared with ``extract``)."""
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: this process; ray: Ray Data, one model per actor (default: local)",
+    )
+    p.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="join this Ray cluster (e.g. ray://head:10001 or auto); without it --engine ray "
+        "starts a local 2-CPU cluster",
+    )
+    p.add_argument(
+        "--actors",
+        type=int,
+        default=2,
+        metavar="N",
+        help="Ray actors, one model each (default 2)",
+    )
+
+
+def add_parsers(sub, model_options) -> None:
+    i = sub.add_parser(
+        "index",
+        help="index a corpus: every token's and line's vectors per layer, and a FAISS index",
+        description="Build a corpus index in a folder: per layer, every token's vector and every "
+        "line's mean-pooled vector, the token table (line, position, token, its word, offsets) "
+        "and the labels, as Parquet, and a FAISS inner-product index of the words (pieces "
+        "merged, unit vectors: cosine). An interrupted run resumes from its last whole shard; "
+        "the folder is an index once manifest.json is written, at the end.",
+    )
+    i.add_argument(
+        "--input",
+        required=True,
+        type=Path,
+        help=".txt (one text per line), .csv, .jsonl or .parquet",
+    )
+    i.add_argument("--text-column", help="the column of texts in a table (default: text)")
+    i.add_argument("--label-column", help="an optional column of labels")
+    i.add_argument("--out", required=True, type=Path, help="the index folder (new or resumed)")
+    model_options(i)
+    i.add_argument(
+        "--layers",
+        default="all",
+        help="'all', 'last4', or indices / names like emb,L3 (as extract). Default: all",
+    )
+    i.add_argument("--batch-size", type=int, default=32, help="lines per forward pass (32)")
+    i.add_argument(
+        "--max-tokens", type=int, metavar="N", help="cut each line to N tokens (default: max)"
+    )
+    add_engine_options(i)
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    n = sub.add_parser(
+        "neighbors",
+        help="the corpus words nearest to a word of a text, at one layer",
+        description="The K corpus words nearest to WORD as it occurs in TEXT (its pieces "
+        "merged into their mean vector), best first, by cosine similarity at layer L.",
+    )
+    n.add_argument("dir", type=Path, metavar="DIR", help="an index folder (python -m viz index)")
+    n.add_argument("--text", required=True, help="the sentence the word occurs in")
+    n.add_argument("--word", required=True, help="the word (case is ignored)")
+    n.add_argument(
+        "--occurrence", type=int, default=1, help="which occurrence of the word (default 1)"
+    )
+    n.add_argument("--layer", default="-1", help="a layer: index or name (emb, L3). Default: last")
+    n.add_argument("--k", type=int, default=10, help="how many neighbours (default 10)")
+    n.add_argument(
+        "--json",
+        action="store_true",
+        help="a JSON list of {line, position, token, context, score}",
+    )
+    model_options(n)
+    n.set_defaults(model=None)  # the index's own model unless one is named
+    n.description += " The model is the index's own unless --model names it."
+
+
+def _check_engine(args: argparse.Namespace) -> None:
+    if args.engine == "local" and args.ray_address:
+        raise UserError("ray_address_local")
+    if args.actors < 1:
+        raise UserError("ray_actors")
+
+
+def run_index(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from viz.cli import _check_input
+    from viz.corpus.index import build_index
+    from viz.corpus.inputs import read_corpus
+    from viz.extract import parse_layers
+    from viz.models import load_encoder
+
+    if args.batch_size < 1:
+        raise UserError("cli_batch_size")
+    if args.max_tokens is not None and args.max_tokens < 3:
+        raise UserError("cli_max_tokens")
+    _check_engine(args)
+    _check_input(args.input)
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError("index_out_not_folder", path=str(args.out))
+    corpus = read_corpus(args.input, args.text_column, args.label_column)
+    encoder = load_encoder(args.model, allow_pickle=args.allow_pickle)
+    layers = parse_layers(args.layers, encoder.facts.num_layers)
+    engine = None
+    if args.engine == "ray":
+        from viz.corpus.ray_engine import RayEngine
+
+        engine = RayEngine(
+            args.model,
+            args.allow_pickle,
+            corpus.texts,
+            layers,
+            args.batch_size,
+            args.max_tokens,
+            args.ray_address,
+            args.actors,
+        )
+    with tqdm(total=len(corpus.texts), unit="line", disable=args.quiet, file=sys.stderr) as bar:
+        result = build_index(
+            encoder,
+            corpus.texts,
+            corpus.labels,
+            args.out,
+            layers,
+            args.batch_size,
+            args.max_tokens,
+            progress=bar.update,
+            engine=engine,
+        )
+    resumed = ""
+    if result.resumed:
+        resumed = f"; {result.resumed} of {result.shards} shards kept from before"
+    print(
+        f"wrote {args.out}: {result.lines} lines, {result.tokens} tokens, {result.words} words "
+        f"x layers {', '.join(map(layer_name, layers))}{resumed}",
+        file=sys.stderr,
+    )
+
+
+def _kwic(rows, width: int = 40) -> str:
+    """A keyword-in-context table: the word centred between its left and right context."""
+    out = []
+    for r in rows:
+        left = " ".join(r.context[: r.start].split())[-width:]
+        right = " ".join(r.context[r.end :].split())[:width]
+        word = r.context[r.start : r.end] or r.token
+        out.append(f"{r.score:6.3f}  {r.line:>6}  {left:>{width}} [{word}] {right}")
+    return "\n".join(["score    line  context", *out])
+
+
+def run_neighbors(args: argparse.Namespace) -> None:
+    from viz.corpus.index import CorpusIndex
+    from viz.corpus.neighbors import neighbors
+    from viz.extract import parse_layers
+    from viz.models import load_encoder
+
+    if args.k < 1:
+        raise UserError("neighbors_k")
+    index = CorpusIndex(args.dir)
+    encoder = load_encoder(args.model or index.identity["model"], allow_pickle=args.allow_pickle)
+    index.check_model(encoder)
+    (layer,) = parse_layers(args.layer, encoder.facts.num_layers)[:1] or [None]
+    found = neighbors(encoder, index, args.text, args.word, layer, args.k, args.occurrence)
+    if args.json:
+        json.dump([n.as_json() for n in found], sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print(_kwic(found))
+
+
+RUNNERS = {"index": run_index, "neighbors": run_neighbors}

@@ -1,0 +1,498 @@
+"""Building and opening a corpus index.
+
+A folder holds, per shard of lines (``shards/00000/``), the token table (line, position, token,
+word, offsets), the words (pieces merged), the lines (text, label) and, per layer, every token's
+vector and every line's mean-pooled vector, all Parquet; then ``faiss/<layer>.index``, an exact
+inner-product index of the words' normalised mean vectors (inner product of unit vectors is the
+cosine). ``plan.json`` is written first (model, layers, input fingerprint: what a resumed run
+must match), each shard appears by a rename once whole, and ``manifest.json`` is written last:
+a folder without it is not an index yet, however many shards it has.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from viz.errors import UserError
+from viz.extract import _forward_batches, max_chars
+from viz.models import Encoder
+from viz.names import layer_name
+from viz.tokens import TOKENIZER_LOCK, display_tokens, word_groups, word_texts
+
+FORMAT = "viz-corpus-index"
+VERSION = 1
+PLAN, MANIFEST, SHARDS, FAISS = "plan.json", "manifest.json", "shards", "faiss"
+SHARD_LINES = 1024  # lines per shard: what an interrupted run can lose, and the memory bound
+
+
+@dataclass
+class LineRows:
+    """One line, encoded: its tokens (special ones included) and vectors at the chosen layers."""
+
+    line: int
+    tokens: list[str]  # display labels (the line's own characters)
+    word_index: list[int]  # per token, its word's index in the line; -1 for a special token
+    starts: list[int]
+    ends: list[int]
+    words: list[str]  # per word, its characters
+    token_vectors: np.ndarray  # float32 [K, T, D]
+    line_vector: np.ndarray  # float32 [K, D], mean over the tokens (as ``extract``'s mean)
+
+
+def _limit(encoder: Encoder, max_tokens: int | None) -> int:
+    return min(max_tokens or encoder.facts.max_tokens, encoder.facts.max_tokens)
+
+
+def encode_lines(
+    encoder: Encoder,
+    lines: Sequence[int],
+    texts: Sequence[str],
+    layers: list[int],
+    batch_size: int,
+    max_tokens: int | None = None,
+) -> list[LineRows]:
+    """``LineRows`` for ``texts`` (numbered ``lines``), in the given order, from
+    ``viz.extract``'s batches (shortest first, so little padding)."""
+    limit = _limit(encoder, max_tokens)
+    read = [text[: max_chars(limit)] for text in texts]
+    with TOKENIZER_LOCK:  # the call ``_forward_batches`` makes, for the offsets and word ids
+        encoded = encoder.tokenizer(
+            [text if text.strip() else " " for text in read],
+            truncation=True,
+            max_length=limit,
+            split_special_tokens=True,
+        )
+    out: list[LineRows | None] = [None] * len(texts)
+    for index, hidden, mask in _forward_batches(encoder, texts, layers, batch_size, limit):
+        with torch.inference_mode():
+            m = mask[None, :, :, None].to(hidden.dtype)  # [1, B, T, 1]
+            pooled = ((hidden * m).sum(dim=2) / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
+        per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
+        pooled_np = pooled.float().cpu().numpy()  # [B, K, D]
+        for b, (i, n) in enumerate(zip(index, mask.sum(dim=1).tolist())):
+            enc = encoded.encodings[i]
+            special = np.array(enc.special_tokens_mask[:n], dtype=bool)
+            word_ids = np.array(
+                [-1 if w is None or s else w for w, s in zip(enc.word_ids[:n], special)],
+                dtype=np.int64,
+            )
+            offsets = np.array(enc.offsets[:n], dtype=np.int64).reshape(n, 2)
+            text = read[i]
+            shown = display_tokens(
+                tuple(enc.tokens[:n]),
+                special,
+                word_ids,
+                offsets,
+                np.zeros(n, np.int64),
+                text,
+                None,
+                getattr(encoder.tokenizer, "unk_token", None),
+            )
+            groups = [g for g in word_groups(word_ids) if word_ids[g[0]] >= 0]
+            labels = word_texts(groups, shown, offsets, np.zeros(n, np.int64), text, None)
+            word_index = [-1] * n
+            for w, group in enumerate(groups):
+                for t in group:
+                    word_index[t] = w
+            out[i] = LineRows(
+                line=int(lines[i]),
+                tokens=list(shown),
+                word_index=word_index,
+                starts=offsets[:, 0].tolist(),
+                ends=offsets[:, 1].tolist(),
+                words=labels,
+                token_vectors=np.ascontiguousarray(per_text[b, :, :n]),
+                line_vector=pooled_np[b],
+            )
+    return out  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- the folder
+
+
+def fingerprint(texts: Sequence[str], labels: Sequence[str] | None) -> str:
+    """What identifies an input: a resumed run must read the same lines and labels."""
+    h = hashlib.sha256()
+    for text in texts:
+        h.update(text.encode("utf-8", "surrogatepass") + b"\x00")
+    for label in labels or ():
+        h.update(b"\x01" + label.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def model_identity(encoder: Encoder) -> dict:
+    """What an index must share with the model a query runs: name, type and sizes."""
+    f = encoder.facts
+    return {
+        "model": encoder.name,
+        "model_type": f.model_type,
+        "num_layers": f.num_layers,
+        "hidden_size": f.hidden_size,
+    }
+
+
+def _write_json(path: Path, value: dict) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(value, indent=1, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) and value.get("format") == FORMAT else None
+
+
+def _vector_table(vectors: np.ndarray) -> pa.Table:
+    """[N, D] float32 -> a table with one fixed-size list column ``vector``."""
+    n, d = vectors.shape
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    return pa.table({"vector": pa.FixedSizeListArray.from_arrays(flat, d)})
+
+
+def read_vectors(path: Path) -> np.ndarray:
+    """A ``vector`` column written by ``_vector_table`` -> [N, D] float32."""
+    column = pq.read_table(path, columns=["vector"]).column("vector").combine_chunks()
+    d = column.type.list_size
+    return column.values.to_numpy(zero_copy_only=False).reshape(-1, d)
+
+
+def write_shard(
+    folder: Path, number: int, rows: list[LineRows], texts: Sequence[str], labels, layers
+) -> None:
+    """Shard ``number`` of ``rows`` (consecutive lines), written beside its place and renamed
+    into it whole."""
+    shards = folder / SHARDS
+    final = shards / f"{number:05d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{number:05d}.", suffix=".partial", dir=shards))
+    try:
+        line_col, pos, tok, word, widx, start, end = [], [], [], [], [], [], []
+        w_line, w_pos, w_word, w_start, w_end, w_pieces = [], [], [], [], [], []
+        for r in rows:
+            T = len(r.tokens)
+            line_col += [r.line] * T
+            pos += range(T)
+            tok += r.tokens
+            word += [r.words[w] if w >= 0 else r.tokens[t] for t, w in enumerate(r.word_index)]
+            widx += r.word_index
+            start += r.starts
+            end += r.ends
+            first: dict[int, int] = {}
+            for t, w in enumerate(r.word_index):
+                if w >= 0:
+                    first.setdefault(w, t)
+            for w, label in enumerate(r.words):
+                pieces = [t for t, x in enumerate(r.word_index) if x == w]
+                w_line.append(r.line)
+                w_pos.append(first[w])
+                w_word.append(label)
+                w_start.append(r.starts[pieces[0]])
+                w_end.append(r.ends[pieces[-1]])
+                w_pieces.append(len(pieces))
+        i32 = pa.int32()
+        pq.write_table(
+            pa.table(
+                {
+                    "line": pa.array(line_col, pa.int64()),
+                    "position": pa.array(pos, i32),
+                    "token": pa.array(tok, pa.string()),
+                    "word": pa.array(word, pa.string()),
+                    "word_index": pa.array(widx, i32),
+                    "start": pa.array(start, i32),
+                    "end": pa.array(end, i32),
+                }
+            ),
+            tmp / "tokens.parquet",
+        )
+        pq.write_table(
+            pa.table(
+                {
+                    "line": pa.array(w_line, pa.int64()),
+                    "position": pa.array(w_pos, i32),
+                    "word": pa.array(w_word, pa.string()),
+                    "start": pa.array(w_start, i32),
+                    "end": pa.array(w_end, i32),
+                    "pieces": pa.array(w_pieces, i32),
+                }
+            ),
+            tmp / "words.parquet",
+        )
+        numbers = [r.line for r in rows]
+        pq.write_table(
+            pa.table(
+                {
+                    "line": pa.array(numbers, pa.int64()),
+                    "text": pa.array([texts[n] for n in numbers], pa.string()),
+                    "label": pa.array(
+                        [labels[n] for n in numbers] if labels is not None else [""] * len(rows),
+                        pa.string(),
+                    ),
+                }
+            ),
+            tmp / "lines.parquet",
+        )
+        for k, layer in enumerate(layers):
+            name = layer_name(layer)
+            tokens = np.concatenate([r.token_vectors[k] for r in rows])  # [sum T, D]
+            # random floats barely compress: no codec, so writing and reading cost nothing
+            pq.write_table(
+                _vector_table(tokens), tmp / f"tokens-{name}.parquet", compression="none"
+            )
+            lines_v = np.stack([r.line_vector[k] for r in rows])
+            pq.write_table(
+                _vector_table(lines_v), tmp / f"lines-{name}.parquet", compression="none"
+            )
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
+    """Per shard, the words' normalised mean vectors at layer ``name`` [W, D], in word order."""
+    for shard in sorted((folder / SHARDS).glob("[0-9]" * 5)):
+        vectors = read_vectors(shard / f"tokens-{name}.parquet")
+        table = pq.read_table(shard / "tokens.parquet", columns=["line", "word_index"])
+        line = table.column("line").to_numpy()
+        widx = table.column("word_index").to_numpy()
+        keep = widx >= 0
+        if not keep.any():
+            yield np.zeros((0, vectors.shape[1]), np.float32)
+            continue
+        v, ln, wi = vectors[keep], line[keep], widx[keep]
+        starts = np.flatnonzero(np.r_[True, (ln[1:] != ln[:-1]) | (wi[1:] != wi[:-1])])
+        sums = np.add.reduceat(v.astype(np.float64), starts, axis=0)
+        counts = np.diff(np.r_[starts, len(v)])[:, None]
+        yield normalise((sums / counts).astype(np.float32))
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _build_faiss(folder: Path, layers: list[int]) -> int:
+    import faiss
+
+    (folder / FAISS).mkdir(exist_ok=True)
+    words = 0
+    for layer in layers:
+        name = layer_name(layer)
+        index = None
+        for block in _word_means(folder, name):
+            if index is None:
+                index = faiss.IndexFlatIP(block.shape[1])
+            if len(block):
+                index.add(block)
+        words = index.ntotal
+        tmp = folder / FAISS / f".{name}.index.partial"
+        faiss.write_index(index, str(tmp))
+        os.replace(tmp, folder / FAISS / f"{name}.index")
+    return words
+
+
+@dataclass
+class BuildResult:
+    lines: int
+    tokens: int
+    words: int
+    shards: int
+    resumed: int  # shards found complete and kept
+    layers: list[int] = field(default_factory=list)
+
+
+def _prepare(folder: Path, plan: dict) -> int:
+    """Check ``folder`` for a build of ``plan``; returns the number of complete shards kept."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError("index_out_not_folder", path=str(folder))
+    if not folder.exists():
+        if not folder.parent.is_dir():
+            raise UserError("out_folder_missing", folder=str(folder.parent))
+        folder.mkdir()
+    old = _read_json(folder / PLAN)
+    if old is None:
+        if any(folder.iterdir()):
+            raise UserError("index_out_not_empty", path=str(folder))
+    else:
+        if old.get("identity") != plan["identity"]:
+            raise UserError(
+                "index_other_model",
+                path=str(folder),
+                theirs=old.get("identity", {}).get("model"),
+                ours=plan["identity"]["model"],
+            )
+        if old != plan:
+            raise UserError("index_other_input", path=str(folder))
+    _write_json(folder / PLAN, plan)
+    (folder / SHARDS).mkdir(exist_ok=True)
+    for partial in (folder / SHARDS).glob(".*.partial"):
+        shutil.rmtree(partial, ignore_errors=True)  # what an interrupted run was writing
+    return sum(1 for _ in (folder / SHARDS).glob("[0-9]" * 5))
+
+
+# (shard numbers to do, every shard's (first line, end)) -> (shard number, its rows), any order
+Engine = Callable[[list[int], list[tuple[int, int]]], Iterable[tuple[int, list[LineRows]]]]
+
+
+def build_index(
+    encoder: Encoder,
+    texts: Sequence[str],
+    labels: Sequence[str] | None,
+    folder: Path,
+    layers: list[int],
+    batch_size: int = 32,
+    max_tokens: int | None = None,
+    shard_lines: int = SHARD_LINES,
+    progress: Callable[[int], None] | None = None,
+    engine: Engine | None = None,
+) -> BuildResult:
+    """Index ``texts`` into ``folder``, resuming a build of the same plan. ``progress(n)`` is
+    called with the lines done since the last call (resumed shards included once).
+    ``engine(todo, spans)`` yields ``(shard number, rows)`` for the shards still to do; the
+    default runs ``encode_lines`` here, one shard at a time."""
+    if batch_size < 1:
+        raise UserError("cli_batch_size")
+    folder = Path(folder)
+    limit = _limit(encoder, max_tokens)
+    plan = {
+        "format": FORMAT,
+        "version": VERSION,
+        "identity": model_identity(encoder),
+        "layers": layers,
+        "max_tokens": limit,
+        "shard_lines": shard_lines,
+        "lines": len(texts),
+        "input": fingerprint(texts, labels),
+        "labels": labels is not None,
+    }
+    if (folder / MANIFEST).exists() and _read_json(folder / PLAN) == plan:
+        manifest = _read_json(folder / MANIFEST) or {}
+        if progress:
+            progress(len(texts))
+        return BuildResult(
+            len(texts), manifest.get("tokens", 0), manifest.get("words", 0),
+            manifest.get("shards", 0), manifest.get("shards", 0), layers,
+        )  # fmt: skip
+    kept = _prepare(folder, plan)
+    (folder / MANIFEST).unlink(missing_ok=True)
+    spans = [(s, min(s + shard_lines, len(texts))) for s in range(0, len(texts), shard_lines)]
+    todo = [n for n in range(len(spans)) if not (folder / SHARDS / f"{n:05d}").is_dir()]
+    done = set(range(len(spans))) - set(todo)
+    if progress and done:
+        progress(sum(spans[n][1] - spans[n][0] for n in done))
+
+    def local(todo: list[int], spans: list[tuple[int, int]]) -> Iterator[tuple[int, list]]:
+        for n in todo:
+            s, e = spans[n]
+            yield n, encode_lines(encoder, range(s, e), texts[s:e], layers, batch_size, limit)
+
+    run = (engine or local)(todo, spans)
+    for n, rows in run:
+        write_shard(folder, n, rows, texts, labels, layers)
+        if progress:
+            progress(len(rows))
+    tokens = sum(
+        pq.read_metadata(folder / SHARDS / f"{n:05d}" / "tokens.parquet").num_rows
+        for n in range(len(spans))
+    )
+    words = _build_faiss(folder, layers)
+    manifest = {**plan, "tokens": tokens, "words": words, "shards": len(spans)}
+    _write_json(folder / MANIFEST, manifest)
+    return BuildResult(len(texts), tokens, words, len(spans), kept, layers)
+
+
+# ---------------------------------------------------------------- reading an index
+
+
+class CorpusIndex:
+    """An index folder opened for queries; tables and FAISS indexes are read once, lazily."""
+
+    def __init__(self, folder: Path) -> None:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UserError("index_missing", path=str(folder))
+        manifest = _read_json(folder / MANIFEST)
+        if manifest is None:
+            if _read_json(folder / PLAN) is not None:
+                raise UserError("index_incomplete", path=str(folder))
+            raise UserError("not_an_index", path=str(folder))
+        if manifest.get("version") != VERSION:
+            raise UserError("index_version", path=str(folder), version=manifest.get("version"))
+        self.folder, self.manifest = folder, manifest
+        self.layers: list[int] = list(manifest["layers"])
+        self._faiss: dict[int, object] = {}
+        self._tables: dict[str, pa.Table] = {}
+
+    @property
+    def identity(self) -> dict:
+        return self.manifest["identity"]
+
+    def check_model(self, encoder: Encoder) -> None:
+        if model_identity(encoder) != self.identity:
+            raise UserError(
+                "index_other_model",
+                path=str(self.folder),
+                theirs=self.identity.get("model"),
+                ours=encoder.name,
+            )
+
+    def _shards(self) -> list[Path]:
+        return [self.folder / SHARDS / f"{n:05d}" for n in range(self.manifest["shards"])]
+
+    def table(self, name: str) -> pa.Table:
+        """``tokens``, ``words`` or ``lines``: every shard's table, concatenated."""
+        if name not in self._tables:
+            self._tables[name] = pa.concat_tables(
+                [pq.read_table(s / f"{name}.parquet") for s in self._shards()]
+            )
+        return self._tables[name]
+
+    def texts(self) -> list[str]:
+        return self.table("lines").column("text").to_pylist()
+
+    def labels(self) -> list[str]:
+        return self.table("lines").column("label").to_pylist()
+
+    def line_vectors(self, layer: int) -> np.ndarray:
+        """[N, D] mean-pooled line vectors at ``layer``."""
+        self._check_layer(layer)
+        name = layer_name(layer)
+        return np.concatenate([read_vectors(s / f"lines-{name}.parquet") for s in self._shards()])
+
+    def token_vectors(self, layer: int) -> Iterator[np.ndarray]:
+        """Per shard, [T, D] token vectors at ``layer`` (rows of the ``tokens`` table)."""
+        self._check_layer(layer)
+        for s in self._shards():
+            yield read_vectors(s / f"tokens-{layer_name(layer)}.parquet")
+
+    def _check_layer(self, layer: int) -> None:
+        if layer not in self.layers:
+            raise UserError(
+                "index_layer_missing",
+                layer=layer_name(layer),
+                layers=", ".join(map(layer_name, self.layers)),
+            )
+
+    def faiss(self, layer: int):
+        self._check_layer(layer)
+        if layer not in self._faiss:
+            import faiss
+
+            self._faiss[layer] = faiss.read_index(
+                str(self.folder / FAISS / f"{layer_name(layer)}.index")
+            )
+        return self._faiss[layer]
