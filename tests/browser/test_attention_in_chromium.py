@@ -99,3 +99,24 @@ def line_count(chart) -> int:
         "(el) => [...el.querySelectorAll('.scatterlayer .js-line')]"
         ".reduce((n, p) => n + ((p.getAttribute('d') || '').match(/M/g) || []).length, 0)"
     )
+
+
+def test_a_layer_step_reruns_only_the_page_and_keeps_the_share_link_current(server, browser):
+    """A step of the layer slider reruns the page alone (a fragment), yet the sidebar's share
+    link, written by the page into the sidebar, follows the new layer, once."""
+    page = attention_page(browser, server, layer="1", head="1")
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    thumb.focus()
+    thumb.press("ArrowRight")
+    page.wait_for_url("**layer=2**", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('.js-plotly-plot').textContent.includes('Layer 2, head 1')",
+        timeout=30_000,
+    )
+    wait_for_charts(page, 3)
+    assert page.locator(ERRORS).count() == 0
+    page.get_by_text("Link to this page").click()
+    link = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').first
+    link.wait_for(timeout=10_000)
+    assert "layer=2" in link.text_content() and "head=1" in link.text_content()
+    assert page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').count() == 1

@@ -62,7 +62,7 @@ def share_link() -> None:
             st.warning(tr("share_too_long_here", limit=state.URL_TEXT_LIMIT))
 
 
-def sidebar() -> None:
+def sidebar():
     """Language, text, pair, model, page and image format; every one lives in the address."""
     with st.sidebar:
         st.html(HIDE_INPUT_HINT)
@@ -91,7 +91,7 @@ def sidebar() -> None:
         st.caption(tr("run_hint"))
         st.radio(tr("view"), PAGE_NAMES, key=VIEW, format_func=labeller(lambda v: f"view_{v}"))
         st.radio(tr("image_format"), IMAGE_FORMATS, key=IMAGE_FORMAT, horizontal=True)
-        share_link()
+        return st.container()  # the share link, written once the page has run
 
 
 def notices(t) -> None:
@@ -110,25 +110,23 @@ def notices(t) -> None:
         st.info(tr("unknown_tokens", n=unknown, total=real, unk=plain(unk)))
 
 
-def main() -> None:
-    st.set_page_config(page_title="BERT layer explorer", page_icon="🔎", layout="wide")
-    return_freed_memory()  # keeps resident memory near the cache bounds
-    state.from_address(
-        {LANG: "en", TEXT: EXAMPLES[0], PAIR: "", MODEL: allowed_model(""), VIEW: PAGE_NAMES[0]}
-    )
-    i18n.bind(st.session_state[LANG])
-    state.restore_kept()
-    sidebar()
+def finish(link_box) -> None:
+    """After the page: the address, and the share link (in the sidebar) that copies it."""
+    state.to_address()
+    with link_box:
+        share_link()
+
+
+def page_input():
+    """The trace the page shows, or None once the page has said why there is none."""
     s = st.session_state
-    st.title(tr("title"))
-    st.caption(tr("subtitle"))
     model_name = s.model.strip() or DEFAULT_MODEL
     if (allowed := allowed_models()) and model_name not in allowed:
         st.error(tr("not_allowed", models=plain(", ".join(allowed))))
-        return
+        return None
     if not s.text.strip():
         st.error(tr("empty_text"))
-        return state.to_address()
+        return None
     key = TraceKey(model_name, s.text, s.pair if s.pair.strip() else None)
     try:
         with st.spinner(tr("loading_model")):
@@ -137,14 +135,37 @@ def main() -> None:
             t = get_trace(key)
     except ModelLoadError as err:
         st.error(tr("bad_model", msg=message(err)))
-        return state.to_address()
+        return None
     except ValueError as err:
         st.error(message(err))
-        return state.to_address()
+        return None
     state.fit_to_model(t.facts)
+    return t, key
+
+
+def main() -> None:
+    st.set_page_config(page_title="BERT layer explorer", page_icon="🔎", layout="wide")
+    return_freed_memory()  # keeps resident memory near the cache bounds
+    state.from_address(
+        {LANG: "en", TEXT: EXAMPLES[0], PAIR: "", MODEL: allowed_model(""), VIEW: PAGE_NAMES[0]}
+    )
+    i18n.bind(st.session_state[LANG])
+    state.restore_kept()
+    link_box = sidebar()
+    st.title(tr("title"))
+    st.caption(tr("subtitle"))
+    if (found := page_input()) is None:
+        return finish(link_box)
+    t, key = found
     notices(t)
-    PAGES[s[VIEW]].render(t, key)
-    state.to_address()
+    page = PAGES[st.session_state[VIEW]]
+    if getattr(page, "FRAGMENT", False):
+        # A change of the page's own widgets reruns only the page (and the link it writes
+        # into the sidebar's box): the rest of the frame is neither rebuilt nor resent.
+        st.fragment(lambda: (page.render(t, key), finish(link_box)))()
+    else:
+        page.render(t, key)
+        finish(link_box)
 
 
 if __name__ == "__main__":  # streamlit runs a script as __main__

@@ -33,6 +33,7 @@ from viz.ui.widgets import (
 )
 from viz.weights import layer_weights
 
+FRAGMENT = True  # a slider step reruns only this page (viz/ui/app.py)
 MODES = ("raw", "rollout", "norm")
 SCALES = ("p99", "row", "max")  # 99th-percentile cap, each row to its maximum, linear to the max
 HEAD_VIEW_HEADS = ("one", "all")
