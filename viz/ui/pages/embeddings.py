@@ -15,6 +15,7 @@ from viz.ui.pages.attention import follow_default, moved
 from viz.ui.state import TraceKey
 from viz.ui.widgets import LAYER, chart
 
+FRAGMENT = True  # its controls rerun only this page (viz/ui/app.py)
 TSNE_FEW_POINTS = 60  # below this, the page warns that t-SNE's picture says little
 # Above this many tokens the page starts from one layer: every layer's points and paths at
 # once (7 x 300 = 2,100 points on the default model) hide each other.

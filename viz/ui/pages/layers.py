@@ -11,25 +11,33 @@ from viz.analysis import layers as layer_stats
 from viz.figures import layers as layers_fig
 from viz.trace import Trace
 from viz.ui import state
-from viz.ui.cached import get_trace
+from viz.ui.cached import get_encoder, get_trace
 from viz.ui.i18n import tr
 from viz.ui.pages.attention import colour_scale, heatmap_controls
 from viz.ui.state import TraceKey
 from viz.ui.widgets import HEAD, chart, figure_words, second_sentence_start
 
+FRAGMENT = True  # its controls rerun only this page (viz/ui/app.py)
 LEFT = state.widget("left_layer", link=state.NUMBER, clamp=state.layers_from(1))
 RIGHT = state.widget("right_layer", link=state.NUMBER, clamp=state.layers_from(1))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def layer_analyses(key: TraceKey) -> dict[str, np.ndarray]:
+    """Pre-norm models add each block's output to the residual stream as it is and normalise
+    only once, after the last layer: the norms and the blocks' shares are the stream's, and
+    the final norm's output is kept apart."""
     _t = get_trace(key)
+    pre_norm = "pre_norm" in get_encoder(key.model).family.differs
+    hidden, attn_out, ffn_out = _t.hidden_states, _t.attn_outputs, _t.ffn_outputs
+    stream = layer_stats.residual_stream(hidden, attn_out, ffn_out, pre_norm)
     return {
-        "cka": layer_stats.cka_matrix(_t.hidden_states),
-        "cos": layer_stats.cosine_matrix(_t.hidden_states),
-        "change": layer_stats.token_change(_t.hidden_states),
-        "norms": layer_stats.norms(_t.hidden_states),
-        "contrib": layer_stats.contributions(_t.hidden_states, _t.attn_outputs, _t.ffn_outputs),
+        "cka": layer_stats.cka_matrix(hidden),
+        "cos": layer_stats.cosine_matrix(hidden),
+        "change": layer_stats.token_change(hidden),
+        "norms": layer_stats.norms(stream),
+        "final_norm": layer_stats.norms(hidden[-1:]).mean() if pre_norm else None,
+        "contrib": layer_stats.contributions(hidden, attn_out, ffn_out, pre_norm),
     }
 
 
@@ -83,6 +91,8 @@ def render(t: Trace, key: TraceKey) -> None:
             layers_fig.norms_by_layer(results["norms"], labels, tr("norms_title"), figure_words()),
             key="norms",
         )
+        if results["final_norm"] is not None:
+            st.caption(tr("norms_pre_norm", final=float(results["final_norm"])))
     with c2:
         chart(
             layers_fig.contributions(
@@ -93,4 +103,4 @@ def render(t: Trace, key: TraceKey) -> None:
             ),
             key="contrib",
         )
-        st.caption(tr("contrib_help"))
+        st.caption(tr("contrib_help_pre" if results["final_norm"] is not None else "contrib_help"))
