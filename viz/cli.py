@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, help="output .npy path (a new or regular file)"
     )
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+    from viz.corpus.cli import add_engine_options
+
+    add_engine_options(e)
     for module in _command_modules():
         module.add_parsers(sub, model_options)
     return parser
@@ -394,6 +397,9 @@ def run_extract(args: argparse.Namespace) -> None:
     once = _check_input(args.input)
     name = "standard input" if _is_stdin(args.input) else str(args.input)
     _check_output(args.out, "emb.npy", (args.input,))
+    from viz.corpus.cli import check_engine
+
+    check_engine(args)
     if args.batch_size < 1:
         raise UserError("cli_batch_size")
     if args.max_tokens is not None and args.max_tokens < 3:
@@ -441,6 +447,13 @@ def run_extract(args: argparse.Namespace) -> None:
                 max_tokens=limit,
                 stats=stats,
             )
+            if args.engine == "ray":
+                from viz.corpus.ray_engine import stream_pooled
+
+                blocks = stream_pooled(
+                    args.model, args.allow_pickle, lines, layers, args.pooling,
+                    args.batch_size, limit, args.ray_address, args.actors,
+                )  # fmt: skip
 
             def rows() -> Iterator[np.ndarray]:
                 for block in blocks:

@@ -92,7 +92,8 @@ def add_parsers(sub, model_options) -> None:
     n.description += " The model is the index's own unless --model names it."
 
 
-def _check_engine(args: argparse.Namespace) -> None:
+def check_engine(args: argparse.Namespace) -> None:
+    """--ray-address and --actors make sense only with --engine ray."""
     if args.engine == "local" and args.ray_address:
         raise UserError("ray_address_local")
     if args.actors < 1:
@@ -112,7 +113,7 @@ def run_index(args: argparse.Namespace) -> None:
         raise UserError("cli_batch_size")
     if args.max_tokens is not None and args.max_tokens < 3:
         raise UserError("cli_max_tokens")
-    _check_engine(args)
+    check_engine(args)
     _check_input(args.input)
     if args.out.exists() and not args.out.is_dir():
         raise UserError("index_out_not_folder", path=str(args.out))

@@ -81,7 +81,7 @@ def read_corpus(path: Path, text_column: str | None = None, label_column: str | 
         from viz.cli import _not_utf8
 
         raise _not_utf8(path) from None
-    columns = sorted({k for row in rows for k in row}) if rows else []
+    columns = list(dict.fromkeys(k for row in rows for k in row))  # first seen, first
     _columns_check(path, columns, text_column, "--text-column")
     _columns_check(path, columns, label_column, "--label-column")
     texts = [_label(row.get(text_column))[:MAX_CHARS] for row in rows]

@@ -1,0 +1,257 @@
+"""The corpus index: build, resume, query, errors, the CLI's JSON, and the Ray engine."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from viz.cli import main
+from viz.corpus.index import MANIFEST, CorpusIndex, build_index, encode_lines
+from viz.corpus.inputs import read_corpus
+from viz.corpus.neighbors import neighbors, same_word_share
+from viz.errors import UserError
+from viz.extract import sentence_embeddings
+
+QUERY = "I deposited money at the bank this morning."
+# The query twice (lines 1 and 5), and "bank" elsewhere at other positions, so that even the
+# embedding layer (word + position) tells the copies apart from the other banks.
+CORPUS = [
+    "The river bank was muddy after the storm.",
+    QUERY,
+    "Strawberries are unbelievably sweet in June.",
+    "A bank loan helped them buy the house.",
+    "",
+    QUERY,
+    "We sat on the bank and watched the boats go by slowly.",
+    "Ducks swim.",
+]
+COPIES = {1, 5}
+LABELS = ["nature", "money", "food", "money", "none", "money", "nature", "nature"]
+FAMILIES = ("bert", "roberta", "distilbert", "deberta-v2")
+
+
+def _copies_first(encoder, folder, layers, strict=True):
+    index = CorpusIndex(folder)
+    for layer in layers:
+        found = neighbors(encoder, index, QUERY, "bank", layer, k=4)
+        assert [n.score for n in found] == sorted((n.score for n in found), reverse=True)
+        top = {n.line for n in found[:2]}
+        if strict:
+            assert top == COPIES, (layer, found)
+        else:  # ties at 1.0 are allowed (a model without absolute positions, at emb)
+            assert {n.line for n in found if n.score > 1 - 1e-4} >= COPIES, (layer, found)
+        assert all(n.token == "bank" for n in found[:2])
+        assert found[0].score == pytest.approx(1.0, abs=1e-4)
+        assert found[0].context == QUERY and found[0].label == "money"
+
+
+def test_own_copies_first_at_every_layer_bundled(bundled, tmp_path):
+    layers = list(range(bundled.facts.num_layers + 1))
+    result = build_index(bundled, CORPUS, LABELS, tmp_path / "idx", layers, batch_size=3)
+    assert result.lines == len(CORPUS) and result.resumed == 0
+    _copies_first(bundled, tmp_path / "idx", layers)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_own_copies_first_tiny(tiny_encoders, tmp_path, family):
+    encoder = tiny_encoders[family]
+    layers = list(range(encoder.facts.num_layers + 1))
+    build_index(encoder, CORPUS, None, tmp_path / "idx", layers, batch_size=4, shard_lines=3)
+    index = CorpusIndex(tmp_path / "idx")
+    assert index.manifest["shards"] == 3
+    for layer in layers:
+        found = neighbors(encoder, index, QUERY, "bank", layer, k=4)
+        assert {n.line for n in found if n.score > 1 - 1e-4} >= COPIES, (layer, found)
+
+
+def test_tables_and_vectors_match_the_encoder(bundled, tmp_path):
+    build_index(bundled, CORPUS, LABELS, tmp_path / "idx", [0, 6], batch_size=8, shard_lines=4)
+    index = CorpusIndex(tmp_path / "idx")
+    tokens = index.table("tokens")
+    lines = tokens.column("line").to_numpy()
+    assert sorted(set(lines)) == list(range(len(CORPUS)))  # a blank line has its special tokens
+    rows = encode_lines(bundled, range(len(CORPUS)), CORPUS, [0, 6], 1)
+    vectors = np.concatenate(list(index.token_vectors(6)))
+    assert vectors.shape == (len(tokens), 384)
+    want = np.concatenate([r.token_vectors[1] for r in rows])
+    np.testing.assert_allclose(vectors, want, atol=1e-5)
+    pooled = index.line_vectors(6)
+    np.testing.assert_allclose(pooled, np.stack([r.line_vector[1] for r in rows]), atol=1e-5)
+    extract = sentence_embeddings(bundled, CORPUS, [6], "mean", batch_size=8)[:, 0]
+    np.testing.assert_allclose(pooled, extract, atol=1e-5)  # the line vector is extract's
+    first = tokens.filter(pa.compute.equal(tokens.column("line"), 2)).to_pylist()
+    assert first[0]["token"] == "[CLS]" and first[0]["word_index"] == -1
+    start, end = first[1]["start"], first[1]["end"]
+    assert CORPUS[2][start:end].lower() == first[1]["token"].removeprefix("##").lower()
+    words = index.table("words").to_pylist()
+    assert "Strawberries" in [w["word"] for w in words if w["line"] == 2]
+    assert index.labels() == LABELS and index.texts() == CORPUS
+
+
+def test_same_word_share(bundled, tmp_path):
+    build_index(bundled, CORPUS, None, tmp_path / "idx", [0, 3, 6], batch_size=8)
+    index = CorpusIndex(tmp_path / "idx")
+    words = QUERY.rstrip(".").split()
+    share = same_word_share(bundled, index, QUERY, words.index("bank") + 0, k=3)
+    assert set(share) == {0, 3, 6} and all(0 < v <= 1 for v in share.values())
+
+
+def test_resume_after_interruption(tiny_encoders, tmp_path):
+    encoder = tiny_encoders["bert"]
+    folder = tmp_path / "idx"
+    done = []
+
+    def interrupted(todo, spans):
+        for n in todo:
+            if len(done) == 2:
+                raise KeyboardInterrupt
+            done.append(n)
+            s, e = spans[n]
+            yield n, encode_lines(encoder, range(s, e), CORPUS[s:e], [0, 2], 4)
+
+    with pytest.raises(KeyboardInterrupt):
+        build_index(encoder, CORPUS, None, folder, [0, 2], shard_lines=2, engine=interrupted)
+    assert not (folder / MANIFEST).exists()
+    with pytest.raises(UserError) as err:
+        CorpusIndex(folder)
+    assert err.value.code == "index_incomplete"
+    asked = []
+
+    def counting(todo, spans):
+        asked.extend(todo)
+        for n in todo:
+            s, e = spans[n]
+            yield n, encode_lines(encoder, range(s, e), CORPUS[s:e], [0, 2], 4)
+
+    result = build_index(encoder, CORPUS, None, folder, [0, 2], shard_lines=2, engine=counting)
+    assert asked == [2, 3] and result.resumed == 2 and result.shards == 4
+    build_index(encoder, CORPUS, None, tmp_path / "fresh", [0, 2], shard_lines=2)
+    a, b = CorpusIndex(folder), CorpusIndex(tmp_path / "fresh")
+    assert a.table("tokens").equals(b.table("tokens"))
+    for layer in (0, 2):
+        np.testing.assert_array_equal(a.line_vectors(layer), b.line_vectors(layer))
+        assert a.faiss(layer).ntotal == b.faiss(layer).ntotal
+    again = build_index(encoder, CORPUS, None, folder, [0, 2], shard_lines=2, engine=counting)
+    assert asked == [2, 3] and again.resumed == 4  # whole: nothing recomputed
+
+
+def test_errors(tiny_encoders, bundled, tmp_path):
+    encoder = tiny_encoders["bert"]
+    folder = tmp_path / "idx"
+    build_index(encoder, CORPUS, None, folder, [0, 1])
+
+    def code(fn, *args, **kw):
+        with pytest.raises(UserError) as err:
+            fn(*args, **kw)
+        return err.value.code
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine", encoding="utf-8")
+    assert code(CorpusIndex, other) == "not_an_index"
+    assert code(CorpusIndex, tmp_path / "missing") == "index_missing"
+    assert code(build_index, encoder, CORPUS, None, other, [0]) == "index_out_not_empty"
+    assert (other / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert code(build_index, bundled, CORPUS, None, folder, [0, 1]) == "index_other_model"
+    assert code(build_index, encoder, CORPUS[:3], None, folder, [0, 1]) == "index_other_input"
+    index = CorpusIndex(folder)
+    assert code(neighbors, bundled, index, QUERY, "bank", 1) == "index_other_model"
+    assert code(neighbors, encoder, index, QUERY, "bank", 2) == "index_layer_missing"
+    assert code(neighbors, encoder, index, QUERY, "banks", 1) == "word_not_in_text"
+    assert code(neighbors, encoder, index, QUERY, "bank", 1, k=0) == "neighbors_k"
+
+
+def test_inputs(tmp_path):
+    rows = [{"text": t, "label": lab} for t, lab in zip(CORPUS, LABELS)]
+    with (tmp_path / "c.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, ["text", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "c.parquet")
+    (tmp_path / "c.txt").write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    for name in ("c.csv", "c.jsonl", "c.parquet"):
+        corpus = read_corpus(tmp_path / name, label_column="label")
+        assert corpus.texts == CORPUS and corpus.labels == LABELS
+        with pytest.raises(UserError) as err:
+            read_corpus(tmp_path / name, text_column="sentence")
+        assert err.value.code == "corpus_column_missing"
+        assert "columns: text, label." in str(err.value)
+    assert read_corpus(tmp_path / "c.txt").texts == CORPUS
+    for bad, want in (("c.txt", "corpus_txt_columns"), ("c.tsv", "corpus_format")):
+        (tmp_path / "c.tsv").write_text("x", encoding="utf-8")
+        with pytest.raises(UserError) as err:
+            read_corpus(tmp_path / bad, text_column="text" if bad == "c.txt" else None)
+        assert err.value.code == want
+    (tmp_path / "bad.jsonl").write_text('{"text": "a"}\n[1]\n', encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        read_corpus(tmp_path / "bad.jsonl")
+    assert err.value.code == "corpus_jsonl_line" and "line 2" in str(err.value)
+
+
+def test_cli_index_then_neighbors_json(tmp_path, capsys):
+    rows = [{"sentence": t, "topic": lab} for t, lab in zip(CORPUS, LABELS)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "c.parquet")
+    out = tmp_path / "idx"
+    args = ["index", "--input", str(tmp_path / "c.parquet"), "--out", str(out)]
+    args += ["--text-column", "sentence", "--label-column", "topic", "--layers", "emb,L6"]
+    assert main([*args, "--quiet"]) == 0
+    assert "8 lines" in capsys.readouterr().err
+    query = ["neighbors", str(out), "--text", QUERY, "--word", "Bank", "--layer", "L6"]
+    assert main([*query, "--k", "3", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert len(found) == 3
+    assert all(list(n) == ["line", "position", "token", "context", "score"] for n in found)
+    assert {n["line"] for n in found[:2]} == COPIES and found[0]["context"] == QUERY
+    assert found[0]["token"] == "bank" and isinstance(found[0]["position"], int)
+    assert found[0]["score"] >= found[1]["score"] >= found[2]["score"]
+    assert main([*query, "--k", "2"]) == 0
+    table = capsys.readouterr().out
+    assert "[bank]" in table and "I deposited money at the" in table
+    assert main([*query, "--layer", "L3"]) == 2  # not indexed
+    assert "Layer L3 is not in this index" in capsys.readouterr().err
+    assert main(["neighbors", str(tmp_path), "--text", QUERY, "--word", "bank"]) == 2
+    assert "not a corpus index" in capsys.readouterr().err
+    no_labels = [a for a in args if a not in ("--label-column", "topic")]
+    assert main(no_labels) == 2  # the same lines without their labels: another input
+    assert "another input" in capsys.readouterr().err
+    with_address = [*args, "--ray-address", "auto"]
+    assert main(with_address) == 2 and "--engine ray" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- Ray (a real local cluster)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_engine_equals_local(ray_cluster, tiny_mlm_folder, tmp_path, capsys):
+    text = tmp_path / "c.txt"
+    text.write_text("\n".join(CORPUS * 3) + "\n", encoding="utf-8")
+    common = ["--input", str(text), "--model", tiny_mlm_folder, "--batch-size", "2", "--quiet"]
+    assert main(["index", *common, "--out", str(tmp_path / "local")]) == 0
+    assert main(["index", *common, "--out", str(tmp_path / "ray"), "--engine", "ray"]) == 0
+    a, b = CorpusIndex(tmp_path / "local"), CorpusIndex(tmp_path / "ray")
+    assert a.table("tokens").equals(b.table("tokens"))
+    assert a.table("words").equals(b.table("words"))
+    for layer in a.layers:
+        np.testing.assert_allclose(b.line_vectors(layer), a.line_vectors(layer), atol=1e-5)
+        for x, y in zip(a.token_vectors(layer), b.token_vectors(layer)):
+            np.testing.assert_allclose(y, x, atol=1e-5)
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.npy"
+        assert main(["extract", *common, "--out", str(out), "--engine", engine]) == 0
+    local, ray = np.load(tmp_path / "local.npy"), np.load(tmp_path / "ray.npy")
+    assert local.shape == ray.shape == (len(CORPUS) * 3, 3, 32)
+    np.testing.assert_allclose(ray, local, atol=1e-5)
