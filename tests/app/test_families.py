@@ -35,6 +35,11 @@ def test_every_view_on_every_newer_family(folders, model_type):
         assert no_problem(at), (view, [e.value for e in at.exception], [e.value for e in at.error])
         if view == "math":
             math_page_states_the_order_the_model_uses(at, model_type)
+        if view == "layers":  # pre-norm: the stream's norms, the final norm apart
+            captions = " ".join(x.value for x in at.caption)
+            pre_norm = "pre_norm" in families()[model_type].differs
+            assert ("before that final norm" in captions) == pre_norm
+            assert ("the feed-forward block's to x + a" in captions) == pre_norm
         if view == "ablation":
             at.multiselect(key="ablate_heads").select("L2H3").run()
             assert no_problem(at) and charts(at) == 1

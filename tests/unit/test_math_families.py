@@ -163,3 +163,34 @@ def test_eurobert_grouped_keys_are_shared_by_two_query_heads(encoders):
             np.testing.assert_array_equal(steps.k[head], steps.k[head + 1])
             np.testing.assert_array_equal(steps.v[head], steps.v[head + 1])
         assert np.abs(steps.k[0] - steps.k[2]).max() > 1e-3
+
+
+@pytest.mark.parametrize("model_type", FAMILIES)
+def test_the_residual_stream_of_a_pre_norm_model_is_the_sum_of_what_the_blocks_add(
+    encoders, model_type
+):
+    """Pre-norm: each layer's output is its input plus both blocks' outputs, up to the last,
+    which the model reports after its final norm; the stream there is the sum, and the
+    feed-forward block's share is relative to x + a, the stream it is added to."""
+    from viz.analysis import layers
+
+    pre = "pre_norm" in encoders[model_type].family.differs
+    t = trace(encoders[model_type], SENTENCE)
+    hidden, a, f = t.hidden_states, t.attn_outputs, t.ffn_outputs
+    stream = layers.residual_stream(hidden, a, f, pre)
+    share = layers.contributions(hidden, a, f, pre)
+    if not pre:
+        assert stream is hidden
+        np.testing.assert_allclose(share, layers.contributions(hidden, a, f))
+        return
+    np.testing.assert_allclose(stream[1:], stream[:-1] + a + f, atol=1e-4)
+    np.testing.assert_array_equal(stream[:-1], hidden[:-1])
+    assert np.abs(stream[-1] - hidden[-1]).max() > 1e-2  # the final norm is kept apart
+    x = hidden[:-1].astype(np.float64)
+    expected = np.linalg.norm(f, axis=-1) / np.linalg.norm(x + a, axis=-1)
+    np.testing.assert_allclose(share[:, 1], expected.mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(
+        share[:, 0],
+        (np.linalg.norm(a, axis=-1) / np.linalg.norm(x, axis=-1)).mean(axis=1),
+        rtol=1e-5,
+    )

@@ -55,15 +55,34 @@ def norms(hidden: np.ndarray) -> np.ndarray:
     return np.linalg.norm(hidden.astype(np.float64), axis=-1)
 
 
-def contributions(hidden: np.ndarray, attn_out: np.ndarray, ffn_out: np.ndarray) -> np.ndarray:
+def residual_stream(
+    hidden: np.ndarray, attn_out: np.ndarray, ffn_out: np.ndarray, pre_norm: bool
+) -> np.ndarray:
+    """[L+1, T, D]: the residual stream at every layer boundary. Post-norm: the hidden states.
+    Pre-norm: the same but for the last, which the model reports after its final norm: here
+    the stream itself, the last layer's input plus what its two blocks add."""
+    if not pre_norm:
+        return hidden
+    stream = hidden.copy()
+    stream[-1] = hidden[-2] + attn_out[-1] + ffn_out[-1]
+    return stream
+
+
+def contributions(
+    hidden: np.ndarray, attn_out: np.ndarray, ffn_out: np.ndarray, pre_norm: bool = False
+) -> np.ndarray:
     """How much each block adds, per layer, relative to the residual stream it is added to.
 
     Returns [L, 2]: mean over tokens of ‖attention update‖ / ‖layer input‖ and
-    ‖feed-forward update‖ / ‖layer input‖."""
+    ‖feed-forward update‖ / ‖its base‖. Pre-norm, the feed-forward block's output is added to
+    the stream after attention, x + a; post-norm (BERT) to LayerNorm(x + a), which the trace
+    does not hold, so the layer input stands in for it."""
     base = norms(hidden[:-1])  # [L, T]
     base = np.where(base == 0, 1, base)
+    ffn_base = norms(hidden[:-1] + attn_out) if pre_norm else base
+    ffn_base = np.where(ffn_base == 0, 1, ffn_base)
     return np.stack(
-        [(norms(attn_out) / base).mean(axis=1), (norms(ffn_out) / base).mean(axis=1)], axis=1
+        [(norms(attn_out) / base).mean(axis=1), (norms(ffn_out) / ffn_base).mean(axis=1)], axis=1
     )
 
 

@@ -174,6 +174,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "contrib_attn": "attention",
         "contrib_ffn": "feed-forward",
         "contrib_help": "Mean over tokens of ‖block output‖ / ‖layer input‖: how big a change each block writes into the token vectors. (In BERT's post-LayerNorm layers the feed-forward output is added to the normalised h, not to the layer input; one denominator keeps the two bars comparable.)",
+        "norms_pre_norm": "A pre-norm model adds every block's output to the residual stream as it is and normalises only once, after the last layer: the last point here is the stream before that final norm. The final norm's output, which the model reports as its last hidden state, has a mean norm of {final:.2f}.",
+        "contrib_help_pre": "Mean over tokens of ‖block output‖ / ‖the residual stream it is added to‖: attention's output is added to the layer input x, the feed-forward block's to x + a (this model is pre-norm: the norms sit before the blocks, and what they write goes into the stream unnormalised).",
     },
     "embeddings": {
         "tsne_few_points": "t-SNE on {n} points: with so few points its picture says little; distances between clusters mean nothing in t-SNE. PCA is the safer reading here.",

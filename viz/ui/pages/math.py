@@ -209,7 +209,8 @@ def render(t: Trace, key: TraceKey) -> None:
                 ),
                 key="math_angles",
             )
-        table(rotation_table(steps, w, h, qi), hide_index=True, width="stretch", height=250)
+        pairs = rotation_table(steps, w, h, qi)
+        table(pairs, hide_index=True, width="stretch", height=min(400, 38 + 35 * len(pairs)))
     cols = st.columns(3)
     for col, name, values in zip(cols, ("Q", "K", "V"), (steps.q[h], steps.k[h], steps.v[h])):
         with col:
@@ -228,7 +229,13 @@ def render(t: Trace, key: TraceKey) -> None:
     divisor = r"\sqrt{d_k}" if factor == 1 else r"\sqrt{%d\,d_k}" % factor  # DeBERTa: 3 d_k
     mask = "m_j = 0"
     if w.window is not None:
-        mask = r"m_{ij} = 0 \text{ if } |i - j| \le %d \text{, else } -\infty" % w.window
+        mask = (
+            r"m_{ij} = \begin{cases} 0 & |i - j| \le %d \\ -\infty & |i - j| > %d \end{cases}"
+            % (
+                w.window,
+                w.window,
+            )
+        )
     latex(
         r"s_{ij} = \frac{q_i \cdot k_j}{%s}%s + m_{%s},\quad %s=\sqrt{%d}=%.4f,\quad %s"
         % (
@@ -298,6 +305,7 @@ def render(t: Trace, key: TraceKey) -> None:
         )
         chart(math_fig.vector(steps.h1[qi], None, f"h[{qi}]", tr("value")), key="math_h1")
     ffn_source = r"\tilde h_i" if w.pre_norm else "h_i"
+    hn = "h̃" if w.pre_norm else "h"  # the block's input in the charts' titles
     st.markdown(
         f"**{tr('math_ffn_gated' if w.w_u is not None else 'math_ffn', act=f.activation)}**"
     )
@@ -329,7 +337,7 @@ def render(t: Trace, key: TraceKey) -> None:
                 math_fig.matrix(
                     steps.ffn_gate,
                     labels,
-                    f"{f.activation}(h W₁ + b₁)",
+                    f"{f.activation}({hn} W₁ + b₁)",
                     tr("unit"),
                     highlight_row=qi,
                 ),
@@ -337,14 +345,16 @@ def render(t: Trace, key: TraceKey) -> None:
             )
         with c2:
             chart(
-                math_fig.matrix(steps.ffn_up, labels, "h W_u + b_u", tr("unit"), highlight_row=qi),
+                math_fig.matrix(
+                    steps.ffn_up, labels, f"{hn} W_u + b_u", tr("unit"), highlight_row=qi
+                ),
                 key="math_ffn_up",
             )
         chart(
             math_fig.matrix(
                 steps.ffn_act,
                 labels,
-                f"{f.activation}(h W₁ + b₁) ⊙ (h W_u + b_u)",
+                f"{f.activation}({hn} W₁ + b₁) ⊙ ({hn} W_u + b_u)",
                 tr("unit"),
                 highlight_row=qi,
             ),
@@ -353,7 +363,7 @@ def render(t: Trace, key: TraceKey) -> None:
     else:
         chart(
             math_fig.matrix(
-                steps.ffn_act, labels, f"{f.activation}(h W₁ + b₁)", tr("unit"), highlight_row=qi
+                steps.ffn_act, labels, f"{f.activation}({hn} W₁ + b₁)", tr("unit"), highlight_row=qi
             ),
             key="math_ffn",
         )
