@@ -45,6 +45,11 @@ MESSAGES: dict[str, str] = {
         "'{name}': its config.json is not valid JSON: {detail}. Fix the file, or save the "
         "config again with config.save_pretrained(folder)."
     ),
+    "native_version": (
+        "'{name}' is in its own-code format (model type '{model_type}'), which is not loaded "
+        "here (no remote code); transformers ships this encoder natively as '{native}'. Load a "
+        "converted checkpoint instead, such as {example}."
+    ),
     "model_type_unknown": (
         "'{name}': its model type '{model_type}' is not one transformers knows; a model that "
         "needs its own code is not loaded here (no remote code). Try an encoder such as "
@@ -177,6 +182,34 @@ MESSAGES: dict[str, str] = {
     ),
     "cli_batch_size": "--batch-size must be at least 1.",
     "cli_max_tokens": "--max-tokens must be at least 3 (the special tokens and one word).",
+    # viz.attribution: attribution and context mixing
+    "attr_method_unknown": "Unknown attribution method '{method}'. Choose one of: {choices}.",
+    "attr_target_unknown": (
+        "Unknown target '{target}': give similarity, mlm:POSITION or token:LAYER:POSITION "
+        "(positions count tokens from 0, special tokens included)."
+    ),
+    "attr_similarity_pair": (
+        "The similarity target compares two sentences: give a second one (--pair), or choose "
+        "another target (mlm:POSITION, token:LAYER:POSITION)."
+    ),
+    "attr_position": "Position {position} is not a token of this input: choose 0 to {last}.",
+    "attr_mlm_position": (
+        "Position {position} is a special token: choose the position of a word to mask "
+        "(0 to {last})."
+    ),
+    "attr_layer": "Layer {layer} does not exist: choose 0 (the embeddings) to {last}.",
+    "attr_steps": "--steps must be at least 2 (got {steps}).",
+    "attr_no_baseline_token": (
+        "The tokenizer has no padding, mask or unknown token to build the baseline from."
+    ),
+    "attr_no_attention": (
+        "Attention x gradient needs the attention weights inside the model's graph, which "
+        "'{model_type}' does not return; choose another method."
+    ),
+    "attr_not_defined": (
+        "This method is not defined for the '{model_type}' family ({differs}): its paper "
+        "decomposes post-LayerNorm BERT layers only. Gradient methods work for every family."
+    ),
     # viz.attribution: attribution and context mixing
     "attr_method_unknown": "Unknown attribution method '{method}'. Choose one of: {choices}.",
     "attr_target_unknown": (

@@ -205,7 +205,21 @@ def _check_config_file(name: str, folder: Path) -> None:
         raise ModelLoadError("config_not_json", name=name, detail="it is not a JSON object")
     model_type = config.get("model_type")
     if isinstance(model_type, str) and model_type and model_type not in CONFIG_MAPPING:
-        raise ModelLoadError("model_type_unknown", name=name, model_type=model_type)
+        raise _unknown_type(name, model_type)
+
+
+# Own-code formats of encoders transformers now ships natively: the native name, and a
+# converted checkpoint to load instead.
+NATIVE_VERSIONS = {"new": ("gte", "alibaba-nlp-community/gte-multilingual-base")}
+
+
+def _unknown_type(name: str, model_type: str) -> ModelLoadError:
+    if model_type in NATIVE_VERSIONS:
+        native, example = NATIVE_VERSIONS[model_type]
+        return ModelLoadError(
+            "native_version", name=name, model_type=model_type, native=native, example=example
+        )
+    return ModelLoadError("model_type_unknown", name=name, model_type=model_type)
 
 
 def _load(name: str, source: str, allow_pickle: bool, device: torch.device | None) -> Encoder:
@@ -292,7 +306,7 @@ UNKNOWN_TYPE = re.compile(r"has model type `([^`]*)` but Transformers does not r
 def _explain_config_error(name: str, err: Exception, offline: bool) -> ModelLoadError:
     text = str(err)
     if match := UNKNOWN_TYPE.search(text):
-        return ModelLoadError("model_type_unknown", name=name, model_type=match[1])
+        return _unknown_type(name, match[1])
     if "model_type" in text or "Unrecognized model" in text:
         return ModelLoadError("unknown_config", name=name)
     return ModelLoadError("not_cached_offline" if offline else "not_found", name=name)

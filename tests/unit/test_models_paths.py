@@ -140,6 +140,8 @@ def test_a_malicious_pickle_is_refused_with_a_message(malicious_pickle, tmp_path
         ('{"model_type": "bert", ', "config.json is not valid JSON: Expecting"),
         ('{"model_type": "my-own-encoder", "hidden_size": 16}', "model type 'my-own-encoder' is"),
         ("[1, 2]", "config.json is not valid JSON: it is not a JSON object"),
+        # GTE v1.5's own-code format: the native class and a converted checkpoint are named
+        ('{"model_type": "new", "hidden_size": 16}', "natively as 'gte'.*alibaba-nlp-community"),
     ],
 )
 def test_a_broken_or_custom_config_says_what_is_wrong(config, message, tmp_path, tokenizer):
