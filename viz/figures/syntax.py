@@ -43,12 +43,18 @@ def pos_colour(tag: str) -> str:
     return POS_COLOURS.get(tag, "#7f7f7f")
 
 
+BELOW = -0.45  # the head's arcs start under the word labels
+
+
 def _arc(a: int, b: int, up: bool) -> tuple[list[float], list[float]]:
-    """A half-ellipse from x=a to x=b, as high as half their distance (at least 0.3)."""
+    """A half-ellipse from x=a to x=b, as high as half their distance (at least 0.3); above
+    the words, or below their labels."""
     t = np.linspace(0, np.pi, STEPS)
     mid, half = (a + b) / 2, (b - a) / 2
-    height = max(0.3, abs(b - a) / 2) * (1 if up else -1)
-    return list(mid - half * np.cos(t)), list(height * np.sin(t))
+    height = max(0.3, abs(b - a) / 2)
+    if up:
+        return list(mid - half * np.cos(t)), list(height * np.sin(t))
+    return list(mid - half * np.cos(t)), list(BELOW - height * np.sin(t))
 
 
 def arcs(
@@ -142,7 +148,8 @@ def arcs(
     span = max(1, len(words) - 1)
     reach = max([abs(d - g) for d, g, _ in parse] + [abs(w - t) for w, t, _ in head] + [1])
     top = max(0.6, reach / 2) + 0.6
+    above = top if parse else 0.6  # no parse: no room kept above the words
     fig.update_xaxes(visible=False, range=[-0.8, span + 0.8])
-    fig.update_yaxes(visible=False, range=[-top, top])
+    fig.update_yaxes(visible=False, range=[BELOW - top, above])
     fig.update_layout(legend={"orientation": "h", "y": -0.05})
-    return base_layout(fig, title, height=int(260 + 28 * min(reach, 16)))
+    return base_layout(fig, title, height=int(200 + (28 if parse else 16) * min(reach, 16)))

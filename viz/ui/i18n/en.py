@@ -407,6 +407,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "syntax_legend_match": "head's arc to the word's governor",
         "syntax_legend_miss": "head's arc to another word",
         "syntax_arcs_title": "{head}: the parse above the words, the head's strongest arcs below",
+        "syntax_arcs_title_words": "{head}: each word's arc to the other word the head attends to most",
         "syntax_arcs_help": "Below the words, each word's arc goes to the other word {head} attends to most (its pieces merged, [CLS]/[SEP] left out); green where that is the word's governor in the parse: {hits} of {n} arcs here.",
         "syntax_open": "Open {head} on the attention page",
         "syntax_source": "Sentences to score",

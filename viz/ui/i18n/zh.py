@@ -407,6 +407,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "syntax_legend_match": "注意力头连到该词的支配词",
         "syntax_legend_miss": "注意力头连到其他词",
         "syntax_arcs_title": "{head}：词上方是句法分析，下方是该头最强的连线",
+        "syntax_arcs_title_words": "{head}：每个词连到该头最关注的另一个词",
         "syntax_arcs_help": "词下方，每个词的连线指向 {head} 最关注的另一个词（子词已合并，不含 [CLS]/[SEP]）；若该词正是句法分析中的支配词则为绿色：这里 {n} 条弧中有 {hits} 条。",
         "syntax_open": "在注意力页面打开 {head}",
         "syntax_source": "用于评分的句子",

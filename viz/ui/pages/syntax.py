@@ -94,8 +94,9 @@ def this_sentence(t: Trace, key: TraceKey) -> None:
     words = [ann.words[w].text for w in keep]
     tags = [ann.words[w].pos for w in keep]
     name = head_name(layer + 1, head + 1)
+    title = "syntax_arcs_title" if ann.has_parse else "syntax_arcs_title_words"
     chart(
-        syntax_fig.arcs(words, tags, parse, head_arcs, tr("syntax_arcs_title", head=name), legend),
+        syntax_fig.arcs(words, tags, parse, head_arcs, tr(title, head=name), legend),
         key="syntax_arcs",
     )
     if parse:
