@@ -336,3 +336,18 @@ def test_probe_tokens_cli_json(tmp_path, tiny_mlm_folder, capsys):
     assert out["task"] == "dep" and len(out["layers"]) == 3  # embeddings + 2 layers
     assert {"accuracy", "std", "layer"} == set(out["layers"][0])
     assert {"majority", "embedding", "expected_layer", "tenney_expected_layer"} <= set(out)
+
+
+def test_one_heads_arcs_are_the_counted_predictions(tiny_encoders):
+    from viz.syntax.heads import one_head_arcs, predicted_governors, sentence_arcs
+
+    t = trace(tiny_encoders["bert"], "The cat sat on the mat.")
+    ann = annotate(t.text)
+    token_word = align(ann.words, t.offsets, t.special, t.segment_ids)
+    keep, parse, strongest = one_head_arcs(t.attentions[1, 2], ann, token_word)
+    arcs, groups = sentence_arcs(ann, token_word)
+    assert [w.text for w in (ann.words[k] for k in keep)] == [w.text for w in ann.words]
+    assert (0, 1, "det") in parse  # The -> cat
+    assert [(d, g) for d, g, _ in parse] == list(zip(arcs.dependents, arcs.governors))
+    predicted = predicted_governors(t.attentions, groups)[1, 2]
+    assert [target for _, target, _ in strongest] == predicted.tolist()

@@ -75,6 +75,32 @@ def predicted_governors(attentions: np.ndarray, groups: list[list[int]]) -> np.n
     return word_attention(attentions, groups).argmax(axis=-1)
 
 
+def one_head_arcs(
+    attention: np.ndarray, annotation: Annotation, token_word: np.ndarray
+) -> tuple[list[int], list[tuple[int, int, str]], list[tuple[int, int, float]]]:
+    """For one head's attention [T, T]: the annotator words that have tokens (their indexes),
+    the parse's arcs between them as (dependent, governor, relation), and each word's arc to
+    the other word the head attends to most as (word, that word, its weight); positions count
+    the kept words."""
+    pieces = word_pieces(token_word, len(annotation.words))
+    keep = [w for w, p in enumerate(pieces) if p]
+    if len(keep) < 2:
+        return keep, [], []
+    merged = word_attention(attention[None, None], [pieces[w] for w in keep])[0, 0]
+    best = merged.argmax(axis=-1)
+    strongest = [(k, int(best[k]), float(merged[k, best[k]])) for k in range(len(keep))]
+    position = {w: k for k, w in enumerate(keep)}
+    parse = [
+        (position[w], position[word.head], word.dep or "")
+        for w, word in enumerate(annotation.words)
+        if annotation.has_parse
+        and word.head is not None
+        and w in position
+        and word.head in position
+    ]
+    return keep, parse, strongest
+
+
 @dataclass(frozen=True)
 class RelationScore:
     relation: str

@@ -17,7 +17,7 @@ from viz.figures import lines as lines_fig
 from viz.figures import syntax as syntax_fig
 from viz.names import head_name
 from viz.syntax import heads as syntax_heads
-from viz.syntax.annotate import Annotation, align, annotate, word_pieces
+from viz.syntax.annotate import Annotation, align, annotate
 from viz.syntax.probe_tokens import TASKS, TokenProbe
 from viz.trace import Trace
 from viz.ui import state
@@ -54,28 +54,6 @@ def sentence_view(key: TraceKey) -> tuple[Annotation, np.ndarray] | tuple[None, 
     return ann, align(ann.words, t.offsets, t.special, t.segment_ids)
 
 
-def strongest_arcs(t: Trace, ann: Annotation, token_word: np.ndarray, layer: int, head: int):
-    """Each aligned word's most-attended other word for one head (0-based), as word indexes of
-    ``ann``, and the parse's arcs between aligned words."""
-    pieces = word_pieces(token_word, len(ann.words))
-    keep = [w for w, p in enumerate(pieces) if p]
-    if len(keep) < 2:
-        return keep, [], []
-    merged = syntax_heads.word_attention(
-        t.attentions[layer, head][None, None], [pieces[w] for w in keep]
-    )
-    merged = merged[0, 0]
-    best = merged.argmax(axis=-1)
-    position = {w: k for k, w in enumerate(keep)}
-    head_arcs = [(k, int(best[k]), float(merged[k, best[k]])) for k in range(len(keep))]
-    parse = [
-        (position[w], position[word.head], word.dep or "")
-        for w, word in enumerate(ann.words)
-        if ann.has_parse and word.head is not None and w in position and word.head in position
-    ]
-    return keep, parse, head_arcs
-
-
 def this_sentence(t: Trace, key: TraceKey) -> None:
     st.subheader(tr("syntax_sentence_header"))
     ann, aligned = sentence_view(key)
@@ -86,7 +64,7 @@ def this_sentence(t: Trace, key: TraceKey) -> None:
     if not ann.has_parse:
         st.info(tr("syntax_no_parse_here"))
     layer, head = layer_head_controls(t)
-    keep, parse, head_arcs = strongest_arcs(t, ann, aligned, layer, head)
+    keep, parse, head_arcs = syntax_heads.one_head_arcs(t.attentions[layer, head], ann, aligned)
     if len(keep) < 2:
         st.info(tr("syntax_too_short"))
         return

@@ -1,0 +1,119 @@
+"""Syntax: scoring every head per dependency relation over 300 sentences, against a plain trace.
+
+On the bundled all-MiniLM-L6-v2 and the 300 bundled English sentences
+(``viz.syntax.run.bundled_sentences``), interleaved in the same process:
+
+(a) baseline: a plain ``trace(encoder, text)`` of each sentence (every captured array), what
+    the app does once per sentence anyway;
+(b) ``syntax_heads(encoder, sentences)``, as ``python -m viz syntax`` and the Syntax page run
+    it: every sentence parsed by spaCy (the annotation cache emptied before each round, so the
+    parse is timed too), traced with attention only, merged to words and scored for every head
+    and relation.
+
+Goal: (b) within 30 s. Also timed: the overlay the Syntax page draws for one head on a text of
+128 tokens (annotation cached as on a rerun: alignment, the head's word-level arcs, the Plotly
+figure and its JSON), goal at most 100 ms.
+
+Run from the repository root: ``python bench/bench_syntax.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from _common import OtherLoad, busy_warning, interleaved, median, paired_ratio, quiet, report, table
+from bench_capture import text_of_tokens
+
+from viz.capture import trace
+from viz.figures.syntax import arcs
+from viz.models import load_encoder
+from viz.syntax import annotate as annotation
+from viz.syntax.heads import one_head_arcs
+from viz.syntax.run import bundled_sentences, syntax_heads
+
+ROUNDS, QUICK_ROUNDS = 3, 1
+OVERLAY_ROUNDS = 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    args = parser.parse_args()
+    quiet()
+    encoder = load_encoder()
+    texts = bundled_sentences(300)
+    annotation.annotate("Warm the parser up.")
+
+    def plain() -> None:
+        for text in texts:
+            trace(encoder, text)
+
+    def scored() -> None:
+        annotation._CACHE.clear()  # the parse is part of what is timed
+        syntax_heads(encoder, texts)
+
+    with OtherLoad() as load:
+        times = interleaved(
+            {"a": plain, "b": scored}, rounds=QUICK_ROUNDS if args.quick else ROUNDS
+        )
+    a, b = median(times["a"]), median(times["b"])
+    scores, counter = syntax_heads(encoder, texts)
+    tokens = sum(trace(encoder, t, only=("attentions",)).num_tokens for t in texts)
+
+    text = text_of_tokens(encoder, 128)
+    t = trace(encoder, text)
+    ann = annotation.annotate(t.text)
+    overlay = []
+    for _ in range(OVERLAY_ROUNDS):
+        start = time.perf_counter()
+        token_word = annotation.align(ann.words, t.offsets, t.special, t.segment_ids)
+        keep, parse, strongest = one_head_arcs(t.attentions[2, 8], ann, token_word)
+        words = [ann.words[w].text for w in keep]
+        fig = arcs(words, [ann.words[w].pos for w in keep], parse, strongest, "L3H9", ("", "", ""))
+        fig.to_json()
+        overlay.append(time.perf_counter() - start)
+    o = median(overlay)
+
+    rows = [
+        [
+            len(texts),
+            tokens,
+            f"{a:.2f}",
+            f"{b:.2f}",
+            f"**{b / a:.2f}x**",
+            f"{paired_ratio(times['b'], times['a']):.2f}x",
+            "yes" if b <= 30 else "no",
+            f"{load.share:.0%}",
+        ]
+    ]
+    headers = [
+        "sentences",
+        "tokens",
+        "(a) plain traces, s",
+        "(b) syntax (parse + score every head), s",
+        "(b)/(a)",
+        "(b)/(a) paired",
+        "goal (b) <= 30 s met",
+        "other load",
+    ]
+    best = ", ".join(
+        f"{s.relation} {s.best_head} {s.best_accuracy:.2f} vs {s.baseline:.2f}" for s in scores[:6]
+    )
+    overlay_headers = ["tokens", "words", "rounds", "overlay (align + arcs + figure + JSON), ms"]
+    overlay_table = table(
+        [*overlay_headers, "goal <= 100 ms met"],
+        [[t.num_tokens, len(keep), OVERLAY_ROUNDS, f"{o * 1000:.1f}", "yes" if o <= 0.1 else "no"]],
+    )
+    report(
+        "Syntax: every head per relation over 300 sentences vs plain traces",
+        table(headers, rows),
+        f"Relations (best head, accuracy vs best fixed offset): {best}; "
+        f"{counter.skipped} arcs skipped.",
+        overlay_table,
+        busy_warning(max(load.share, times.other_load)),
+    )
+
+
+if __name__ == "__main__":
+    main()
