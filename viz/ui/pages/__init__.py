@@ -19,6 +19,7 @@ PAGE_NAMES = (
     "ablation",
     "attribution",
     "syntax",
+    "corpus",
     "export",
 )
 

@@ -1,0 +1,324 @@
+"""The corpus: an index folder or a demo built from the bundled samples; its map of lines at a
+layer, the corpus neighbours of a word of the sidebar sentence, and what FFN neurons fire on."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from viz.corpus import maps, neurons
+from viz.corpus.index import MANIFEST, CorpusIndex, build_index
+from viz.corpus.inputs import read_corpus
+from viz.corpus.neighbors import search, words_of
+from viz.errors import UserError
+from viz.figures import corpus as corpus_fig
+from viz.names import layer_name
+from viz.tokens import word_groups
+from viz.trace import Trace
+from viz.ui import state
+from viz.ui.cached import get_encoder
+from viz.ui.i18n import labeller, tr
+from viz.ui.state import TraceKey
+from viz.ui.widgets import chart, message, plain, table, word_choices
+
+FRAGMENT = True
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+DEMO_FILES = ("topic.csv", "sentiment.csv")
+SOURCES = ("demo", "folder")
+METHODS = ("PCA", "t-SNE", "UMAP")
+MAP_LINES = 5000  # the map draws at most this many lines (the first ones)
+NEURON_LINES = 2000  # neurons are found over at most this many lines
+KWIC_CHARS = 50
+SOURCE = state.widget("corpus_source", translated=True, link=state.choice(SOURCES))
+FOLDER = state.widget("corpus_folder", persist=True)
+LAYER = state.widget("corpus_layer", persist=True, clamp=state.layers_from(0))
+METHOD = state.widget("corpus_method", link=state.choice(METHODS))
+K = state.widget("corpus_k", persist=True)
+NEURON_LAYER = state.widget("corpus_neuron_layer", persist=True, clamp=state.layers_from(1))
+NEURON = state.widget("corpus_neuron", persist=True)
+
+
+def demo_folder(model: str) -> Path:
+    """Where the demo index of ``model`` lives: shared by every session of this machine."""
+    root = Path(os.environ.get("VIZ_CORPUS_DIR", Path(tempfile.gettempdir()) / "viz-corpus"))
+    return root / hashlib.sha1(model.encode("utf-8")).hexdigest()[:16]
+
+
+@st.cache_resource(show_spinner=False)
+def build_lock() -> threading.Lock:
+    return threading.Lock()  # one demo build at a time: two sessions must not write one folder
+
+
+def _stamp(folder: str) -> float:
+    try:
+        return (Path(folder) / MANIFEST).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def open_index(folder: str, stamp: float) -> CorpusIndex:
+    return CorpusIndex(Path(folder))
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def shared_pca(folder: str, stamp: float) -> maps.SharedPCA:
+    index = open_index(folder, stamp)
+    return maps.shared_pca(np.stack([index.line_vectors(k)[:MAP_LINES] for k in index.layers]))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def fitted_coords(folder: str, stamp: float, layer: int, method: str) -> np.ndarray:
+    index = open_index(folder, stamp)
+    start = shared_pca(folder, stamp).coords[index.layers.index(layer)]
+    fit = maps.umap_layer if method == "UMAP" else maps.tsne_layer
+    return fit(index.line_vectors(layer)[:MAP_LINES], start)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def nearest(folder: str, stamp: float, model: str, text: str, word: int, k: int):
+    """Per indexed layer, the ``k`` nearest corpus words to word ``word`` of ``text``."""
+    index = open_index(folder, stamp)
+    encoder = get_encoder(model)
+    _, _, vectors = words_of(encoder, text, index.layers, index.manifest["max_tokens"])
+    return {ly: search(index, ly, vectors[i, word], k) for i, ly in enumerate(index.layers)}
+
+
+ACTIVATIONS_KEPT = 2  # layers' activations kept for every session (30 MB each at most)
+
+
+@st.cache_resource(show_spinner=False)
+def activation_store() -> tuple[threading.Lock, OrderedDict]:
+    return threading.Lock(), OrderedDict()
+
+
+def activations(folder: str, stamp: float, model: str, layer: int, progress=None):
+    """A layer's FFN activations over the corpus (float16), shared by every session; computed
+    here (with this session's progress bar) the first time."""
+    lock, store = activation_store()
+    key = (folder, stamp, model, layer)
+    with lock:
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+    index = open_index(folder, stamp)
+    value = neurons.layer_activations(
+        get_encoder(model), index, layer, NEURON_LINES, progress=progress
+    )
+    with lock:
+        store[key] = value
+        while len(store) > ACTIVATIONS_KEPT:
+            store.popitem(last=False)
+    return value
+
+
+def has_activations(folder: str, stamp: float, model: str, layer: int) -> bool:
+    lock, store = activation_store()
+    with lock:
+        return (folder, stamp, model, layer) in store
+
+
+def _build_demo(model: str, folder: Path) -> None:
+    texts, labels = [], []
+    for name in DEMO_FILES:
+        corpus = read_corpus(SAMPLES / name, label_column="label")
+        texts += corpus.texts
+        labels += corpus.labels or []
+    encoder = get_encoder(model)
+    bar = st.progress(0.0, text=tr("corpus_building", n=len(texts)))
+    done = [0]
+
+    def progress(n: int) -> None:
+        done[0] += n
+        bar.progress(min(1.0, done[0] / len(texts)), text=tr("corpus_building", n=len(texts)))
+
+    with build_lock():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        layers = list(range(encoder.facts.num_layers + 1))
+        build_index(encoder, texts, labels, folder, layers, batch_size=16, progress=progress)
+    bar.empty()
+
+
+def _kwic_row(n, text_key: str = "word") -> dict:
+    left = " ".join(n.context[: n.start].split())[-KWIC_CHARS:]
+    right = " ".join(n.context[n.end :].split())[:KWIC_CHARS]
+    return {"left": left, text_key: n.context[n.start : n.end] or n.token, "right": right}
+
+
+def _choose_index(key: TraceKey) -> CorpusIndex | None:
+    source = st.radio(
+        tr("corpus_source"),
+        SOURCES,
+        horizontal=True,
+        key=SOURCE,
+        format_func=labeller(lambda s: f"corpus_source_{s}"),
+    )
+    if source == "demo":
+        folder = demo_folder(key.model)
+        if not (folder / MANIFEST).exists():
+            st.caption(tr("corpus_demo_help", n=480))
+            if not st.button(tr("corpus_demo_build"), key="corpus_demo_build"):
+                return None
+            try:
+                _build_demo(key.model, folder)
+            except UserError as err:
+                st.error(message(err))
+                return None
+    else:
+        typed = st.text_input(tr("corpus_folder"), key=FOLDER, placeholder="/data/my-index")
+        if not typed.strip():
+            st.caption(tr("corpus_folder_help"))
+            return None
+        folder = Path(typed.strip()).expanduser()
+    try:
+        index = open_index(str(folder), _stamp(str(folder)))
+        index.check_model(get_encoder(key.model))
+    except UserError as err:
+        st.info(message(err))
+        return None
+    return index
+
+
+def _map(index: CorpusIndex, folder: str, stamp: float, layer: int) -> None:
+    st.subheader(tr("corpus_map_header"))
+    method = st.radio(tr("method"), METHODS, horizontal=True, key=METHOD)
+    pca = shared_pca(folder, stamp)
+    k = index.layers.index(layer)
+    coords, axes = pca.coords[k], ("PC 1", "PC 2")
+    subtitle = tr("corpus_map_pca", a=pca.explained[0], b=pca.explained[1])
+    if method != "PCA":
+        with st.spinner(tr("corpus_fit_running", method=method)):
+            coords = fitted_coords(folder, stamp, layer, method)
+        axes = (f"{method} 1", f"{method} 2")
+        subtitle = tr("corpus_map_fitted", method=method, seed=maps.SEED)
+    n = len(coords)
+    labels = index.labels()[:n]
+    chart(
+        corpus_fig.corpus_map(
+            coords,
+            labels,
+            index.texts()[:n],
+            tr("corpus_map_title", layer=layer_name(layer), n=n),
+            axes,
+            subtitle,
+        ),
+        key="corpus_map",
+    )
+    st.caption(tr("corpus_map_help_pca") if method == "PCA" else tr("corpus_map_help_fitted"))
+
+
+def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, layer) -> None:
+    st.subheader(tr("corpus_neighbours_header"))
+    keep, labels = word_choices(t)
+    groups = word_groups(t.word_ids)
+    first = [g for g in keep if t.segment_ids[groups[g][0]] == 0]  # words of the sentence
+    if not first:
+        st.info(tr("corpus_no_words"))
+        return
+    c1, c2 = st.columns([3, 1])
+    word = c1.selectbox(
+        tr("corpus_word"), first, format_func=lambda g: plain(labels[g]), key="corpus_word"
+    )
+    k = c2.slider(tr("corpus_k"), 1, 50, value=10, key=K)
+    try:
+        found = nearest(folder, stamp, key.model, t.text, first.index(word), k)
+    except UserError as err:
+        st.info(message(err))
+        return
+    rows = [
+        {"score": round(n.score, 3), "line": n.line, **_kwic_row(n), "label": n.label}
+        for n in found[layer]
+    ]
+    st.caption(tr("corpus_neighbours_help", k=k, word=labels[word], layer=layer_name(layer)))
+    table(pd.DataFrame(rows), hide_index=True, width="stretch")
+    wanted = labels[word].casefold()
+    shares = [
+        sum(n.token.casefold() == wanted for n in found[ly]) / max(len(found[ly]), 1)
+        for ly in index.layers
+    ]
+    chart(
+        corpus_fig.same_word(
+            [layer_name(ly) for ly in index.layers],
+            shares,
+            tr("corpus_same_title", word=labels[word], k=k),
+            tr("corpus_same_y"),
+        ),
+        key="corpus_same",
+    )
+
+
+def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None:
+    st.subheader(tr("corpus_neurons_header"))
+    f = t.facts
+    c1, c2 = st.columns(2)
+    layer = c1.slider(
+        tr("corpus_neuron_layer"), 1, f.num_layers, value=f.num_layers, key=NEURON_LAYER
+    )
+    neuron = c2.number_input(
+        tr("corpus_neuron", f=f.ffn_size), 0, f.ffn_size - 1, value=0, step=1, key=NEURON
+    )
+    if t.ffn_activations is not None:
+        pick = ~t.special
+        top = neurons.top_neurons(t.ffn_activations[layer - 1][pick], 3)
+        shown = [d for d, p in zip(t.display_tokens, pick) if p]
+        st.caption(tr("corpus_sentence_neurons", layer=layer))
+        table(
+            pd.DataFrame({"token": shown, "neurons": [", ".join(map(str, row)) for row in top]}).T,
+            width="stretch",
+        )
+    if not has_activations(folder, stamp, key.model, layer):
+        n = min(len(index.texts()), NEURON_LINES)
+        st.caption(tr("corpus_neurons_start", n=n))
+        if not st.button(tr("corpus_neurons_run", layer=layer), key="corpus_neurons_run"):
+            return
+        bar = st.progress(0.0, text=tr("corpus_neurons_running", n=n))
+        acts = activations(folder, stamp, key.model, layer, lambda p: bar.progress(min(p, 1.0)))
+        bar.empty()
+    else:
+        acts = activations(folder, stamp, key.model, layer)
+    tokens = index.table("tokens")
+    texts = index.texts()
+    rows = []
+    for row, value in neurons.top_tokens(acts, int(neuron), 20):
+        line = tokens.column("line")[row].as_py()
+        start, end = tokens.column("start")[row].as_py(), tokens.column("end")[row].as_py()
+        text = texts[line]
+        rows.append(
+            {
+                "activation": round(value, 3),
+                "line": line,
+                "left": " ".join(text[:start].split())[-KWIC_CHARS:],
+                "token": tokens.column("token")[row].as_py(),
+                "right": " ".join(text[end:].split())[:KWIC_CHARS],
+            }
+        )
+    st.caption(tr("corpus_neurons_help", layer=layer, neuron=int(neuron), n=len(acts.values)))
+    table(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def render(t: Trace, key: TraceKey) -> None:
+    st.caption(tr("corpus_intro"))
+    index = _choose_index(key)
+    if index is None:
+        return
+    folder = str(index.folder)
+    stamp = _stamp(folder)
+    m = index.manifest
+    st.caption(
+        tr("corpus_about", lines=m["lines"], tokens=m["tokens"], words=m["words"], folder=folder)
+    )
+    layers = index.layers
+    if st.session_state.get(LAYER) not in layers:
+        st.session_state[LAYER] = layers[-1]
+    layer = st.select_slider(tr("layer_emb"), layers, key=LAYER, format_func=layer_name)
+    _map(index, folder, stamp, layer)
+    _neighbours(t, key, index, folder, stamp, layer)
+    _neurons(t, key, index, folder, stamp)
