@@ -152,15 +152,22 @@ def shaded_tokens(r: GradientResult, title: str, score_name: str) -> go.Figure:
             zmax=max(top, 1e-12),
             xgap=2,
             ygap=2,
-            colorbar={"title": {"text": score_name}},
+            colorbar={
+                "title": {"text": score_name, "side": "right"},
+                "orientation": "h",
+                "thickness": 12,
+                "len": 0.5,
+                "y": -0.05,
+                "yanchor": "top",
+            },
         )
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_layout(
         title={"text": title, "font": {"size": 15}},
-        height=110 + 44 * rows,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        height=150 + 44 * rows,
+        margin={"l": 10, "r": 10, "t": 50, "b": 60},
         font={"family": FONT},
     )
     return fig
@@ -229,14 +236,16 @@ def _mixing(key: TraceKey, t: Trace, method: str, progress=None) -> MixingResult
     return _cached(cache_key, lambda: mixing(encoder, t, method, progress))
 
 
-def _mix_heatmap(t: Trace, matrix: np.ndarray, title: str, x_ticks: int = 60) -> go.Figure:
+def _mix_heatmap(
+    t: Trace, matrix: np.ndarray, title: str, method: str, x_ticks: int = 60
+) -> go.Figure:
     positions = np.arange(t.num_tokens)
     return attention_fig.heatmap(
         matrix,
         list(t.display_tokens),
         positions,
         title,
-        tr("attr_share"),
+        tr("attr_norm") if method == "norm_residual" else tr("attr_share"),
         (tr("attr_axis_to"), tr("attr_axis_from")),
         figure_words(),
         boundary=second_sentence_start(t, positions),
@@ -276,7 +285,9 @@ def _mixing_section(t: Trace, key: TraceKey) -> None:
         explains = "attr_mix_explains_rolled" if rolled else "attr_mix_explains"
         st.caption(tr(explains, layer=layer_name(layer)))
         chart(
-            _mix_heatmap(t, matrix, tr("attr_mix_title", method=name, layer=layer_name(layer))),
+            _mix_heatmap(
+                t, matrix, tr("attr_mix_title", method=name, layer=layer_name(layer)), method
+            ),
             key="attr_mix_chart",
         )
         if not can_roll:
@@ -298,12 +309,14 @@ def _comparison(t: Trace, key: TraceKey, layer: int) -> None:
             rolled[method] = r.rollout
     st.subheader(tr("attr_side_header", layer=layer_name(layer)))
     names = list(per_layer)
-    for first in range(0, len(names), 3):
-        columns = st.columns(3)
-        for column, name in zip(columns, names[first : first + 3]):
+    for first in range(0, len(names), 2):
+        columns = st.columns(2)
+        for column, name in zip(columns, names[first : first + 2]):
             with column:
                 chart(
-                    _mix_heatmap(t, per_layer[name][layer - 1], tr(f"attr_m_{name}"), x_ticks=20),
+                    _mix_heatmap(
+                        t, per_layer[name][layer - 1], tr(f"attr_s_{name}"), name, x_ticks=30
+                    ),
                     key=f"attr_side_{name}",
                 )
     if "value_zeroing" not in per_layer:
