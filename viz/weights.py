@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -49,6 +49,15 @@ class LayerWeights:
     final: Norm | None = None  # the last layer of a pre-norm model: the final norm
     fused_qkv: bool = False  # Q, K and V are three parts of one projection's output
     fused_ffn: bool = False  # the activation's input and its multiplier: two halves of w_1's
+
+    def described(self) -> LayerWeights:
+        """The same layer without its projection matrices: what a page needs to name each step,
+        cheap to cache and copy (a bert-base layer's matrices are 28 MB)."""
+        empty = np.zeros((0, 0), np.float32)
+        gated = None if self.w_u is None else empty
+        return replace(
+            self, w_q=empty, w_k=empty, w_v=empty, w_o=empty, w_1=empty, w_2=empty, w_u=gated
+        )
 
     @property
     def norm1(self) -> Norm:

@@ -33,7 +33,7 @@ def layer_steps(key: TraceKey, layer: int) -> tuple[LayerSteps, LayerWeights]:
     steps = recompute_layer(
         _t.hidden_states[layer], w, f.num_heads, _t.score_bias(layer), f.score_factor
     )
-    return steps, w
+    return steps, w.described()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
