@@ -4,6 +4,7 @@ user's own; the math view recomputes each within 1e-4 and states the order the m
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoModel
@@ -64,6 +65,9 @@ def math_page_states_the_order_the_model_uses(at, model_type: str) -> None:
         at.slider(key="layer").set_value(2).run()
         assert "Layer 2 is a local layer" in at.info[0].value
         assert r"|i - j| \le 2" in " ".join(x.value for x in at.latex)
+        table = next(d.value for d in at.dataframe if "alpha" in d.value)  # after the rotation's
+        scores = table["score"]  # of the query token 1: keys 0 to 3 seen
+        assert np.isfinite(scores[:4]).all() and np.isneginf(scores[4:]).all()
     else:
         assert not at.info
 

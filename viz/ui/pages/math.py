@@ -57,15 +57,14 @@ def latex(formula: str) -> None:
 
 def score_table(t: Trace, steps: LayerSteps, layer: int, head: int, query: int) -> pd.DataFrame:
     """One row per key: its token and the numbers of steps 3 and 4 for the query token (the
-    relative-position term only for a model that adds one). The column names are translated
-    where the table is shown."""
+    relative-position term only for a model that adds one; the score, -inf outside the window,
+    for a local layer). The column names are translated where the table is shown."""
     parts = score_parts(steps, head, query, t.score_bias(layer), t.facts.score_factor)
     frame = pd.DataFrame({"position": np.arange(t.num_tokens), "key": list(t.display_tokens)})
-    names = (
-        ("qk", "scaled", "relative", "score", "alpha")
-        if "relative" in parts
-        else ("qk", "scaled", "alpha")
-    )  # without a relative term the score is the scaled q·k
+    names = ("qk", "scaled") + (("relative",) if "relative" in parts else ())
+    if "relative" in parts or steps.visible is not None:
+        names += ("score",)  # else the score is the scaled q·k
+    names += ("alpha",)
     for name in names:
         frame[name] = np.round(parts[name], 6)
     return frame
