@@ -44,7 +44,7 @@ from viz.weights import LayerWeights, layer_weights
 MIXING_METHODS = ("norm_residual", "globenc", "alti", "value_zeroing")
 ROLLED_OUT = ("globenc", "alti", "value_zeroing")  # the papers that roll their measure out
 NEEDS = ("hidden_states", "attentions", "values", "attn_outputs", "ffn_outputs")
-BLOCK_ELEMENTS = 8 * 2**20  # rows of [rows, T, D] float64 decomposed at once: 64 MB
+BLOCK_ELEMENTS = 8 * 2**20  # rows of [rows, T, D] float32 decomposed at once: 32 MB
 
 
 @dataclass(frozen=True)
@@ -114,18 +114,24 @@ def _layer(t: Trace, w: LayerWeights, layer: int) -> _Layer:
 
 
 def _decomposed(d: _Layer) -> Iterator[tuple[slice, np.ndarray]]:
-    """Blocks of rows: (rows, T_ij [rows, T, D]), token j's share of LN1's output at i."""
+    """Blocks of rows: (rows, T_ij [rows, T, D]), token j's share of LN1's output at i.
+
+    float32 like the model: [T, T, D] is the methods' whole cost, in memory traffic."""
     T, D = d.x.shape
     step = max(1, BLOCK_ELEMENTS // (T * D))
-    g1 = d.w.ln1_g.astype(np.float64)
+    g1 = d.w.ln1_g.astype(np.float32)
+    probs, sent, x = (a.astype(np.float32) for a in (d.probs, d.sent, d.x))
+    scale = (1.0 / d.sigma1).astype(np.float32)
     for first in range(0, T, step):
         rows = slice(first, min(T, first + step))
         # t[i, j] = Σ_h α_hij sent[j, h]: for each j, [rows, H] @ [H, D]
-        t = np.matmul(d.probs[:, rows, :].transpose(2, 1, 0), d.sent).transpose(1, 0, 2)
+        t = np.matmul(probs[:, rows, :].transpose(2, 1, 0), sent).transpose(1, 0, 2)
         idx = np.arange(rows.start, rows.stop)
-        t[idx - first, idx] += d.x[rows]  # the residual belongs to the token itself
+        t[idx - first, idx] += x[rows]  # the residual belongs to the token itself
         t -= t.mean(axis=-1, keepdims=True)
-        yield rows, g1 * t / d.sigma1[rows, None, None]
+        t *= g1
+        t *= scale[rows, None, None]
+        yield rows, t
 
 
 def _per_layer(trace: Trace, encoder, fn: Callable[[_Layer], np.ndarray], progress) -> np.ndarray:
@@ -148,11 +154,14 @@ def norm_residual_layer(d: _Layer) -> np.ndarray:
 
 def globenc_layer(d: _Layer) -> np.ndarray:
     T = d.x.shape[0]
-    g2 = d.w.ln2_g.astype(np.float64)
+    g2 = d.w.ln2_g.astype(np.float32)
+    scale = (1.0 / d.sigma2).astype(np.float32)
     out = np.empty((T, T))
     for rows, parts in _decomposed(d):
-        parts = parts - parts.mean(axis=-1, keepdims=True)
-        out[rows] = np.linalg.norm(g2 * parts / d.sigma2[rows, None, None], axis=-1)
+        parts -= parts.mean(axis=-1, keepdims=True)
+        parts *= g2
+        parts *= scale[rows, None, None]
+        out[rows] = np.linalg.norm(parts, axis=-1)
     return normalise_rows(out)
 
 
@@ -162,9 +171,10 @@ def alti_layer(d: _Layer) -> np.ndarray:
     bias = g1 * (b_o - b_o.mean())  # the output bias's share of LN1's output, before 1/σ
     out = np.empty((T, T))
     for rows, parts in _decomposed(d):
-        whole = parts.sum(axis=1) + bias / d.sigma1[rows, None]  # [rows, D]
+        whole = parts.sum(axis=1, dtype=np.float64) + bias / d.sigma1[rows, None]  # [rows, D]
         size = np.abs(whole).sum(axis=-1)  # ‖ŷ_i‖₁
-        distance = np.abs(whole[:, None, :] - parts).sum(axis=-1)  # ‖ŷ_i - T_ij‖₁
+        parts -= whole[:, None, :].astype(np.float32)
+        distance = np.abs(parts).sum(axis=-1, dtype=np.float64)  # ‖ŷ_i - T_ij‖₁
         out[rows] = np.maximum(0.0, size[:, None] - distance)
     return normalise_rows(out)
 
