@@ -20,17 +20,31 @@ Run from the repository root: ``python bench/bench_syntax.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
-from _common import OtherLoad, busy_warning, interleaved, median, paired_ratio, quiet, report, table
-from bench_capture import text_of_tokens
+# As python -m viz and the app set it before torch loads: idle OpenMP threads sleep instead of
+# spinning on a machine whose cores other processes share.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from viz.capture import trace
-from viz.figures.syntax import arcs
-from viz.models import load_encoder
-from viz.syntax import annotate as annotation
-from viz.syntax.heads import one_head_arcs
-from viz.syntax.run import bundled_sentences, syntax_heads
+from _common import (  # noqa: E402
+    OtherLoad,
+    busy_warning,
+    interleaved,
+    median,
+    paired_ratio,
+    quiet,
+    report,
+    table,
+)
+from bench_capture import text_of_tokens  # noqa: E402
+
+from viz.capture import trace  # noqa: E402
+from viz.figures.syntax import arcs  # noqa: E402
+from viz.models import load_encoder  # noqa: E402
+from viz.syntax import annotate as annotation  # noqa: E402
+from viz.syntax.heads import one_head_arcs  # noqa: E402
+from viz.syntax.run import bundled_sentences, syntax_heads  # noqa: E402
 
 ROUNDS, QUICK_ROUNDS = 3, 1
 OVERLAY_ROUNDS = 20

@@ -8,9 +8,9 @@ to most) bow below it, green where they land on the word's governor.
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from viz.figures import go
 from viz.figures.common import base_layout, safe, shorten
 
 # One colour per universal part of speech, fixed so a tag reads the same in every chart.
@@ -46,15 +46,22 @@ def pos_colour(tag: str) -> str:
 BELOW = -0.45  # the head's arcs start under the word labels
 
 
-def _arc(a: int, b: int, up: bool) -> tuple[list[float], list[float]]:
-    """A half-ellipse from x=a to x=b, as high as half their distance (at least 0.3); above
-    the words, or below their labels."""
-    t = np.linspace(0, np.pi, STEPS)
-    mid, half = (a + b) / 2, (b - a) / 2
-    height = max(0.3, abs(b - a) / 2)
-    if up:
-        return list(mid - half * np.cos(t)), list(height * np.sin(t))
-    return list(mid - half * np.cos(t)), list(BELOW - height * np.sin(t))
+_T = np.linspace(0, np.pi, STEPS)
+_COS, _SIN = np.cos(_T), np.sin(_T)
+
+
+def _arcs(pairs: list[tuple[int, int]], up: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Half-ellipses from x=a to x=b, each as high as half its span (at least 0.3), above the
+    words or below their labels; NaN between arcs (a gap in the line)."""
+    if not pairs:
+        return np.empty(0), np.empty(0)
+    ab = np.asarray(pairs, dtype=np.float64)  # [N, 2]
+    mid, half = ab.mean(axis=1)[:, None], ((ab[:, 1] - ab[:, 0]) / 2)[:, None]
+    height = np.maximum(0.3, np.abs(half))
+    x = mid - half * _COS[None, :]  # [N, STEPS]
+    y = height * _SIN[None, :] if up else BELOW - height * _SIN[None, :]
+    gap = np.full((len(ab), 1), np.nan)
+    return np.hstack([x, gap]).ravel(), np.hstack([y, gap]).ravel()
 
 
 def arcs(
@@ -69,18 +76,14 @@ def arcs(
     its attention) per word. ``legend``: the names of the parse's arcs, of the head's arcs that
     land on the governor, and of its other arcs."""
     parse_name, match_name, miss_name = legend
-    fig = go.Figure()
+    traces = []  # one Figure built at the end: add_trace copies every trace it is given
     governor = {d: g for d, g, _ in parse}
     if parse:
-        xs, ys, tips_x, tips_y, tips = [], [], [], [], []
-        for d, g, rel in parse:
-            x, y = _arc(g, d, True)
-            xs += x + [None]
-            ys += y + [None]
-            tips_x.append((d + g) / 2)
-            tips_y.append(max(y))
-            tips.append(f"{safe(rel)}: {safe(words[g])} → {safe(words[d])}")
-        fig.add_trace(
+        xs, ys = _arcs([(g, d) for d, g, _ in parse], True)
+        tips_x = [(d + g) / 2 for d, g, _ in parse]
+        tips_y = [max(0.3, abs(d - g) / 2) for d, g, _ in parse]
+        tips = [f"{safe(rel)}: {safe(words[g])} → {safe(words[d])}" for d, g, rel in parse]
+        traces.append(
             go.Scatter(
                 x=xs,
                 y=ys,
@@ -90,7 +93,7 @@ def arcs(
                 hoverinfo="skip",
             )
         )
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=tips_x,
                 y=tips_y,
@@ -104,14 +107,10 @@ def arcs(
             )
         )
     for matched in (True, False):
-        xs, ys = [], []
-        for w, target, _ in head:
-            if (governor.get(w) == target) == matched:
-                x, y = _arc(w, target, False)
-                xs += x + [None]
-                ys += y + [None]
-        if xs:
-            fig.add_trace(
+        pairs = [(w, t) for w, t, _ in head if (governor.get(w) == t) == matched]
+        xs, ys = _arcs(pairs, False)
+        if len(xs):
+            traces.append(
                 go.Scatter(
                     x=xs,
                     y=ys,
@@ -121,7 +120,7 @@ def arcs(
                     hoverinfo="skip",
                 )
             )
-    fig.add_trace(
+    traces.append(
         go.Scatter(
             x=list(range(len(words))),
             y=[0] * len(words),
@@ -136,7 +135,7 @@ def arcs(
         )
     )
     for tag in dict.fromkeys(pos):  # a legend entry per part of speech present
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=[None],
                 y=[None],
@@ -145,6 +144,7 @@ def arcs(
                 name=safe(tag),
             )
         )
+    fig = go.Figure(data=traces)
     span = max(1, len(words) - 1)
     reach = max([abs(d - g) for d, g, _ in parse] + [abs(w - t) for w, t, _ in head] + [1])
     top = max(0.6, reach / 2) + 0.6
