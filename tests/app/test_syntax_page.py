@@ -3,6 +3,8 @@ the jump to the attention page, Chinese and an unannotated script."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import AutoModel
@@ -72,3 +74,15 @@ def test_syntax_page_on_every_family(family_folders, model_type):
     assert charts(at) == 1
     at.button(key="syntax_open").click().run()
     assert no_problem(at) and at.session_state["view"] == "attention"
+
+
+def test_attention_page_marks_parts_of_speech_on_request():
+    at = new_app(view="attention", text="The quick fox jumps.", pos_tags="1")
+    assert no_problem(at), [e.value for e in at.exception]
+    spec = json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec), ensure_ascii=False)
+    assert "fox·NOUN" in spec and "quick·ADJ" in spec and "[CLS]·" not in spec
+    at = new_app(view="attention", text="The quick fox jumps.")
+    shown = json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec), ensure_ascii=False)
+    assert "·NOUN" not in shown and "fox" in shown
+    at = new_app(view="attention", text="Привет, как дела?", pos_tags="1")
+    assert no_problem(at) and any("No annotator" in c.value for c in at.caption)

@@ -112,6 +112,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "hide_special": "Hide [CLS]/[SEP]",
         "average_heads": "Average over heads",
         "merge_subwords": "Merge subwords into words",
+        "pos_tags": "Parts of speech (spaCy, jieba)",
         "attention_title": "Layer {layer}, {head}: who attends to whom",
         "all_heads": "mean of all heads",
         "hidden_rows": "[CLS]/[SEP] are hidden, so rows sum to less than 1: the missing part is what they received.",

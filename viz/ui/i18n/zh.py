@@ -112,6 +112,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "hide_special": "隐藏 [CLS]/[SEP]",
         "average_heads": "对所有头取平均",
         "merge_subwords": "把子词合并为词",
+        "pos_tags": "词性（spaCy、jieba）",
         "attention_title": "第 {layer} 层，{head}：谁关注谁",
         "all_heads": "所有头的平均",
         "hidden_rows": "[CLS]/[SEP] 已隐藏，所以每行之和小于 1：缺少的部分就是它们得到的注意力。",

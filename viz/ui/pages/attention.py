@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from viz.analysis import attention as attn
+from viz.errors import UserError
 from viz.figures import attention as attention_fig
 from viz.figures.common import ColourScale, safe, shorten
 from viz.names import head_labels
@@ -28,6 +29,7 @@ from viz.ui.widgets import (
     clicked_head,
     figure_words,
     layer_head_controls,
+    message,
     second_sentence_start,
     word_names,
 )
@@ -55,6 +57,7 @@ SPAN = state.Codec(lambda v: f"{int(v[0])}-{int(v[1])}", _span)  # a window: "10
 MODE = state.widget("attention_mode", translated=True, link=state.choice(MODES))
 HIDE_SPECIAL = state.widget("hide_special", link=state.FLAG)
 MERGE = state.widget("merge", link=state.FLAG)
+POS_TAGS = state.widget("pos_tags", link=state.FLAG)
 # the colour scale and the windows are shared with the layers page's side-by-side heatmaps
 SCALE = state.widget("attention_scale", translated=True, link=state.choice(SCALES))
 ROWS = state.widget("attention_rows", link=SPAN)
@@ -170,6 +173,19 @@ def colour_scale(kind: str, matrix: np.ndarray, value_name: str) -> tuple[Colour
 
 
 # ---------------------------------------------------------------- the page
+def token_tags(t: Trace) -> list[str] | None:
+    """Each token's part of speech from the annotator of the text's script (spaCy, jieba);
+    empty for special tokens. None, and a notice, when no annotator reads the text."""
+    from viz.syntax.annotate import annotated_trace
+
+    try:
+        annotation, token_word = annotated_trace(t)
+    except UserError as err:
+        st.caption(message(err))
+        return None
+    return [annotation.words[w].pos if w >= 0 else "" for w in token_word.tolist()]
+
+
 def render(t: Trace, key: TraceKey) -> None:
     s = st.session_state
     mode = st.radio(
@@ -179,18 +195,19 @@ def render(t: Trace, key: TraceKey) -> None:
         horizontal=True,
         format_func=labeller(lambda m: f"mode_{m}"),
     )
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns(4)
     # rollout averages the heads by definition
     average = c1.checkbox(tr("average_heads"), key=AVERAGE, disabled=mode == "rollout")
     average = average or mode == "rollout"
     hide = c2.checkbox(tr("hide_special"), key=HIDE_SPECIAL)
     merge = c3.checkbox(tr("merge_subwords"), key=MERGE)
+    tags = token_tags(t) if c4.checkbox(tr("pos_tags"), key=POS_TAGS) else None
     layer, head = layer_head_controls(t, all_heads=average)
     scale_column, focus_column = st.columns(2)
     scale_kind, rows_window, cols_window = heatmap_controls(t, scale_column)
 
     def prepared(m: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray]:
-        return attn.prepare(
+        m, labels, positions = attn.prepare(
             m,
             t.display_tokens,
             t.special,
@@ -199,6 +216,9 @@ def render(t: Trace, key: TraceKey) -> None:
             merge_subwords=merge,
             word_names=word_names(t) if merge else None,
         )
+        if tags is not None:  # a word's tag after its label (a merged word: its first piece's)
+            labels = [f"{x}·{tags[p]}" if tags[p] else x for x, p in zip(labels, positions)]
+        return m, labels, positions
 
     if mode == "rollout":
         stack, matrix = None, rollouts(key)[layer]
