@@ -52,7 +52,7 @@ def test_an_index_shows_map_neighbours_and_neurons(demo_dir):
     at.selectbox(key="corpus_word").set_value(2).run()  # [CLS] The bank
     assert no_problem(at)
     kwic = at.dataframe[0].value
-    assert list(kwic.columns) == ["score", "line", "left", "word", "right", "label"]
+    assert list(kwic.columns) == ["cosine", "line", "left", "word", "right", "label"]
     assert kwic["word"].iloc[0].lower() == "bank"
     at.button(key="corpus_neurons_run").click().run()
     assert no_problem(at), [e.value for e in at.exception]

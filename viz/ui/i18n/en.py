@@ -484,6 +484,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "corpus_neurons_run": "Find the top tokens at layer {layer}",
         "corpus_neurons_running": "Running {n} lines…",
         "corpus_neurons_help": "The corpus tokens where neuron {neuron} of layer {layer} is most active (after the nonlinearity), over {n:,} tokens.",
+        "col_cosine": "cosine",
         "col_line": "line",
         "col_left": "left context",
         "col_right": "right context",

@@ -484,6 +484,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "corpus_neurons_run": "查找第 {layer} 层激活最强的词元",
         "corpus_neurons_running": "正在运行 {n} 行…",
         "corpus_neurons_help": "在 {n:,} 个词元中，第 {layer} 层神经元 {neuron} 激活最强（非线性之后）的语料词元。",
+        "col_cosine": "余弦相似度",
         "col_line": "行",
         "col_left": "左侧上下文",
         "col_right": "右侧上下文",

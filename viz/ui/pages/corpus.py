@@ -23,7 +23,7 @@ from viz.figures import corpus as corpus_fig
 from viz.names import layer_name
 from viz.tokens import word_groups
 from viz.trace import Trace
-from viz.ui import state
+from viz.ui import i18n, state
 from viz.ui.cached import get_encoder
 from viz.ui.i18n import labeller, tr
 from viz.ui.state import TraceKey
@@ -234,7 +234,7 @@ def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, laye
         st.info(message(err))
         return
     rows = [
-        {"score": round(n.score, 3), "line": n.line, **_kwic_row(n), "label": n.label}
+        {"cosine": round(n.score, 3), "line": n.line, **_kwic_row(n), "label": n.label}
         for n in found[layer]
     ]
     st.caption(tr("corpus_neighbours_help", k=k, word=labels[word], layer=layer_name(layer)))
@@ -270,10 +270,8 @@ def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None
         top = neurons.top_neurons(t.ffn_activations[layer - 1][pick], 3)
         shown = [d for d, p in zip(t.display_tokens, pick) if p]
         st.caption(tr("corpus_sentence_neurons", layer=layer))
-        table(
-            pd.DataFrame({"token": shown, "neurons": [", ".join(map(str, row)) for row in top]}).T,
-            width="stretch",
-        )
+        frame = pd.DataFrame({"token": shown, "neurons": [", ".join(map(str, r)) for r in top]})
+        table(frame, hide_index=True, width="stretch", height=min(400, 35 * (len(frame) + 1)))
     if not has_activations(folder, stamp, key.model, layer):
         n = min(len(index.texts()), NEURON_LINES)
         st.caption(tr("corpus_neurons_start", n=n))
@@ -305,6 +303,9 @@ def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None
 
 
 def render(t: Trace, key: TraceKey) -> None:
+    # A rerun of this page alone (a fragment) starts without the frame's run, which binds the
+    # language: bind it again, or a change of a widget here redraws the page in English.
+    i18n.bind(st.session_state.get("lang", "en"))
     st.caption(tr("corpus_intro"))
     index = _choose_index(key)
     if index is None:
