@@ -278,7 +278,7 @@ MESSAGES: dict[str, str] = {
     "ray_missing": "The Ray engine needs Ray Data: pip install 'ray[data]'.",
     "ray_connect": "Could not join the Ray cluster at {address}: {detail}",
     "ray_address_local": "--ray-address needs --engine ray (the local engine runs here).",
-    "ray_actors": "--actors must be at least 1.",
+    "ray_actors": "--actors must be at least 1 and --actor-gpus at least 0.",
     # viz.syntax: annotations, syntactic heads, token probes
     "syntax_no_letters": (
         "The text has no letters to annotate: write a sentence in English or Chinese."

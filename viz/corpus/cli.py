@@ -34,6 +34,13 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="Ray actors, one model each (default 2)",
     )
+    p.add_argument(
+        "--actor-gpus",
+        type=float,
+        default=0.0,
+        metavar="G",
+        help="GPUs per Ray actor (e.g. 1: each actor loads its model on its own GPU). Default 0",
+    )
 
 
 def add_parsers(sub, model_options) -> None:
@@ -96,7 +103,7 @@ def check_engine(args: argparse.Namespace) -> None:
     """--ray-address and --actors make sense only with --engine ray."""
     if args.engine == "local" and args.ray_address:
         raise UserError("ray_address_local")
-    if args.actors < 1:
+    if args.actors < 1 or args.actor_gpus < 0:
         raise UserError("ray_actors")
 
 
@@ -133,6 +140,7 @@ def run_index(args: argparse.Namespace) -> None:
             args.max_tokens,
             args.ray_address,
             args.actors,
+            args.actor_gpus,
         )
     with tqdm(total=len(corpus.texts), unit="line", disable=args.quiet, file=sys.stderr) as bar:
         result = build_index(

@@ -66,15 +66,18 @@ def cluster(address: str | None) -> Iterator[object]:
         ray.shutdown()
 
 
-def _dataset(ray, table: pa.Table, address: str | None, folder: str):
-    """The lines as a Ray dataset: a Parquet file for a local cluster, the object store when
-    joining one (its workers cannot read this machine's temporary files)."""
+def _dataset(ray, table: pa.Table, address: str | None, folder: str, rows_per_call: int):
+    """The lines as a Ray dataset in blocks of about ``rows_per_call`` rows (one block is one
+    actor's work at a time, so one block would keep every other actor idle): a Parquet file
+    for a local cluster, the object store when joining one (its workers cannot read this
+    machine's temporary files)."""
+    blocks = max(1, -(-len(table) // rows_per_call))
     if address:
-        return ray.data.from_arrow(table)
+        return ray.data.from_arrow(table).repartition(blocks)
     path = os.path.join(folder, "lines.parquet")
     pq.write_table(table, path)
     # read before the actors start: they hold every CPU, and the file listing task needs one
-    return ray.data.read_parquet(path).materialize()
+    return ray.data.read_parquet(path).materialize().repartition(blocks).materialize()
 
 
 def _ordered(ray) -> None:
@@ -157,10 +160,11 @@ class RayEngine:
         max_tokens: int | None,
         address: str | None = None,
         actors: int = LOCAL_CPUS,
+        gpus: float = 0.0,
     ) -> None:
         self.model, self.allow_pickle, self.texts = model, allow_pickle, texts
         self.layers, self.batch_size, self.max_tokens = layers, batch_size, max_tokens
-        self.address, self.actors = address, actors
+        self.address, self.actors, self.gpus = address, actors, gpus
 
     def __call__(self, todo: list[int], spans: list[tuple[int, int]]):
         if not todo:
@@ -178,7 +182,8 @@ class RayEngine:
         with cluster(self.address) as ray, tempfile.TemporaryDirectory() as folder:
             _ordered(ray)
             cpus = actor_cpus(ray, self.actors)
-            ds = _dataset(ray, table, self.address, folder).map_batches(
+            rows = self.batch_size * ROWS_PER_CALL
+            ds = _dataset(ray, table, self.address, folder, rows).map_batches(
                 _LineEncoder,
                 fn_constructor_args=(
                     self.model,
@@ -188,10 +193,11 @@ class RayEngine:
                     self.max_tokens,
                     cpus,
                 ),
-                batch_size=self.batch_size * ROWS_PER_CALL,
+                batch_size=rows,
                 batch_format="pyarrow",
-                concurrency=self.actors,
+                compute=ray.data.ActorPoolStrategy(size=self.actors),
                 num_cpus=cpus,
+                num_gpus=self.gpus or None,
             )
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
                 for row in _unpack(batch, len(self.layers)):
@@ -242,6 +248,7 @@ def stream_pooled(
     max_tokens: int | None,
     address: str | None = None,
     actors: int = LOCAL_CPUS,
+    gpus: float = 0.0,
 ) -> Iterator[np.ndarray]:
     """``viz.extract.stream_sentence_embeddings`` on Ray: ``[n, K, D]`` blocks in input order."""
     texts = list(lines)
@@ -251,7 +258,8 @@ def stream_pooled(
     with cluster(address) as ray, tempfile.TemporaryDirectory() as folder:
         _ordered(ray)
         cpus = actor_cpus(ray, actors)
-        ds = _dataset(ray, table, address, folder).map_batches(
+        rows = batch_size * ROWS_PER_CALL
+        ds = _dataset(ray, table, address, folder, rows).map_batches(
             _Pooler,
             fn_constructor_args=(
                 model,
@@ -262,10 +270,11 @@ def stream_pooled(
                 max_tokens,
                 cpus,
             ),  # fmt: skip
-            batch_size=batch_size * ROWS_PER_CALL,
+            batch_size=rows,
             batch_format="pyarrow",
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=cpus,
+            num_gpus=gpus or None,
         )
         expected = 0
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

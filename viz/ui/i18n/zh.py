@@ -605,7 +605,7 @@ ERRORS: dict[str, str] = {
     "ray_missing": "Ray 引擎需要 Ray Data：pip install 'ray[data]'。",
     "ray_connect": "无法连接到位于 {address} 的 Ray 集群：{detail}",
     "ray_address_local": "--ray-address 需要配合 --engine ray（本地引擎在本进程中运行）。",
-    "ray_actors": "--actors 必须至少为 1。",
+    "ray_actors": "--actors 必须至少为 1，--actor-gpus 不能小于 0。",
     "syntax_no_letters": "文本中没有可标注的字母或汉字：请写一句英文或中文。",
     "syntax_no_annotator": "这里没有能读这种文字的标注器：语言学视角只标注英文（spaCy）和中文（jieba）。",
     "syntax_spacy_missing": "未安装 spaCy 的英文小模型：pip install {package}。",
