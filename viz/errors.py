@@ -210,34 +210,6 @@ MESSAGES: dict[str, str] = {
         "This method is not defined for the '{model_type}' family ({differs}): its paper "
         "decomposes post-LayerNorm BERT layers only. Gradient methods work for every family."
     ),
-    # viz.attribution: attribution and context mixing
-    "attr_method_unknown": "Unknown attribution method '{method}'. Choose one of: {choices}.",
-    "attr_target_unknown": (
-        "Unknown target '{target}': give similarity, mlm:POSITION or token:LAYER:POSITION "
-        "(positions count tokens from 0, special tokens included)."
-    ),
-    "attr_similarity_pair": (
-        "The similarity target compares two sentences: give a second one (--pair), or choose "
-        "another target (mlm:POSITION, token:LAYER:POSITION)."
-    ),
-    "attr_position": "Position {position} is not a token of this input: choose 0 to {last}.",
-    "attr_mlm_position": (
-        "Position {position} is a special token: choose the position of a word to mask "
-        "(0 to {last})."
-    ),
-    "attr_layer": "Layer {layer} does not exist: choose 0 (the embeddings) to {last}.",
-    "attr_steps": "--steps must be at least 2 (got {steps}).",
-    "attr_no_baseline_token": (
-        "The tokenizer has no padding, mask or unknown token to build the baseline from."
-    ),
-    "attr_no_attention": (
-        "Attention x gradient needs the attention weights inside the model's graph, which "
-        "'{model_type}' does not return; choose another method."
-    ),
-    "attr_not_defined": (
-        "This method is not defined for the '{model_type}' family ({differs}): its paper "
-        "decomposes post-LayerNorm BERT layers only. Gradient methods work for every family."
-    ),
     # viz.corpus: building and querying a corpus index
     "corpus_format": "{path}: the corpus must be one of {suffixes} (one text per line in .txt).",
     "corpus_txt_columns": (
@@ -271,7 +243,10 @@ MESSAGES: dict[str, str] = {
         "{path} is not a corpus index (it has no manifest.json): build one with "
         "`python -m viz index --input FILE --out {path}`."
     ),
-    "index_version": "{path} is an index of format version {version}, which this version cannot read: build it again.",
+    "index_version": (
+        "{path} is an index of format version {version}, which this version cannot read: "
+        "build it again."
+    ),
     "index_layer_missing": "Layer {layer} is not in this index; it has: {layers}.",
     "word_not_in_text": "'{word}' is not a word of the text; its words: {words}.",
     "neighbors_k": "--k must be at least 1.",

@@ -120,3 +120,19 @@ def test_a_layer_step_reruns_only_the_page_and_keeps_the_share_link_current(serv
     link.wait_for(timeout=10_000)
     assert "layer=2" in link.text_content() and "head=1" in link.text_content()
     assert page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').count() == 1
+
+
+def test_a_layer_step_keeps_the_page_in_chinese(server, browser):
+    """The page's own rerun (a fragment) speaks the session's language, not the default."""
+    page = attention_page(browser, server, layer="1", head="1", lang="zh")
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    thumb.focus()
+    thumb.press("ArrowRight")
+    page.wait_for_url("**layer=2**", timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('.js-plotly-plot').textContent.includes('第 2 层')",
+        timeout=30_000,
+    )
+    wait_for_charts(page, 3)
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert "who attends to whom" not in main and "谁关注谁" in main

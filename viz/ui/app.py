@@ -110,6 +110,12 @@ def notices(t) -> None:
         st.info(tr("unknown_tokens", n=unknown, total=real, unk=plain(unk)))
 
 
+def bind_language() -> None:
+    """The session's language for this run: a page's own rerun (a fragment) starts in a fresh
+    context, without the frame's run that binds it."""
+    i18n.bind(st.session_state[LANG])
+
+
 def finish(link_box) -> None:
     """After the page: the address, and the share link (in the sidebar) that copies it."""
     state.to_address()
@@ -162,7 +168,7 @@ def main() -> None:
     if getattr(page, "FRAGMENT", False):
         # A change of the page's own widgets reruns only the page (and the link it writes
         # into the sidebar's box): the rest of the frame is neither rebuilt nor resent.
-        st.fragment(lambda: (page.render(t, key), finish(link_box)))()
+        st.fragment(lambda: (bind_language(), page.render(t, key), finish(link_box)))()
     else:
         page.render(t, key)
         finish(link_box)

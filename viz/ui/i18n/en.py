@@ -48,9 +48,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "view_probe": "Which layer should I use?",
         "view_mlm": "MLM lens",
         "view_ablation": "Head ablation",
+        "view_attribution": "Attribution",
         "view_syntax": "Syntax",
         "view_corpus": "Corpus",
-        "view_attribution": "Attribution",
         "not_allowed": "This server only offers these models: {models}.",
     },
     "common": {

@@ -23,7 +23,7 @@ from viz.figures import corpus as corpus_fig
 from viz.names import layer_name
 from viz.tokens import word_groups
 from viz.trace import Trace
-from viz.ui import i18n, state
+from viz.ui import state
 from viz.ui.cached import get_encoder
 from viz.ui.i18n import labeller, tr
 from viz.ui.state import TraceKey
@@ -303,9 +303,6 @@ def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None
 
 
 def render(t: Trace, key: TraceKey) -> None:
-    # A rerun of this page alone (a fragment) starts without the frame's run, which binds the
-    # language: bind it again, or a change of a widget here redraws the page in English.
-    i18n.bind(st.session_state.get("lang", "en"))
     st.caption(tr("corpus_intro"))
     index = _choose_index(key)
     if index is None:
