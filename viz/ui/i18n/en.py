@@ -406,7 +406,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "tokens": "Tokens",
     },
     "syntax": {
-        "syntax_intro": "Two classic findings, checked live on this model: some heads follow syntactic relations (Clark et al. 2019, \"What does BERT look at?\": determiners attending to their noun, objects to their verb), and layers pick up parts of speech before entities and dependencies (Tenney et al. 2019). English is parsed by spaCy's small English pipeline, Chinese is split into words and tagged by jieba; tokens meet words through their character offsets.",
+        "syntax_intro": 'Two classic findings, checked live on this model: some heads follow syntactic relations (Clark et al. 2019, "What does BERT look at?": determiners attending to their noun, objects to their verb), and layers pick up parts of speech before entities and dependencies (Tenney et al. 2019). English is parsed by spaCy\'s small English pipeline, Chinese is split into words and tagged by jieba; tokens meet words through their character offsets.',
         "syntax_sentence_header": "This sentence: its parse and one head",
         "syntax_annotator": "Annotated by {name}. Words are coloured by part of speech.",
         "syntax_no_parse_here": "jieba gives words and parts of speech but no dependency parse: below, only each word's strongest arc for the chosen head (a model that reads Chinese one character per token is read word by word here).",
