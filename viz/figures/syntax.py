@@ -71,10 +71,12 @@ def arcs(
     head: list[tuple[int, int, float]],
     title: str,
     legend: tuple[str, str, str],
+    pos_names: dict[str, str] | None = None,
 ) -> go.Figure:
     """``parse``: (dependent, governor, relation) per arc; ``head``: (word, most-attended word,
     its attention) per word. ``legend``: the names of the parse's arcs, of the head's arcs that
-    land on the governor, and of its other arcs."""
+    land on the governor, and of its other arcs. ``pos_names``: each part of speech's name in
+    the legend, in the reader's language (default: the tag)."""
     parse_name, match_name, miss_name = legend
     traces = []  # one Figure built at the end: add_trace copies every trace it is given
     governor = {d: g for d, g, _ in parse}
@@ -141,7 +143,7 @@ def arcs(
                 y=[None],
                 mode="markers",
                 marker={"size": 10, "color": pos_colour(tag)},
-                name=safe(tag),
+                name=safe((pos_names or {}).get(tag, tag)),
             )
         )
     fig = go.Figure(data=traces)

@@ -22,7 +22,7 @@ from viz.syntax.probe_tokens import TASKS, TokenProbe
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_encoder, get_trace
-from viz.ui.i18n import labeller, tr
+from viz.ui.i18n import has, labeller, tr
 from viz.ui.state import TraceKey
 from viz.ui.widgets import (
     chart,
@@ -74,7 +74,9 @@ def this_sentence(t: Trace, key: TraceKey) -> None:
     name = head_name(layer + 1, head + 1)
     title = "syntax_arcs_title" if ann.has_parse else "syntax_arcs_title_words"
     chart(
-        syntax_fig.arcs(words, tags, parse, head_arcs, tr(title, head=name), legend),
+        syntax_fig.arcs(
+            words, tags, parse, head_arcs, tr(title, head=name), legend, pos_names(tags)
+        ),
         key="syntax_arcs",
     )
     if parse:
@@ -241,6 +243,12 @@ def probe_section(t: Trace, key: TraceKey, texts: list[str]) -> None:
             folds=top.folds,
         )
     )
+
+
+def pos_names(tags: list[str]) -> dict[str, str]:
+    """The legend's name of each part of speech: its catalogue name where it is a Universal
+    POS tag, else the tag as the annotator gave it."""
+    return {tag: tr(f"pos_{tag}") for tag in set(tags) if has(f"pos_{tag}")}
 
 
 def render(t: Trace, key: TraceKey) -> None:
