@@ -257,3 +257,23 @@ def test_the_command_line_traces_a_tiny_modernbert(encoders, tmp_path):
     hidden, attentions = reference(encoder, t)
     np.testing.assert_allclose(t.hidden_states, hidden, atol=1e-5, rtol=0)
     np.testing.assert_allclose(t.attentions, attentions, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("model_type", FAMILIES)
+def test_the_command_line_traces_every_newer_family(encoders, model_type, tmp_path, monkeypatch):
+    """``python -m viz trace`` (its main, in this process) on each family's saved folder: the
+    arrays equal the library's own."""
+    from viz.cli import main
+
+    encoder = encoders[model_type]
+    folder = tmp_path / f"tiny-{model_type}"
+    encoder.model.save_pretrained(folder)
+    encoder.tokenizer.save_pretrained(folder)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "t.npz"
+    assert main(["trace", "--model", str(folder), "--text", SENTENCE, "--out", str(out)]) == 0
+    t = Trace.load_npz(out)
+    assert t.facts.model_type == model_type and t.captured == ARRAYS
+    hidden, attentions = reference(encoder, t)
+    np.testing.assert_allclose(t.hidden_states, hidden, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(t.attentions, attentions, atol=1e-5, rtol=0)
