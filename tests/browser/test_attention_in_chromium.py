@@ -101,19 +101,25 @@ def line_count(chart) -> int:
     )
 
 
-def test_a_layer_step_reruns_only_the_page_and_keeps_the_share_link_current(server, browser):
-    """A step of the layer slider reruns the page alone (a fragment), yet the sidebar's share
-    link, written by the page into the sidebar, follows the new layer, once."""
-    page = attention_page(browser, server, layer="1", head="1")
+def step_to_layer_2(page, title: str) -> None:
+    """One ArrowRight on the layer slider, until the heatmap's title says ``title``."""
     thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
     thumb.focus()
     thumb.press("ArrowRight")
     page.wait_for_url("**layer=2**", timeout=30_000)
     page.wait_for_function(
-        "() => document.querySelector('.js-plotly-plot').textContent.includes('Layer 2, head 1')",
+        "(t) => document.querySelector('.js-plotly-plot').textContent.includes(t)",
+        arg=title,
         timeout=30_000,
     )
     wait_for_charts(page, 3)
+
+
+def test_a_layer_step_reruns_only_the_page_and_keeps_the_share_link_current(server, browser):
+    """A step of the layer slider reruns the page alone (a fragment), yet the sidebar's share
+    link, written by the page into the sidebar, follows the new layer, once."""
+    page = attention_page(browser, server, layer="1", head="1")
+    step_to_layer_2(page, "Layer 2, head 1")
     assert page.locator(ERRORS).count() == 0
     page.get_by_text("Link to this page").click()
     link = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').first
@@ -125,14 +131,6 @@ def test_a_layer_step_reruns_only_the_page_and_keeps_the_share_link_current(serv
 def test_a_layer_step_keeps_the_page_in_chinese(server, browser):
     """The page's own rerun (a fragment) speaks the session's language, not the default."""
     page = attention_page(browser, server, layer="1", head="1", lang="zh")
-    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
-    thumb.focus()
-    thumb.press("ArrowRight")
-    page.wait_for_url("**layer=2**", timeout=30_000)
-    page.wait_for_function(
-        "() => document.querySelector('.js-plotly-plot').textContent.includes('第 2 层')",
-        timeout=30_000,
-    )
-    wait_for_charts(page, 3)
+    step_to_layer_2(page, "第 2 层")
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert "who attends to whom" not in main and "谁关注谁" in main
