@@ -181,7 +181,8 @@ SENTENCES = [
 def by_hand(t, ann):
     """Clark et al.'s predictor written out loop by loop: the words' token positions from the
     offsets, attention to a word summed over its pieces and from a word averaged, self left
-    out, the largest other word; and the fixed-offset guesses."""
+    out, the largest other word; and the fixed-offset guesses. A possessor followed by its
+    possessive ending is scored by the ending's row and position (their poss rule)."""
     words = []  # token positions of each annotator word that has tokens
     for w in ann.words:
         tokens = [
@@ -201,6 +202,9 @@ def by_hand(t, ann):
         if word.head is None or d not in kept or word.head not in kept:
             continue
         dd, gg = kept.index(d), kept.index(word.head)
+        ending = d + 1 < len(ann.words) and ann.words[d + 1].text in ("'s", "'", "’s", "’")
+        if word.dep == "poss" and ending and d + 1 in kept:
+            dd = kept.index(d + 1)
         hits = np.zeros((L, H), dtype=bool)
         for layer in range(L):
             for head in range(H):
@@ -241,6 +245,36 @@ def test_head_accuracy_and_baseline_match_a_count_by_hand(tiny_encoders):
         assert per_offset[s.baseline_offset] == pytest.approx(s.baseline)
         layer, head = s.best
         assert s.accuracy[layer - 1, head - 1] == s.accuracy.max()
+
+
+def test_a_possessor_is_scored_by_its_possessive_ending(tokenizer):
+    """Attention made by hand over "My brother's car.": in head 0 the ending "'s" attends to
+    "car" and "brother" to "My"; in head 1 the other way round. Clark et al. score "brother"
+    (poss of "car") by what "'s" attends to: head 0 is right, head 1 wrong, and the baseline
+    counts from the ending too ("car" is 1 to the right of "'s", 2 of "brother")."""
+    text = "My brother's car."
+    enc = encode(tokenizer, text, None, 128)
+    ann = annotate(text)
+    assert [(w.text, w.dep) for w in ann.words][:4] == [
+        ("My", "poss"), ("brother", "poss"), ("'s", "case"), ("car", "ROOT"),
+    ]  # fmt: skip
+    token_word = align(ann.words, enc.offsets, enc.special, enc.segment_ids)
+    tokens_of = {w: [i for i, x in enumerate(token_word) if x == w] for w in range(len(ann.words))}
+    T = len(enc.tokens)
+    attn = np.full((1, 2, T, T), 1e-3)
+    for head, (ending_to, brother_to) in enumerate([(3, 0), (0, 3)]):
+        for q in tokens_of[2]:
+            attn[0, head, q, tokens_of[ending_to][0]] = 1.0
+        for q in tokens_of[1]:
+            attn[0, head, q, tokens_of[brother_to][0]] = 1.0
+        for q in tokens_of[0]:  # "My" (poss of "brother") attends to "brother" in both
+            attn[0, head, q, tokens_of[1][0]] = 1.0
+    counter = HeadCounter(1, 2)
+    counter.add(attn, ann, token_word)
+    poss = {s.relation: s for s in counter.scores()}["poss"]
+    assert poss.count == 2  # My -> brother (no ending after it), brother -> car (via 's)
+    np.testing.assert_allclose(poss.accuracy, [[1.0, 0.5]])
+    assert (poss.baseline, poss.baseline_offset) == (1.0, 1)  # My+1 = brother, 's+1 = car
 
 
 def test_a_random_tiny_model_is_not_better_than_chance_on_det_everywhere(tiny_encoders):

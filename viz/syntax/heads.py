@@ -5,6 +5,11 @@ As in Clark et al.'s code: attention is merged to words (to a word: the sum over
 from a word: the mean, ``viz.analysis.attention.merge_words``), special tokens are left out, a
 word's attention to itself is ignored, and the prediction is the row's argmax. The baseline is
 the best fixed offset per relation: always predict the word k to the left or right.
+
+One special case, as in Clark et al.'s code (``evaluate_predictor``, "special case for poss",
+section 4.2 of the paper): a possessor followed by its possessive ending ("brother" in "my
+brother's car", poss of "car") is scored by the ending's prediction ("'s" -> "car"?), and so
+is its baseline (the ending's position plus the offset).
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from viz.names import head_name
 from viz.syntax.annotate import Annotation, word_pieces
 
 OFFSETS = tuple(s * k for k in range(1, 6) for s in (-1, 1))  # nearest first: ties go to it
-RELATIONS = ("det", "amod", "nsubj", "dobj", "obj", "pobj", "prep", "aux", "advmod", "compound")
+RELATIONS = (
+    "det", "amod", "nsubj", "dobj", "obj", "pobj", "prep", "aux", "advmod", "compound", "poss",
+)  # fmt: skip
+POSSESSIVE_TAG = "POS"  # Penn Treebank's tag of the possessive ending ('s, ')
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,17 @@ class Arcs:
     relations: tuple[str, ...]  # [A]
     num_words: int  # aligned words
     skipped: int  # arcs with a word the model has no token for
+    readers: np.ndarray  # int64 [A]: the word whose prediction is scored (see ``reader``)
+
+
+def reader(annotation: Annotation, w: int) -> int:
+    """The annotator word whose prediction scores word ``w``'s arc: ``w`` itself, or for a
+    possessor followed by its possessive ending, that ending (Clark et al.'s poss rule)."""
+    words = annotation.words
+    nxt = w + 1
+    if words[w].dep == "poss" and nxt < len(words) and words[nxt].tag == POSSESSIVE_TAG:
+        return nxt
+    return w
 
 
 def sentence_arcs(annotation: Annotation, token_word: np.ndarray) -> tuple[Arcs, list[list[int]]]:
@@ -41,14 +60,16 @@ def sentence_arcs(annotation: Annotation, token_word: np.ndarray) -> tuple[Arcs,
     pieces = word_pieces(token_word, len(annotation.words))
     keep = [w for w, p in enumerate(pieces) if p]
     position = {w: k for k, w in enumerate(keep)}
-    deps, govs, rels, skipped = [], [], [], 0
+    deps, govs, rels, reads, skipped = [], [], [], [], 0
     for w, word in enumerate(annotation.words):
         if word.head is None or not word.dep:
             continue
-        if w in position and word.head in position:
+        r = reader(annotation, w)
+        if w in position and word.head in position and r in position:
             deps.append(position[w])
             govs.append(position[word.head])
             rels.append(word.dep)
+            reads.append(position[r])
         else:
             skipped += 1
     arcs = Arcs(
@@ -57,6 +78,7 @@ def sentence_arcs(annotation: Annotation, token_word: np.ndarray) -> tuple[Arcs,
         tuple(rels),
         len(keep),
         skipped,
+        np.array(reads, dtype=np.int64),
     )
     return arcs, [pieces[w] for w in keep]
 
@@ -143,9 +165,9 @@ class HeadCounter:
         if not len(arcs.dependents):
             return
         predicted = predicted_governors(attentions, groups)  # [L, H, W]
-        hits = predicted[:, :, arcs.dependents] == arcs.governors  # [L, H, A]
+        hits = predicted[:, :, arcs.readers] == arcs.governors  # [L, H, A]
         offsets = np.array(OFFSETS)
-        guess = arcs.dependents[:, None] + offsets[None, :]  # [A, K]
+        guess = arcs.readers[:, None] + offsets[None, :]  # [A, K]
         offset_hits = guess == arcs.governors[:, None]
         for a, rel in enumerate(arcs.relations):
             if rel not in self.correct:
