@@ -86,3 +86,84 @@ def test_attention_page_marks_parts_of_speech_on_request():
     assert "·NOUN" not in shown and "fox" in shown
     at = new_app(view="attention", text="Привет, как дела?", pos_tags="1")
     assert no_problem(at) and any("No annotator" in c.value for c in at.caption)
+
+
+CHINESE = "我爱北京天安门。今天天气很好！"
+
+
+@pytest.fixture(scope="module")
+def chinese_folder(tmp_path_factory) -> str:
+    """A tiny random BERT whose WordPiece vocabulary holds Chinese characters only: a model that
+    reads Chinese one character per token (no '##' pieces to merge)."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    chars = sorted(set(CHINESE))
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+    folder = tmp_path_factory.mktemp("tiny-chinese")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+    )
+    BertModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def heatmap_rows(at) -> list[str]:
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return list(spec["layout"]["yaxis"]["ticktext"])
+
+
+def test_merge_into_words_joins_the_characters_of_each_jieba_word(chinese_folder):
+    at = new_app(view="attention", model=chinese_folder, text=CHINESE, lang="zh")
+    assert no_problem(at), [e.value for e in at.exception]
+    characters = heatmap_rows(at)
+    assert not any("北京" in r for r in characters)  # one character a token, one a word
+    at = new_app(view="attention", model=chinese_folder, text=CHINESE, lang="zh", merge="1")
+    assert no_problem(at), [e.value for e in at.exception]
+    words = heatmap_rows(at)
+    assert [r.split(" ", 1)[-1] for r in words] == [
+        "[CLS]", "我", "爱", "北京", "天安门", "。", "今天天气", "很", "好", "！", "[SEP]",
+    ]  # fmt: skip
+    at = new_app(
+        view="attention", model=chinese_folder, text=CHINESE, lang="zh", merge="1", pos_tags="1"
+    )
+    assert no_problem(at) and any(r.endswith("北京·PROPN") for r in heatmap_rows(at))
+
+
+def ring_traces(at) -> list[dict]:
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return [d for d in spec["data"] if d.get("marker", {}).get("symbol") == "circle-open"]
+
+
+def test_2d_view_rings_each_token_in_its_part_of_speech_colour():
+    at = new_app(view="embeddings", text="A small dog barked loudly.")
+    assert no_problem(at) and not ring_traces(at)
+    at = new_app(view="embeddings", text="A small dog barked loudly.", proj_pos_tags="1")
+    assert no_problem(at), [e.value for e in at.exception]
+    rings = ring_traces(at)
+    names = {d["name"] for d in rings}
+    assert {"noun (NOUN)", "adjective (ADJ)", "determiner (DET)", "verb (VERB)"} <= names
+    assert rings[0]["legendgrouptitle"]["text"] == "Part of speech (ring)"
+    nouns = next(d for d in rings if d["name"] == "noun (NOUN)")
+    assert len(nouns["customdata"]) == 7  # "dog" at the embedding layer and the bundled model's 6
+    at = new_app(view="embeddings", text="Привет, как дела?", proj_pos_tags="1")
+    assert no_problem(at) and any("No annotator" in c.value for c in at.caption)
+
+
+def test_2d_view_of_a_chinese_reader_rings_jieba_parts_of_speech(chinese_folder):
+    at = new_app(
+        view="embeddings", model=chinese_folder, text=CHINESE, lang="zh", proj_pos_tags="1"
+    )
+    assert no_problem(at), [e.value for e in at.exception]
+    rings = ring_traces(at)
+    names = {d["name"] for d in rings}
+    assert {"专有名词 (PROPN)", "动词 (VERB)"} <= names
+    assert rings[0]["legendgrouptitle"]["text"] == "词性（圆环）"
+    proper = next(d for d in rings if d["name"] == "专有名词 (PROPN)")
+    assert len(proper["customdata"]) == 3 * 5  # 北 京 天 安 门 at the embeddings and both layers

@@ -132,6 +132,30 @@ def test_jieba_words_merge_the_characters_a_wordpiece_model_reads_one_by_one(tok
     assert {w.text: w.pos for w in ann.words}["。"] == "PUNCT"
 
 
+def test_jieba_words_are_the_words_merged_for_a_model_reading_characters(tokenizer, byte_bpe):
+    from viz.syntax.annotate import jieba_word_ids
+    from viz.tokens import word_groups
+
+    def merged(tok, text):
+        enc = encode(tok, text, None, 128)
+        ids = jieba_word_ids(enc.text, enc.word_ids, enc.offsets, enc.special, enc.segment_ids)
+        assert (ids[enc.special] == -1).all()
+        groups = [g for g in word_groups(ids) if not enc.special[g[0]]]
+        return [text[enc.offsets[g[0]][0] : enc.offsets[g[-1]][1]] for g in groups], enc
+
+    text = "我爱北京天安门。今天天气很好！"
+    words, enc = merged(tokenizer, text)
+    assert len(set(enc.word_ids[~enc.special].tolist())) == len(text)  # a word a character
+    assert words == ["我", "爱", "北京", "天安门", "。", "今天天气", "很", "好", "！"]
+    words, _ = merged(byte_bpe, text)  # three byte tokens a character, one word
+    assert words == ["我", "爱", "北京", "天安门", "。", "今天天气", "很", "好", "！"]
+    words, _ = merged(tokenizer, "我们用 BERT 模型")
+    assert words == ["我们", "用", "BERT", "模型"]
+    enc = encode(tokenizer, "The antidisestablishmentarianism debate.", None, 128)
+    same = jieba_word_ids(enc.text, enc.word_ids, enc.offsets, enc.special, enc.segment_ids)
+    assert same is enc.word_ids  # English: the tokenizer's words, untouched
+
+
 def test_chinese_with_spaces_and_latin_keeps_offsets(tokenizer):
     text = "  我们 用 BERT 模型  "
     ann = annotate(text)

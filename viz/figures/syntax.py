@@ -155,3 +155,43 @@ def arcs(
     fig.update_yaxes(visible=False, range=[BELOW - top, above])
     fig.update_layout(legend={"orientation": "h", "y": -0.05})
     return base_layout(fig, title, height=int(200 + (28 if parse else 16) * min(reach, 16)))
+
+
+def pos_rings(
+    fig: go.Figure,
+    xy: np.ndarray,
+    pos: list[str],
+    hover: list[str],
+    pos_names: dict[str, str] | None = None,
+    group_title: str = "",
+) -> go.Figure:
+    """Rings round a 2-D view's points in each token's part-of-speech colour, one legend entry
+    per part of speech (named by ``pos_names``, under ``group_title``). ``xy``: [K, T, 2], the
+    points of K layers; ``pos``: T tags, empty where a token has none (special tokens);
+    ``hover``: T names, escaped ("3 bank"). The points' own colours (layer or position) stay
+    inside the rings."""
+    K, T = xy.shape[:2]
+    for tag in dict.fromkeys(p for p in pos if p):
+        idx = np.array([i for i in range(T) if pos[i] == tag])
+        name = safe((pos_names or {}).get(tag, tag))
+        titled = {"legendgrouptitle": {"text": safe(group_title)}} if group_title else {}
+        fig.add_trace(
+            go.Scatter(
+                x=xy[:, idx, 0].ravel(),
+                y=xy[:, idx, 1].ravel(),
+                mode="markers",
+                marker={
+                    "symbol": "circle-open",
+                    "size": 14,
+                    "color": pos_colour(tag),
+                    "line": {"width": 2.5, "color": pos_colour(tag)},
+                },
+                name=name,
+                legendgroup="pos",
+                customdata=np.tile([hover[i] for i in idx], K),
+                hovertemplate="%{customdata} · " + name + "<extra></extra>",
+                **titled,
+            )
+        )
+    fig.update_layout(showlegend=True)
+    return fig

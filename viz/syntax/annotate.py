@@ -267,3 +267,56 @@ def annotated_trace(t) -> tuple[Annotation, np.ndarray]:
     """The annotation of a trace's first text and the annotator word of each of its tokens."""
     annotation = annotate(t.text)
     return annotation, align(annotation.words, t.offsets, t.special, t.segment_ids)
+
+
+def jieba_word_ids(
+    text: str,
+    word_ids: np.ndarray,
+    offsets: np.ndarray,
+    special: np.ndarray,
+    segment_ids: np.ndarray | None = None,
+) -> np.ndarray:
+    """int64 [T]: the tokenizer's ``word_ids``, except that in a Chinese text the tokens of one
+    jieba word share an id. A model that reads Chinese one character per token (BERT's
+    tokenizers split every Han character off as a word of its own) then merges "北京" into one
+    word instead of two. Special tokens keep -1; a token without characters of its own (a lone
+    '▁') joins the next token when the tokenizer puts them in one word; the second sentence of
+    a pair keeps the tokenizer's words. Any other text: ``word_ids`` unchanged."""
+    try:
+        if language_of(text) != "zh":
+            return word_ids
+    except UserError:
+        return word_ids
+    token_word = align(annotate(text).words, offsets, special, segment_ids)
+    T = len(word_ids)
+    keys: list[tuple | None] = [None] * T  # equal keys side by side: one word
+    for i in range(T - 1, -1, -1):
+        if special[i] or word_ids[i] < 0:
+            continue
+        if token_word[i] >= 0:
+            keys[i] = ("jieba", int(token_word[i]))
+        elif i + 1 < T and word_ids[i + 1] == word_ids[i] and keys[i + 1] is not None:
+            keys[i] = keys[i + 1]
+        else:
+            keys[i] = ("token", int(word_ids[i]))
+    out = np.full(T, -1, dtype=np.int64)
+    current, previous = -1, None
+    for i, key in enumerate(keys):
+        if key is None:
+            previous = None
+            continue
+        if key != previous:
+            current += 1
+        out[i], previous = current, key
+    return out
+
+
+def with_jieba_words(t):
+    """The trace ``t`` with ``jieba_word_ids`` as its ``word_ids`` (``t`` itself when nothing
+    changes), for merging subwords into words."""
+    import dataclasses
+
+    ids = jieba_word_ids(t.text, t.word_ids, t.offsets, t.special, t.segment_ids)
+    if ids is t.word_ids or np.array_equal(ids, t.word_ids):
+        return t
+    return dataclasses.replace(t, word_ids=ids)

@@ -191,6 +191,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "color_layer": "layer",
         "color_token": "token",
         "projection_title": "Token vectors in 2-D",
+        "pos_legend": "Part of speech (ring)",
+        "proj_pos_help": "A ring round each point in its token's part-of-speech colour, from spaCy (English) or jieba (Chinese); special tokens have none.",
         "projection_help": "Each point is a token's vector. With all layers, a line follows each token from the embedding layer to the last layer; one projection is fitted on all of them so positions are comparable.",
         "projecting": "Projecting...",
         "proj_one_layer_long": "This input has {t} tokens: above {n} the page starts from one layer, since all layers fitted together would be {points:,} points with a path each, hiding one another. Choose 'All layers, fitted jointly' above to see them anyway.",

@@ -191,6 +191,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "color_layer": "层",
         "color_token": "词元",
         "projection_title": "词元向量的二维投影",
+        "pos_legend": "词性（圆环）",
+        "proj_pos_help": "每个点外的圆环按其词元的词性着色，英文来自 spaCy，中文来自 jieba；特殊词元没有圆环。",
         "projection_help": "每个点是一个词元的向量。选择所有层时，每条线追踪一个词元从嵌入层到最后一层的轨迹；所有点共用一个投影，位置可以相互比较。",
         "projecting": "正在投影……",
         "proj_one_layer_long": "这段输入有 {t} 个词元：超过 {n} 个时，页面先只显示一层，因为把所有层一起拟合会有 {points:,} 个点，每个词元一条路径，彼此遮挡。如仍想查看，请在上方选择“所有层联合拟合”。",

@@ -16,6 +16,7 @@ from viz.errors import UserError
 from viz.figures import attention as attention_fig
 from viz.figures.common import ColourScale, safe, shorten
 from viz.names import head_labels
+from viz.syntax.annotate import with_jieba_words
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_encoder, get_trace
@@ -201,6 +202,7 @@ def render(t: Trace, key: TraceKey) -> None:
     average = average or mode == "rollout"
     hide = c2.checkbox(tr("hide_special"), key=HIDE_SPECIAL)
     merge = c3.checkbox(tr("merge_subwords"), key=MERGE)
+    words = with_jieba_words(t) if merge else t  # Chinese: jieba's words, not characters
     tags = token_tags(t) if c4.checkbox(tr("pos_tags"), key=POS_TAGS) else None
     layer, head = layer_head_controls(t, all_heads=average)
     scale_column, focus_column = st.columns(2)
@@ -211,10 +213,10 @@ def render(t: Trace, key: TraceKey) -> None:
             m,
             t.display_tokens,
             t.special,
-            t.word_ids,
+            words.word_ids,
             hide_special=hide,
             merge_subwords=merge,
-            word_names=word_names(t) if merge else None,
+            word_names=word_names(words) if merge else None,
         )
         if tags is not None:  # a word's tag after its label (a merged word: its first piece's)
             labels = [f"{x}·{tags[p]}" if tags[p] else x for x, p in zip(labels, positions)]

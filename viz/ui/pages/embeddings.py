@@ -7,11 +7,14 @@ import streamlit as st
 
 from viz.analysis.projection import METHODS, Projection, project_layers
 from viz.figures import projection as projection_fig
+from viz.figures import syntax as syntax_fig
+from viz.figures.common import position_labels
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_trace
 from viz.ui.i18n import labeller, tr
-from viz.ui.pages.attention import follow_default, moved
+from viz.ui.pages.attention import follow_default, moved, token_tags
+from viz.ui.pages.syntax import pos_names
 from viz.ui.state import TraceKey
 from viz.ui.widgets import LAYER, chart
 
@@ -25,6 +28,7 @@ METHOD = state.widget("proj_method", link=state.choice(METHODS))
 SCOPE = state.widget("proj_scope", translated=True, link=state.choice(SCOPES))
 COLOR = state.widget("proj_color", translated=True, link=state.choice(COLORS))
 ONE_LAYER = state.widget("proj_layer", link=state.NUMBER, clamp=state.layers_from(0))
+POS_TAGS = state.widget("proj_pos_tags", link=state.FLAG)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -44,7 +48,7 @@ def projection_subtitle(proj: Projection) -> str:
 
 def render(t: Trace, key: TraceKey) -> None:
     f = t.facts
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3, c4 = st.columns([2, 3, 3, 2])
     method = c1.radio(tr("method"), METHODS, horizontal=True, key=METHOD)
     long_input = t.num_tokens > ONE_LAYER_FROM
     follow_default(SCOPE, "one" if long_input else "all")  # until the user picks one
@@ -63,6 +67,9 @@ def render(t: Trace, key: TraceKey) -> None:
         key=COLOR,
         format_func=labeller(lambda s: f"color_{s}"),
     )
+    # rings in each token's part-of-speech colour, as the attention page's box marks its labels
+    shown = c4.checkbox(tr("pos_tags"), key=POS_TAGS, help=tr("proj_pos_help"))
+    tags = token_tags(t) if shown else None
     if scope == "one":
         st.slider(
             tr("layer_emb"),
@@ -82,18 +89,20 @@ def render(t: Trace, key: TraceKey) -> None:
     with st.spinner(tr("projecting")):
         proj = projection(key, layers, method)
     axes = ("PC 1", "PC 2") if method == "PCA" else ("t-SNE 1", "t-SNE 2")
-    chart(
-        projection_fig.token_paths(
-            proj,
-            list(t.display_tokens),
-            list(layers),
-            color,
-            tr("projection_title"),
-            axes,
-            subtitle=projection_subtitle(proj),
-            colour_key=tr("color_key_token"),
-        ),
-        key="projection",
+    fig = projection_fig.token_paths(
+        proj,
+        list(t.display_tokens),
+        list(layers),
+        color,
+        tr("projection_title"),
+        axes,
+        subtitle=projection_subtitle(proj),
+        colour_key=tr("color_key_token"),
     )
+    if tags is not None:
+        xy = proj.coords.reshape(len(layers), t.num_tokens, 2)
+        hover = position_labels(list(t.display_tokens))
+        syntax_fig.pos_rings(fig, xy, tags, hover, pos_names(tags), tr("pos_legend"))
+    chart(fig, key="projection")
     if method == "t-SNE" and len(proj.coords) < TSNE_FEW_POINTS:
         st.caption(tr("tsne_few_points", n=len(proj.coords)))
