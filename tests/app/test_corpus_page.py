@@ -1,5 +1,6 @@
 """The Corpus page under AppTest: the demo's button, an opened index's map, neighbours and
-neurons, UMAP, an index of another model, a folder that is not an index."""
+neurons, UMAP, an index of another model, a folder that is not an index; and the probe page
+on an index's labels."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ CORPUS = [
     "I deposited money at the bank this morning.",
     "A bank loan helped them buy the house.",
     "Strawberries are sweet in June.",
+    "Fog lay over the quiet forest at dawn.",
+    "Ripe peaches taste of the summer sun.",
 ]
-LABELS = ["nature", "money", "money", "food"]
+LABELS = ["nature", "money", "money", "food", "nature", "food"]
 TEXT = "The bank by the river flooded again."
 
 
@@ -49,7 +52,7 @@ def test_demo_button_before_any_index(tmp_path, monkeypatch):
 def test_an_index_shows_map_neighbours_and_neurons(demo_dir):
     at = _open()
     assert charts(at) == 2  # the map and the same-word line
-    at.selectbox(key="corpus_word").set_value(2).run()  # [CLS] The bank
+    at.button_group(key="corpus_word").set_value(2).run()  # [CLS] The bank
     assert no_problem(at)
     kwic = at.dataframe[0].value
     assert list(kwic.columns) == ["cosine", "line", "left", "word", "right", "label"]
@@ -73,3 +76,87 @@ def test_other_model_and_not_an_index(demo_dir, tiny_mlm_folder, tmp_path):
     assert no_problem(at) and any("is an index of the model" in i.value for i in at.info)
     at.text_input(key="corpus_folder").input(str(tmp_path)).run()
     assert no_problem(at) and any("not a corpus index" in i.value for i in at.info)
+
+
+def test_clicking_a_word_of_the_sentence_picks_it(demo_dir):
+    at = _open()
+    strip = at.button_group(key="corpus_word")
+    assert strip.value == 2  # the first content word, "bank"
+    before = at.dataframe[0].value
+    assert before["word"].str.lower().eq("bank").iloc[0]
+    strip.set_value(5).run()  # [CLS] The bank by the river
+    assert no_problem(at), [e.value for e in at.exception]
+    after = at.dataframe[0].value
+    assert after["word"].iloc[0].lower() == "river"
+    assert not after.equals(before)
+    assert at.query_params["corpus_word"] == "5"  # in the share link
+    assert any("'river' itself" in c.value for c in at.caption)
+
+
+def test_the_word_comes_back_from_the_link_and_a_stale_one_is_replaced(demo_dir):
+    at = _open(corpus_word="5")
+    assert at.button_group(key="corpus_word").value == 5
+    assert at.dataframe[0].value["word"].iloc[0].lower() == "river"
+    at = _open(corpus_word="99")  # not a word of this sentence: the first content word
+    assert no_problem(at) and at.button_group(key="corpus_word").value == 2
+
+
+def test_the_map_colours_by_any_column_with_fixed_axes(demo_dir):
+    at = _open()
+    colour = at.radio(key="corpus_colour")
+    assert list(colour.options) == ["label", "line number", "tokens in the line"]
+    fig = at.get("plotly_chart")[0].proto.spec
+    assert '"autorange":false' in fig.replace(" ", "")
+    ranges = [_axis_range(fig, a) for a in ("xaxis", "yaxis")]
+    at.select_slider(key="corpus_layer").set_value(0).run()
+    assert [_axis_range(at.get("plotly_chart")[0].proto.spec, a) for a in ("xaxis", "yaxis")] == (
+        ranges
+    )  # the same frame at another layer
+    at.radio(key="corpus_colour").set_value("tokens").run()
+    assert no_problem(at) and '"colorscale"' in at.get("plotly_chart")[0].proto.spec
+
+
+def _axis_range(spec: str, axis: str) -> list[float]:
+    import json
+
+    return json.loads(spec)["layout"][axis]["range"]
+
+
+def _probe_on_index(lang: str = "en"):
+    at = new_app(text=TEXT, lang=lang)
+    at.sidebar.radio(key="view").set_value("probe").run()
+    at.radio(key="probe_source").set_value("index").run()
+    assert no_problem(at), [e.value for e in at.exception]
+    return at
+
+
+def test_the_probe_on_an_index_gives_one_score_per_layer(demo_dir):
+    at = _probe_on_index()
+    at.button(key="probe_index_run").click().run()
+    assert no_problem(at), [e.value for e in at.exception]
+    scores = at.dataframe[-1].value
+    assert list(scores["layer"]) == ["emb", "L3", "L6"]  # the index's layers, no others
+    assert scores["accuracy"].between(0, 1).all()
+    assert charts(at) == 1 and at.success
+
+
+@pytest.mark.parametrize(
+    ("lang", "no_labels", "one_class"),
+    [
+        ("en", "This index has no labels", "fewer than two classes"),
+        ("zh", "该索引没有标签", "少于两个"),
+    ],
+)
+def test_the_probe_says_when_an_index_cannot_be_probed(
+    bundled, tmp_path, lang, no_labels, one_class
+):
+    unlabelled, single = tmp_path / "unlabelled", tmp_path / "single"
+    build_index(bundled, CORPUS, None, unlabelled, [0, 6], batch_size=4)
+    build_index(bundled, CORPUS, ["a"] * 5 + ["b"], single, [0, 6], batch_size=4)
+    at = _probe_on_index(lang)
+    at.radio(key="corpus_source").set_value("folder").run()
+    at.text_input(key="corpus_folder").input(str(unlabelled)).run()
+    assert no_problem(at) and any(no_labels in i.value for i in at.info)
+    at.text_input(key="corpus_folder").input(str(single)).run()
+    assert no_problem(at) and any(one_class in i.value for i in at.info)
+    assert all(b.key != "probe_index_run" for b in at.button)

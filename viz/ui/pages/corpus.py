@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from viz.corpus import maps, neurons
@@ -27,7 +28,7 @@ from viz.ui import state
 from viz.ui.cached import get_encoder
 from viz.ui.i18n import labeller, tr
 from viz.ui.state import TraceKey
-from viz.ui.widgets import chart, message, plain, table, word_choices
+from viz.ui.widgets import chart, message, plain, table, word_choices, word_to_mask
 
 FRAGMENT = True
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
@@ -37,10 +38,13 @@ METHODS = ("PCA", "t-SNE", "UMAP")
 MAP_LINES = 5000  # the map draws at most this many lines (the first ones)
 NEURON_LINES = 2000  # neurons are found over at most this many lines
 KWIC_CHARS = 50
+KNOWN_COLUMNS = ("label", "line", "tokens")  # colour choices with a translated name
 SOURCE = state.widget("corpus_source", translated=True, link=state.choice(SOURCES))
 FOLDER = state.widget("corpus_folder", persist=True)
 LAYER = state.widget("corpus_layer", persist=True, clamp=state.layers_from(0))
 METHOD = state.widget("corpus_method", link=state.choice(METHODS))
+COLOUR = state.widget("corpus_colour", persist=True)  # a column of the index's lines
+WORD = state.widget("corpus_word", link=state.NUMBER)  # brought into the sentence's words
 K = state.widget("corpus_k", persist=True)
 NEURON_LAYER = state.widget("corpus_neuron_layer", persist=True, clamp=state.layers_from(1))
 NEURON = state.widget("corpus_neuron", persist=True)
@@ -57,7 +61,7 @@ def build_lock() -> threading.Lock:
     return threading.Lock()  # one demo build at a time: two sessions must not write one folder
 
 
-def _stamp(folder: str) -> float:
+def index_stamp(folder: str) -> float:
     try:
         return (Path(folder) / MANIFEST).stat().st_mtime
     except OSError:
@@ -85,11 +89,39 @@ def fitted_coords(folder: str, stamp: float, layer: int, method: str) -> np.ndar
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def nearest(folder: str, stamp: float, model: str, text: str, word: int, k: int):
-    """Per indexed layer, the ``k`` nearest corpus words to word ``word`` of ``text``."""
+    """Word ``word`` of ``text`` (its characters) and, per indexed layer, its ``k`` nearest
+    corpus words."""
     index = open_index(folder, stamp)
     encoder = get_encoder(model)
-    _, _, vectors = words_of(encoder, text, index.layers, index.manifest["max_tokens"])
-    return {ly: search(index, ly, vectors[i, word], k) for i, ly in enumerate(index.layers)}
+    words, _, vectors = words_of(encoder, text, index.layers, index.manifest["max_tokens"])
+    found = {ly: search(index, ly, vectors[i, word], k) for i, ly in enumerate(index.layers)}
+    return words[word], found
+
+
+def same_word_counts(word: str, found: dict) -> list[int]:
+    """Per layer (in ``found``'s order), how many of the neighbours are ``word`` (case folded)."""
+    wanted = word.casefold()
+    return [sum(n.token.casefold() == wanted for n in hits) for hits in found.values()]
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def line_columns(folder: str, stamp: float) -> dict[str, list[str] | np.ndarray]:
+    """What a map point can be coloured by: every column of the index's lines but the text
+    (labels as text, numbers as numbers), and each line's count of tokens."""
+    index = open_index(folder, stamp)
+    lines = index.table("lines")
+    out: dict[str, list[str] | np.ndarray] = {}
+    for name in lines.column_names:
+        if name == "text":
+            continue
+        column = lines.column(name)
+        if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+            out[name] = column.to_numpy()
+        else:
+            out[name] = [str(v) if v is not None else "" for v in column.to_pylist()]
+    line_of_token = index.table("tokens").column("line").to_numpy()
+    out["tokens"] = np.bincount(line_of_token, minlength=len(lines)).astype(np.int64)
+    return out
 
 
 ACTIVATIONS_KEPT = 2  # layers' activations kept for every session (30 MB each at most)
@@ -153,7 +185,7 @@ def _kwic_row(n, text_key: str = "word") -> dict:
     return {"left": left, text_key: n.context[n.start : n.end] or n.token, "right": right}
 
 
-def _choose_index(key: TraceKey) -> CorpusIndex | None:
+def choose_index(key: TraceKey) -> CorpusIndex | None:
     source = st.radio(
         tr("corpus_source"),
         SOURCES,
@@ -179,7 +211,7 @@ def _choose_index(key: TraceKey) -> CorpusIndex | None:
             return None
         folder = Path(typed.strip()).expanduser()
     try:
-        index = open_index(str(folder), _stamp(str(folder)))
+        index = open_index(str(folder), index_stamp(str(folder)))
         index.check_model(get_encoder(key.model))
     except UserError as err:
         st.info(message(err))
@@ -200,15 +232,29 @@ def _map(index: CorpusIndex, folder: str, stamp: float, layer: int) -> None:
         axes = (f"{method} 1", f"{method} 2")
         subtitle = tr("corpus_map_fitted", method=method, seed=maps.SEED)
     n = len(coords)
-    labels = index.labels()[:n]
+    columns = line_columns(folder, stamp)
+    names = sorted(columns, key=lambda c: (c != "label", c))  # the label first: the usual colour
+    if st.session_state.get(COLOUR) not in names:
+        st.session_state[COLOUR] = "label" if "label" in names else names[0]
+    by = st.radio(
+        tr("corpus_colour"),
+        names,
+        horizontal=True,
+        key=COLOUR,
+        format_func=lambda c: tr(f"corpus_colour_{c}") if c in KNOWN_COLUMNS else plain(c),
+    )
+    shown = tr(f"corpus_colour_{by}") if by in KNOWN_COLUMNS else by
     chart(
         corpus_fig.corpus_map(
             coords,
-            labels,
+            columns[by][:n],
             index.texts()[:n],
             tr("corpus_map_title", layer=layer_name(layer), n=n),
             axes,
             subtitle,
+            colour_name=shown,
+            # one PCA for every layer, so the same axes too: the points move, the frame stays
+            ranges=corpus_fig.span(pca.coords) if method == "PCA" else None,
         ),
         key="corpus_map",
     )
@@ -223,13 +269,20 @@ def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, laye
     if not first:
         st.info(tr("corpus_no_words"))
         return
-    c1, c2 = st.columns([3, 1])
-    word = c1.selectbox(
-        tr("corpus_word"), first, format_func=lambda g: plain(labels[g]), key="corpus_word"
+    if st.session_state.get(WORD) not in first:  # a new sentence, or a stale link
+        start = word_to_mask(t)
+        st.session_state[WORD] = start if start in first else first[0]
+    word = st.pills(
+        tr("corpus_word"),
+        first,
+        required=True,
+        key=WORD,
+        format_func=lambda g: plain(labels[g]),
+        width="stretch",
     )
-    k = c2.slider(tr("corpus_k"), 1, 50, value=10, key=K)
+    k = st.slider(tr("corpus_k"), 1, 50, value=10, key=K)
     try:
-        found = nearest(folder, stamp, key.model, t.text, first.index(word), k)
+        text, found = nearest(folder, stamp, key.model, t.text, first.index(word), k)
     except UserError as err:
         st.info(message(err))
         return
@@ -237,19 +290,18 @@ def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, laye
         {"cosine": round(n.score, 3), "line": n.line, **_kwic_row(n), "label": n.label}
         for n in found[layer]
     ]
-    st.caption(tr("corpus_neighbours_help", k=k, word=labels[word], layer=layer_name(layer)))
+    st.caption(tr("corpus_neighbours_help", k=k, word=text, layer=layer_name(layer)))
     table(pd.DataFrame(rows), hide_index=True, width="stretch")
-    wanted = labels[word].casefold()
-    shares = [
-        sum(n.token.casefold() == wanted for n in found[ly]) / max(len(found[ly]), 1)
-        for ly in index.layers
-    ]
+    counts = same_word_counts(text, found)
+    here = counts[index.layers.index(layer)]
+    st.caption(tr("corpus_same_here", n=here, k=k, word=text, layer=layer_name(layer)))
     chart(
         corpus_fig.same_word(
             [layer_name(ly) for ly in index.layers],
-            shares,
-            tr("corpus_same_title", word=labels[word], k=k),
-            tr("corpus_same_y"),
+            counts,
+            k,
+            tr("corpus_same_title", word=text, k=k),
+            tr("corpus_same_y", k=k),
         ),
         key="corpus_same",
     )
@@ -304,11 +356,11 @@ def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None
 
 def render(t: Trace, key: TraceKey) -> None:
     st.caption(tr("corpus_intro"))
-    index = _choose_index(key)
+    index = choose_index(key)
     if index is None:
         return
     folder = str(index.folder)
-    stamp = _stamp(folder)
+    stamp = index_stamp(folder)
     m = index.manifest
     st.caption(
         tr("corpus_about", lines=m["lines"], tokens=m["tokens"], words=m["words"], folder=folder)

@@ -15,17 +15,19 @@ from viz.analysis import probe as probing
 from viz.background import run_behind
 from viz.errors import UserError
 from viz.extract import POOLINGS, shared_pooled_embeddings, token_counts
+from viz.figures import corpus as corpus_fig
 from viz.figures import lines as lines_fig
 from viz.names import layer_name
 from viz.trace import Trace
 from viz.ui import model_picker, state
 from viz.ui.cached import allowed_models, get_encoder
 from viz.ui.i18n import labeller, tr
+from viz.ui.pages import corpus as corpus_page
 from viz.ui.state import TraceKey
 from viz.ui.widgets import chart, csv_bytes, message, plain, table
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-SOURCES = ("sentiment", "topic", "upload")
+SOURCES = ("sentiment", "topic", "upload", "index")
 SOURCE = state.widget("probe_source", translated=True, link=state.choice(SOURCES))
 LAYER = state.widget("probe_layer", persist=True, clamp=state.layers_from(0))
 POOLING = state.widget("probe_pooling", persist=True)
@@ -186,6 +188,155 @@ def plan_notices(plan: Plan, model_name: str) -> None:
             st.caption(tr("probe_no_reader") + " " + tr("models_offline_help"))
 
 
+@dataclass(frozen=True)
+class IndexData:
+    """The labelled lines of an index that a probe reads, or why there are none."""
+
+    rows: np.ndarray  # [n] lines read
+    labels: tuple[str, ...]
+    labelled: int  # lines with a label of a class large enough to split
+    rare: tuple[str, ...]  # labels left out: fewer than probing.MIN_PER_LABEL lines
+    rare_lines: int
+    classes: dict[str, int]  # of the lines read
+
+
+def index_rows(labels: list[str], texts: list[str], max_rows: int) -> IndexData:
+    """The lines of an index a probe reads: labelled, not blank, of a label with enough lines
+    to split; at most ``max_rows`` of them, a seeded sample that keeps each label's share."""
+    usable = [i for i, (lab, txt) in enumerate(zip(labels, texts)) if lab and txt.strip()]
+    counts: dict[str, int] = {}
+    for i in usable:
+        counts[labels[i]] = counts.get(labels[i], 0) + 1
+    rare = tuple(lab for lab, n in counts.items() if n < probing.MIN_PER_LABEL)
+    kept = np.array([i for i in usable if labels[i] not in rare], np.int64)
+    picked = probing.within_budget(
+        [labels[i] for i in kept], np.ones(len(kept)), budget=len(kept), max_rows=max_rows
+    )
+    rows = kept[picked] if len(kept) else kept
+    classes: dict[str, int] = {}
+    for i in rows:
+        classes[labels[i]] = classes.get(labels[i], 0) + 1
+    return IndexData(
+        rows=rows,
+        labels=tuple(labels[i] for i in rows),
+        labelled=len(kept),
+        rare=rare,
+        rare_lines=sum(counts[lab] for lab in rare),
+        classes=classes,
+    )
+
+
+def index_features(index, rows: np.ndarray) -> np.ndarray:
+    """[n, K, D] the stored mean-pooled vectors of ``rows`` at every layer of the index."""
+    return np.stack([index.line_vectors(layer)[rows] for layer in index.layers], axis=1)
+
+
+@st.cache_resource(max_entries=RESULTS_KEPT, show_spinner=False)
+def index_probe(folder: str, stamp: float, _index, _data: IndexData):
+    """Per layer of the index (in its order), the probe's scores on its stored line vectors."""
+    bar = st.progress(0.0)
+
+    def work(report):
+        features = {"mean": index_features(_index, _data.rows)}
+        return probing.probe_layers(features, _data.labels, progress=report)
+
+    scores = run_behind(work, progress=bar.progress)
+    bar.empty()
+    return scores
+
+
+def render_index(t: Trace, key: TraceKey) -> None:
+    """The probe on the labels of a corpus index, at each of its layers, from the vectors it
+    stores (the Corpus page's choice of index, shared with it)."""
+    st.caption(tr("probe_index_help"))
+    index = corpus_page.choose_index(key)
+    if index is None:
+        return
+    folder = str(index.folder)
+    stamp = corpus_page.index_stamp(folder)
+    if not index.manifest.get("labels"):
+        st.info(tr("probe_index_no_labels"))
+        return
+    f = t.facts
+    max_rows = min(probing.MAX_ROWS, FEATURE_BYTES // (len(index.layers) * f.hidden_size * 4))
+    data = index_rows(index.labels(), index.texts(), max_rows)
+    if data.rare:
+        st.info(
+            tr(
+                "probe_index_rare",
+                n=data.rare_lines,
+                need=probing.MIN_PER_LABEL,
+                labels=", ".join(map(repr, data.rare[:5])),
+            )
+        )
+    if len(data.classes) < 2:
+        shown = ", ".join(f"{lab!r}: {n}" for lab, n in list(data.classes.items())[:5])
+        st.info(tr("probe_index_one_class", need=probing.MIN_PER_LABEL, classes=shown or "-"))
+        return
+    if len(data.rows) < data.labelled:
+        st.info(tr("probe_index_sampled", n=len(data.rows), total=data.labelled))
+    done_key = ("probe_index", folder, stamp)
+    if not st.session_state.get(str(done_key)):
+        slot = st.empty()
+        with slot.container():
+            st.info(tr("probe_start"))
+            clicked = st.button(tr("probe_run"), type="primary", key="probe_index_run")
+        if not clicked:
+            return
+        slot.empty()
+        st.session_state[str(done_key)] = True
+    with st.spinner(tr("probe_index_running", n=len(data.rows), m=len(index.layers))):
+        scores = index_probe(folder, stamp, index, data)
+    top = probing.best(scores)
+    layers = index.layers
+    chance = max(data.classes.values()) / len(data.rows)
+    st.caption(tr("probe_index_help_chart", folds=top.folds, chance=chance))
+    chart(
+        corpus_fig.probe_by_layer(
+            [layer_name(ly) for ly in layers],
+            np.array([s.mean for s in scores]),
+            np.array([s.std for s in scores]),
+            top.layer,
+            tr("probe_title"),
+            tr("y_accuracy"),
+            "mean",
+            tr("best"),
+            chance=chance,
+            chance_name=tr("probe_chance"),
+        ),
+        key="probe_index_chart",
+    )
+    close = [
+        layer_name(layers[s.layer])
+        for s in sorted(scores, key=lambda s: -s.mean)
+        if s is not top and s.mean >= top.mean - top.std
+    ]
+    st.success(
+        tr(
+            "probe_index_best",
+            layer=layer_name(layers[top.layer]),
+            acc=top.mean,
+            std=top.std,
+            close=", ".join(close) or "-",
+        )
+    )
+    table(
+        pd.DataFrame(
+            [
+                {
+                    "layer": layer_name(layers[s.layer]),
+                    "accuracy": round(s.mean, 4),
+                    "std": round(s.std, 4),
+                }
+                for s in scores
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        height=240,
+    )
+
+
 def render(t: Trace, key: TraceKey) -> None:
     source = st.radio(
         tr("probe_data"),
@@ -194,6 +345,9 @@ def render(t: Trace, key: TraceKey) -> None:
         horizontal=True,
         format_func=labeller(lambda s: "probe_upload" if s == "upload" else f"probe_sample_{s}"),
     )
+    if source == "index":
+        render_index(t, key)
+        return
     if source == "upload":
         raw = read_upload()
     else:
