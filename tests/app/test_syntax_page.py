@@ -167,3 +167,20 @@ def test_2d_view_of_a_chinese_reader_rings_jieba_parts_of_speech(chinese_folder)
     assert rings[0]["legendgrouptitle"]["text"] == "词性（圆环）"
     proper = next(d for d in rings if d["name"] == "专有名词 (PROPN)")
     assert len(proper["customdata"]) == 3 * 5  # 北 京 天 安 门 at the embeddings and both layers
+
+
+def test_probe_caption_gives_tenneys_bert_large_layer_and_its_share_of_this_depth(
+    tiny_mlm_folder,
+):
+    from viz.syntax.run import bundled_sentences
+
+    at = new_app(view="syntax", model=tiny_mlm_folder, text="The cat sat.", syntax_source="mine")
+    at.text_area(key="syntax_mine").input("\n".join(bundled_sentences(40))).run()
+    at.radio(key="syntax_task").set_value("pos").run()
+    at.button(key="syntax_probe_run").click().run()
+    assert no_problem(at), [e.value for e in at.exception]
+    caption = next(c.value for c in at.caption if "E_Δ" in c.value)
+    # Table 1 of Tenney et al. 2019: POS at E_Δ = 3.39 of 24 layers, 14% of the way up; this
+    # model has 2 layers
+    assert "BERT-large's 24 layers: E_Δ = 3.39" in caption and "14% of the way up" in caption
+    assert "this model's 2 layers it would be layer 0.28" in caption

@@ -394,6 +394,10 @@ def test_probe_tokens_cli_json(tmp_path, tiny_mlm_folder, capsys):
     assert out["task"] == "dep" and len(out["layers"]) == 3  # embeddings + 2 layers
     assert {"accuracy", "std", "layer"} == set(out["layers"][0])
     assert {"majority", "embedding", "expected_layer", "tenney_expected_layer"} <= set(out)
+    # Tenney et al. 2019, Table 1: E_Δ of dependency labelling on BERT-large's 24 layers,
+    # at the same share of this model's 2
+    assert out["tenney_bert_large"] == 5.69
+    assert out["tenney_expected_layer"] == round(5.69 * 2 / 24, 2)
 
 
 def test_one_heads_arcs_are_the_counted_predictions(tiny_encoders):

@@ -115,8 +115,9 @@ def run_probe_tokens(args: argparse.Namespace) -> None:
         print(f"{layer_name(row['layer']):<6}{row['accuracy']:>9.3f}{row['std']:>8.3f}")
     print(
         f"majority ({out['majority_label']}) {out['majority']:.3f}; {out['words']} words, "
-        f"{out['labels']} labels; expected layer {out['expected_layer']:.2f} (Tenney et al., "
-        f"scaled: {out['tenney_expected_layer']:.2f})"
+        f"{out['labels']} labels; expected layer {out['expected_layer']:.2f} (Tenney et al.: "
+        f"{out['tenney_bert_large']:.2f} of BERT-large's 24 layers, "
+        f"{out['tenney_expected_layer']:.2f} at this model's depth)"
     )
 
 

@@ -15,8 +15,10 @@ from viz.errors import UserError
 from viz.syntax.annotate import Annotation, word_pieces
 
 TASKS = ("pos", "ner", "dep")
-# Tenney et al. 2019 (Table 1, BERT-large, 24 layers): the expected layer E_Δ[ℓ] at which each
-# task's score climbs, from their cumulative scoring. Shown scaled to the model's own depth.
+# Tenney, Das & Pavlick 2019, "BERT Rediscovers the Classical NLP Pipeline", Table 1 (BERT-large,
+# 24 layers): the expected layer E_Δ[ℓ] of their cumulative scoring for POS, Entities and Deps.
+# (their dependency labelling). Only BERT-large was measured: shown at the same share of the
+# depth of the model probed, a rough guide.
 TENNEY_EXPECTED = {"pos": 3.39, "ner": 4.64, "dep": 5.69}
 TENNEY_LAYERS = 24
 MAX_WORDS = 3000  # words a run probes (a seeded sample keeping each label's share): ~1 min
@@ -122,7 +124,8 @@ def as_rows(probe: TokenProbe) -> dict:
         "majority_label": probe.majority_label,
         "embedding": round(probe.embedding, 4),
         "expected_layer": round(probe.expected_layer, 2),
-        "tenney_expected_layer": round(probe.tenney_layer, 2),
+        "tenney_expected_layer": round(probe.tenney_layer, 2),  # at this model's depth
+        "tenney_bert_large": TENNEY_EXPECTED[probe.task],  # of BERT-large's 24 layers
         "layers": [
             {"layer": s.layer, "accuracy": round(s.mean, 4), "std": round(s.std, 4)}
             for s in probe.scores

@@ -473,7 +473,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "syntax_probe_series": "linear probe",
         "syntax_majority": "majority ({label})",
         "syntax_probe_title": "Probe accuracy per layer: {task}",
-        "syntax_probe_help": "{words} words, {labels} labels ({folds}-fold cross-validation, seeded; error bars: one standard deviation over folds). Always guessing the commonest label scores {majority:.1%}; the embedding layer {emb:.1%}; the best layer is {best} ({acc:.1%}). The score climbs around layer {expected:.2f} (Tenney et al.'s expected layer, from these scores); Tenney et al. found it for BERT-large at a depth that would be layer {tenney:.2f} of this model.",
+        "syntax_probe_help": "{words} words, {labels} labels ({folds}-fold cross-validation, seeded; error bars: one standard deviation over folds). Always guessing the commonest label scores {majority:.1%}; the embedding layer {emb:.1%}; the best layer is {best} ({acc:.1%}). The score climbs around layer {expected:.2f} (Tenney et al.'s expected layer E_Δ, the gains' centre, here from single-layer scores where theirs mix layers 0 to ℓ). Their figure is for BERT-large's 24 layers: E_Δ = {paper:.2f} for this task (Tenney et al. 2019, Table 1), {share:.0%} of the way up; at the same share of this model's {layers} layers it would be layer {tenney:.2f}, a rough guide only, as they measured no other depth.",
         "col_relation": "relation",
         "col_count": "count",
         "col_best_head": "best head",

@@ -473,7 +473,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "syntax_probe_series": "线性探针",
         "syntax_majority": "多数类（{label}）",
         "syntax_probe_title": "每层的探针准确率：{task}",
-        "syntax_probe_help": "{words} 个词，{labels} 个标签（{folds} 折交叉验证，固定随机种子；误差线：各折的一个标准差）。总猜最常见的标签得 {majority:.1%}；嵌入层 {emb:.1%}；最佳层是 {best}（{acc:.1%}）。分数大约在第 {expected:.2f} 层上升（Tenney 等的期望层，由这些分数算出）；Tenney 等在 BERT-large 上得到的位置，按深度换算相当于本模型的第 {tenney:.2f} 层。",
+        "syntax_probe_help": "{words} 个词，{labels} 个标签（{folds} 折交叉验证，固定随机种子；误差线：各折的一个标准差）。总猜最常见的标签得 {majority:.1%}；嵌入层 {emb:.1%}；最佳层是 {best}（{acc:.1%}）。分数大约在第 {expected:.2f} 层上升（Tenney 等的期望层 E_Δ，即各层增益的重心；这里由单层分数算出，他们的分数混合了第 0 至 ℓ 层）。他们的数字针对 BERT-large 的 24 层：此任务 E_Δ = {paper:.2f}（Tenney 等 2019，表 1），约在深度的 {share:.0%} 处；按同样的比例放到本模型的 {layers} 层，相当于第 {tenney:.2f} 层。这只是粗略参考，他们没有测量其他深度。",
         "col_relation": "关系",
         "col_count": "次数",
         "col_best_head": "最佳头",

@@ -18,7 +18,7 @@ from viz.figures import syntax as syntax_fig
 from viz.names import head_name
 from viz.syntax import heads as syntax_heads
 from viz.syntax.annotate import Annotation, align, annotate
-from viz.syntax.probe_tokens import TASKS, TokenProbe
+from viz.syntax.probe_tokens import TASKS, TENNEY_EXPECTED, TENNEY_LAYERS, TokenProbe
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_encoder, get_trace
@@ -240,6 +240,9 @@ def probe_section(t: Trace, key: TraceKey, texts: list[str]) -> None:
             acc=top.mean,
             expected=probe.expected_layer,
             tenney=probe.tenney_layer,
+            paper=TENNEY_EXPECTED[task],
+            share=TENNEY_EXPECTED[task] / TENNEY_LAYERS,
+            layers=t.facts.num_layers,
             folds=top.folds,
         )
     )
