@@ -57,6 +57,31 @@ def test_own_copies_first_at_every_layer_bundled(bundled, tmp_path):
     _copies_first(bundled, tmp_path / "idx", layers)
 
 
+def test_own_copies_first_with_the_approximate_index(bundled, tmp_path):
+    """An inverted file probes the query's nearest lists; a copy of the query has the same
+    nearest centroid, so its copies are among the candidates and score 1.0, first."""
+    layers = list(range(bundled.facts.num_layers + 1))
+    build_index(bundled, CORPUS, LABELS, tmp_path / "idx", layers, approximate_above=0)
+    index = CorpusIndex(tmp_path / "idx")
+    assert {index.faiss_kind(layer) for layer in layers} == {"IndexIVFFlat"}
+    kind = index.manifest["faiss"]["L6"]
+    assert kind["nlist"] > 1 and index.faiss(6).nprobe == kind["nprobe"]
+    _copies_first(bundled, tmp_path / "idx", layers)
+    build_index(bundled, CORPUS, LABELS, tmp_path / "flat", [6])
+    assert CorpusIndex(tmp_path / "flat").faiss_kind(6) == "IndexFlatIP"
+
+
+def test_word_means_kept_and_averaged_again_agree(bundled, tmp_path):
+    from viz.corpus.index import SHARDS, _word_means
+
+    build_index(bundled, CORPUS, None, tmp_path / "idx", [0, 6], shard_lines=3)
+    assert not list((tmp_path / "idx" / SHARDS).rglob("words-*.npy"))  # in FAISS now
+    again = np.concatenate(list(_word_means(tmp_path / "idx", "L6")))
+    index = CorpusIndex(tmp_path / "idx")
+    stored = index.faiss(6).reconstruct_n(0, index.faiss(6).ntotal)
+    np.testing.assert_allclose(stored, again, atol=1e-5)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_own_copies_first_tiny(tiny_encoders, tmp_path, family):
     encoder = tiny_encoders[family]

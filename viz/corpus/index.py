@@ -2,11 +2,15 @@
 
 A folder holds, per shard of lines (``shards/00000/``), the token table (line, position, token,
 word, offsets), the words (pieces merged), the lines (text, label) and, per layer, every token's
-vector and every line's mean-pooled vector, all Parquet; then ``faiss/<layer>.index``, an exact
+vector and every line's mean-pooled vector, all Parquet; then ``faiss/<layer>.index``, an
 inner-product index of the words' normalised mean vectors (inner product of unit vectors is the
-cosine). ``plan.json`` is written first (model, layers, input fingerprint: what a resumed run
-must match), each shard appears by a rename once whole, and ``manifest.json`` is written last:
-a folder without it is not an index yet, however many shards it has.
+cosine): exact (``IndexFlatIP``) up to ``APPROXIMATE_ABOVE`` words, an inverted file
+(``IndexIVFFlat``) above, so that a query stays fast on millions of words; the manifest names
+each layer's kind. The word means are computed while a shard is in memory and kept beside it
+(``words-<layer>.npy``) until the FAISS indexes are built. ``plan.json`` is written first
+(model, layers, input fingerprint: what a resumed run must match), each shard appears by a
+rename once whole, and ``manifest.json`` is written last: a folder without it is not an index
+yet, however many shards it has.
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ FORMAT = "viz-corpus-index"
 VERSION = 1
 PLAN, MANIFEST, SHARDS, FAISS = "plan.json", "manifest.json", "shards", "faiss"
 SHARD_LINES = 1024  # lines per shard: what an interrupted run can lose, and the memory bound
+# Above this many words in a layer, an exact scan costs more than ~40 ms a query on 2 CPUs
+APPROXIMATE_ABOVE = 100_000
+# Lists probed per query: a sentence's own copies are in the query's nearest list (the same
+# vector has the same nearest centroid), and more lists raise the recall of the rest
+NPROBE = 32
+# Vector Parquet columns: dictionary encoding and statistics are useless on float vectors and
+# cost most of the write; random floats barely compress, so no codec either
+VECTOR_WRITE = {"compression": "none", "use_dictionary": False, "write_statistics": False}
 
 
 @dataclass
@@ -49,6 +61,7 @@ class LineRows:
     words: list[str]  # per word, its characters
     token_vectors: np.ndarray  # float32 [K, T, D]
     line_vector: np.ndarray  # float32 [K, D], mean over the tokens (as ``extract``'s mean)
+    word_vectors: np.ndarray  # float32 [K, W, D], each word's mean over its pieces
 
 
 def _limit(encoder: Encoder, max_tokens: int | None) -> int:
@@ -81,6 +94,11 @@ def encode_lines(
             pooled = ((hidden * m).sum(dim=2) / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
         per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
         pooled_np = pooled.float().cpu().numpy()  # [B, K, D]
+        K, B, T, D = hidden.shape
+        pieces: list[np.ndarray] = []  # per line, its word tokens' flat positions in the batch
+        owners: list[np.ndarray] = []  # ... and their word's number in the batch
+        made: list[tuple[int, dict]] = []
+        words_before = 0
         for b, (i, n) in enumerate(zip(index, mask.sum(dim=1).tolist())):
             enc = encoded.encodings[i]
             special = np.array(enc.special_tokens_mask[:n], dtype=bool)
@@ -106,16 +124,37 @@ def encode_lines(
             for w, group in enumerate(groups):
                 for t in group:
                     word_index[t] = w
-            out[i] = LineRows(
-                line=int(lines[i]),
-                tokens=list(shown),
-                word_index=word_index,
-                starts=offsets[:, 0].tolist(),
-                ends=offsets[:, 1].tolist(),
-                words=labels,
-                token_vectors=np.ascontiguousarray(per_text[b, :, :n]),
-                line_vector=pooled_np[b],
+            widx = np.asarray(word_index, np.int64)
+            (at,) = np.nonzero(widx >= 0)
+            pieces.append(b * T + at)
+            owners.append(words_before + widx[at])
+            made.append(
+                (
+                    words_before,
+                    dict(
+                        line=int(lines[i]),
+                        tokens=list(shown),
+                        word_index=word_index,
+                        starts=offsets[:, 0].tolist(),
+                        ends=offsets[:, 1].tolist(),
+                        words=labels,
+                        token_vectors=np.ascontiguousarray(per_text[b, :, :n]),
+                        line_vector=pooled_np[b],
+                    ),
+                )
             )
+            words_before += len(groups)
+        # every word's mean over its pieces, for the whole batch at once: [K, W, D]
+        with torch.inference_mode():
+            at = torch.from_numpy(np.concatenate(pieces))
+            owner = torch.from_numpy(np.concatenate(owners))
+            flat = hidden.reshape(K, B * T, D)[:, at].float()  # [K, P, D]
+            sums = torch.zeros(K, words_before, D).index_add_(1, owner, flat)
+            counts = torch.bincount(owner, minlength=words_before).clamp(min=1)
+            means = (sums / counts[None, :, None]).numpy()  # [K, W, D]
+        for (first, fields), i in zip(made, index):
+            W = len(fields["words"])
+            out[i] = LineRows(**fields, word_vectors=means[:, first : first + W])
     return out  # type: ignore[return-value]
 
 
@@ -180,29 +219,25 @@ def write_shard(
     final = shards / f"{number:05d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{number:05d}.", suffix=".partial", dir=shards))
     try:
-        line_col, pos, tok, word, widx, start, end = [], [], [], [], [], [], []
-        w_line, w_pos, w_word, w_start, w_end, w_pieces = [], [], [], [], [], []
-        for r in rows:
-            T = len(r.tokens)
-            line_col += [r.line] * T
-            pos += range(T)
-            tok += r.tokens
-            word += [r.words[w] if w >= 0 else r.tokens[t] for t, w in enumerate(r.word_index)]
-            widx += r.word_index
-            start += r.starts
-            end += r.ends
-            first: dict[int, int] = {}
-            for t, w in enumerate(r.word_index):
-                if w >= 0:
-                    first.setdefault(w, t)
-            for w, label in enumerate(r.words):
-                pieces = [t for t, x in enumerate(r.word_index) if x == w]
-                w_line.append(r.line)
-                w_pos.append(first[w])
-                w_word.append(label)
-                w_start.append(r.starts[pieces[0]])
-                w_end.append(r.ends[pieces[-1]])
-                w_pieces.append(len(pieces))
+        numbers = np.array([r.line for r in rows], np.int64)
+        counts = np.array([len(r.tokens) for r in rows], np.int64)
+        widx = np.array([w for r in rows for w in r.word_index], np.int32)  # [sum T]
+        line_col = np.repeat(numbers, counts)
+        pos = np.arange(len(widx), dtype=np.int32) - np.repeat(np.cumsum(counts) - counts, counts)
+        start = np.array([x for r in rows for x in r.starts], np.int32)
+        end = np.array([x for r in rows for x in r.ends], np.int32)
+        tok = [t for r in rows for t in r.tokens]
+        # a token's word: its word's characters, or its own label for a special token
+        word_labels = [w for r in rows for w in r.words]
+        line_words = np.array([len(r.words) for r in rows], np.int64)
+        word_of = np.repeat(np.cumsum(line_words) - line_words, counts) + widx  # into word_labels
+        word = [word_labels[g] if w >= 0 else t for t, w, g in zip(tok, widx, word_of.tolist())]
+        # a word's pieces are consecutive tokens: runs of one (line, word index)
+        keep = np.flatnonzero(widx >= 0)
+        k_line, k_w = line_col[keep], widx[keep]
+        edge = np.r_[True, (k_line[1:] != k_line[:-1]) | (k_w[1:] != k_w[:-1])]
+        firsts = keep[edge]
+        lasts = keep[np.r_[edge[1:], True]] if len(keep) else keep
         i32 = pa.int32()
         pq.write_table(
             pa.table(
@@ -221,24 +256,25 @@ def write_shard(
         pq.write_table(
             pa.table(
                 {
-                    "line": pa.array(w_line, pa.int64()),
-                    "position": pa.array(w_pos, i32),
-                    "word": pa.array(w_word, pa.string()),
-                    "start": pa.array(w_start, i32),
-                    "end": pa.array(w_end, i32),
-                    "pieces": pa.array(w_pieces, i32),
+                    "line": pa.array(line_col[firsts], pa.int64()),
+                    "position": pa.array(pos[firsts], i32),
+                    "word": pa.array(word_labels, pa.string()),
+                    "start": pa.array(start[firsts], i32),
+                    "end": pa.array(end[lasts], i32),
+                    "pieces": pa.array((lasts - firsts + 1).astype(np.int32), i32),
                 }
             ),
             tmp / "words.parquet",
         )
-        numbers = [r.line for r in rows]
         pq.write_table(
             pa.table(
                 {
                     "line": pa.array(numbers, pa.int64()),
-                    "text": pa.array([texts[n] for n in numbers], pa.string()),
+                    "text": pa.array([texts[n] for n in numbers.tolist()], pa.string()),
                     "label": pa.array(
-                        [labels[n] for n in numbers] if labels is not None else [""] * len(rows),
+                        [labels[n] for n in numbers.tolist()]
+                        if labels is not None
+                        else [""] * len(rows),
                         pa.string(),
                     ),
                 }
@@ -248,14 +284,11 @@ def write_shard(
         for k, layer in enumerate(layers):
             name = layer_name(layer)
             tokens = np.concatenate([r.token_vectors[k] for r in rows])  # [sum T, D]
-            # random floats barely compress: no codec, so writing and reading cost nothing
-            pq.write_table(
-                _vector_table(tokens), tmp / f"tokens-{name}.parquet", compression="none"
-            )
+            pq.write_table(_vector_table(tokens), tmp / f"tokens-{name}.parquet", **VECTOR_WRITE)
             lines_v = np.stack([r.line_vector[k] for r in rows])
-            pq.write_table(
-                _vector_table(lines_v), tmp / f"lines-{name}.parquet", compression="none"
-            )
+            pq.write_table(_vector_table(lines_v), tmp / f"lines-{name}.parquet", **VECTOR_WRITE)
+            means = np.concatenate([r.word_vectors[k] for r in rows])  # [W, D]
+            np.save(tmp / f"words-{name}.npy", normalise(means))
         os.replace(tmp, final)
     finally:
         if tmp.exists():
@@ -263,8 +296,14 @@ def write_shard(
 
 
 def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
-    """Per shard, the words' normalised mean vectors at layer ``name`` [W, D], in word order."""
+    """Per shard, the words' normalised mean vectors at layer ``name`` [W, D], in word order:
+    kept beside the shard when it was written, else (a build interrupted after the FAISS
+    indexes began) averaged again from its token vectors."""
     for shard in sorted((folder / SHARDS).glob("[0-9]" * 5)):
+        kept = shard / f"words-{name}.npy"
+        if kept.exists():
+            yield np.load(kept, mmap_mode="r")  # faiss copies what it keeps
+            continue
         vectors = read_vectors(shard / f"tokens-{name}.parquet")
         table = pq.read_table(shard / "tokens.parquet", columns=["line", "word_index"])
         line = table.column("line").to_numpy()
@@ -285,24 +324,50 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def _build_faiss(folder: Path, layers: list[int]) -> int:
+def ivf_lists(words: int) -> int:
+    """Inverted lists for ``words`` vectors: about sqrt(n), a power of two, so that a list holds
+    some thousand vectors and the lists probed are a few per cent of the index."""
+    return int(2 ** round(np.log2(max(words, 1) ** 0.5)))
+
+
+def _faiss_index(blocks: list[np.ndarray], approximate_above: int):
+    """The index of one layer's word vectors and its description for the manifest."""
+    import faiss
+
+    n, d = sum(len(b) for b in blocks), blocks[0].shape[1]
+    if n <= approximate_above:
+        index = faiss.IndexFlatIP(d)
+        for block in blocks:
+            if len(block):
+                index.add(block)
+        return index, {"kind": "IndexFlatIP"}
+    lists = ivf_lists(n)
+    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, lists, faiss.METRIC_INNER_PRODUCT)
+    step = max(1, n // (64 * lists))  # faiss's advice: some 40-256 points per list
+    sample = np.ascontiguousarray(np.concatenate([b[::step] for b in blocks]))
+    index.train(sample)
+    for block in blocks:
+        if len(block):
+            index.add(block)
+    index.nprobe = min(NPROBE, lists)
+    return index, {"kind": "IndexIVFFlat", "nlist": lists, "nprobe": index.nprobe}
+
+
+def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tuple[int, dict]:
+    """Every layer's FAISS index, one layer in memory at a time; (words, kind per layer)."""
     import faiss
 
     (folder / FAISS).mkdir(exist_ok=True)
-    words = 0
+    words, kinds = 0, {}
     for layer in layers:
         name = layer_name(layer)
-        index = None
-        for block in _word_means(folder, name):
-            if index is None:
-                index = faiss.IndexFlatIP(block.shape[1])
-            if len(block):
-                index.add(block)
+        index, kinds[name] = _faiss_index(list(_word_means(folder, name)), approximate_above)
         words = index.ntotal
         tmp = folder / FAISS / f".{name}.index.partial"
         faiss.write_index(index, str(tmp))
         os.replace(tmp, folder / FAISS / f"{name}.index")
-    return words
+        del index
+    return words, kinds
 
 
 @dataclass
@@ -359,6 +424,7 @@ def build_index(
     shard_lines: int = SHARD_LINES,
     progress: Callable[[int], None] | None = None,
     engine: Engine | None = None,
+    approximate_above: int = APPROXIMATE_ABOVE,
 ) -> BuildResult:
     """Index ``texts`` into ``folder``, resuming a build of the same plan. ``progress(n)`` is
     called with the lines done since the last call (resumed shards included once).
@@ -409,9 +475,11 @@ def build_index(
         pq.read_metadata(folder / SHARDS / f"{n:05d}" / "tokens.parquet").num_rows
         for n in range(len(spans))
     )
-    words = _build_faiss(folder, layers)
-    manifest = {**plan, "tokens": tokens, "words": words, "shards": len(spans)}
+    words, kinds = _build_faiss(folder, layers, approximate_above)
+    manifest = {**plan, "tokens": tokens, "words": words, "shards": len(spans), "faiss": kinds}
     _write_json(folder / MANIFEST, manifest)
+    for means in (folder / SHARDS).glob("[0-9]" * 5 + "/words-*.npy"):
+        means.unlink()  # in the FAISS indexes now
     return BuildResult(len(texts), tokens, words, len(spans), kept, layers)
 
 
@@ -492,7 +560,15 @@ class CorpusIndex:
         if layer not in self._faiss:
             import faiss
 
-            self._faiss[layer] = faiss.read_index(
-                str(self.folder / FAISS / f"{layer_name(layer)}.index")
-            )
+            name = layer_name(layer)
+            index = faiss.read_index(str(self.folder / FAISS / f"{name}.index"))
+            kind = self.manifest.get("faiss", {}).get(name, {})
+            if "nprobe" in kind:
+                index.nprobe = kind["nprobe"]
+            self._faiss[layer] = index
         return self._faiss[layer]
+
+    def faiss_kind(self, layer: int) -> str:
+        """``IndexFlatIP`` (exact) or ``IndexIVFFlat`` (approximate) for ``layer``."""
+        self._check_layer(layer)
+        return self.manifest.get("faiss", {}).get(layer_name(layer), {}).get("kind", "IndexFlatIP")

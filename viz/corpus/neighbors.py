@@ -37,13 +37,8 @@ class Neighbor:
 def words_of(encoder: Encoder, text: str, layers: list[int], max_tokens: int | None = None):
     """The words of ``text`` and their mean vectors: (labels, first positions, [K, W, D])."""
     rows = encode_lines(encoder, [0], [clean_text(text)], layers, 1, max_tokens)[0]
-    W = len(rows.words)
-    vectors = np.zeros((len(layers), W, rows.token_vectors.shape[-1]), np.float32)
-    first = [0] * W
-    for w in range(W):
-        pieces = [t for t, x in enumerate(rows.word_index) if x == w]
-        first[w] = pieces[0]
-        vectors[:, w] = rows.token_vectors[:, pieces].mean(axis=1)
+    first = [rows.word_index.index(w) for w in range(len(rows.words))]
+    vectors = np.ascontiguousarray(rows.word_vectors)
     return rows.words, first, vectors
 
 

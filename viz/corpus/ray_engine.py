@@ -123,18 +123,22 @@ class _LineEncoder:
                 ),
                 "tokens": pa.array([r.token_vectors.tobytes() for r in rows], pa.binary()),
                 "pooled": pa.array([r.line_vector.tobytes() for r in rows], pa.binary()),
+                "words": pa.array([r.word_vectors.tobytes() for r in rows], pa.binary()),
             }
         )
 
 
 def _unpack(table: pa.Table, K: int) -> Iterator[LineRows]:
-    for line, meta, tokens, pooled in zip(
+    for line, meta, tokens, pooled, words_v in zip(
         table.column("line").to_pylist(),
         table.column("meta").to_pylist(),
         table.column("tokens").to_pylist(),
         table.column("pooled").to_pylist(),
+        table.column("words").to_pylist(),
     ):
         toks, word_index, starts, ends, words = json.loads(meta)
+        line_vector = np.frombuffer(pooled, np.float32).reshape(K, -1)
+        D = line_vector.shape[1]  # a line may have no tokens but its special ones, or no words
         yield LineRows(
             line=line,
             tokens=toks,
@@ -142,8 +146,9 @@ def _unpack(table: pa.Table, K: int) -> Iterator[LineRows]:
             starts=starts,
             ends=ends,
             words=words,
-            token_vectors=np.frombuffer(tokens, np.float32).reshape(K, len(toks), -1),
-            line_vector=np.frombuffer(pooled, np.float32).reshape(K, -1),
+            token_vectors=np.frombuffer(tokens, np.float32).reshape(K, len(toks), D),
+            line_vector=line_vector,
+            word_vectors=np.frombuffer(words_v, np.float32).reshape(K, len(words), D),
         )
 
 
