@@ -138,7 +138,10 @@ def test_merge_into_words_joins_the_characters_of_each_jieba_word(chinese_folder
 
 def ring_traces(at) -> list[dict]:
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    return [d for d in spec["data"] if d.get("marker", {}).get("symbol") == "circle-open"]
+    rings = [d for d in spec["data"] if d.get("marker", {}).get("symbol") == "circle-open"]
+    for d in rings:  # the rings' legend: its own, titled
+        d["legend_title"] = spec["layout"][d["legend"]]["title"]["text"]
+    return rings
 
 
 def test_2d_view_rings_each_token_in_its_part_of_speech_colour():
@@ -149,7 +152,7 @@ def test_2d_view_rings_each_token_in_its_part_of_speech_colour():
     rings = ring_traces(at)
     names = {d["name"] for d in rings}
     assert {"noun (NOUN)", "adjective (ADJ)", "determiner (DET)", "verb (VERB)"} <= names
-    assert rings[0]["legendgrouptitle"]["text"] == "Part of speech (ring)"
+    assert rings[0]["legend_title"] == "Part of speech (ring)"
     nouns = next(d for d in rings if d["name"] == "noun (NOUN)")
     assert len(nouns["customdata"]) == 7  # "dog" at the embedding layer and the bundled model's 6
     at = new_app(view="embeddings", text="Привет, как дела?", proj_pos_tags="1")
@@ -164,7 +167,7 @@ def test_2d_view_of_a_chinese_reader_rings_jieba_parts_of_speech(chinese_folder)
     rings = ring_traces(at)
     names = {d["name"] for d in rings}
     assert {"专有名词 (PROPN)", "动词 (VERB)"} <= names
-    assert rings[0]["legendgrouptitle"]["text"] == "词性（圆环）"
+    assert rings[0]["legend_title"] == "词性（圆环）"
     proper = next(d for d in rings if d["name"] == "专有名词 (PROPN)")
     assert len(proper["customdata"]) == 3 * 5  # 北 京 天 安 门 at the embeddings and both layers
 

@@ -8,39 +8,39 @@ to most) bow below it, green where they land on the word's governor.
 from __future__ import annotations
 
 import numpy as np
-from plotly.colors import qualitative
 
 from viz.figures import go
 from viz.figures.common import base_layout, safe, shorten
 
-# One colour per universal part of speech, fixed so a tag reads the same in every chart.
-UPOS = (
-    "NOUN",
-    "PROPN",
-    "VERB",
-    "AUX",
-    "ADJ",
-    "ADV",
-    "ADP",
-    "DET",
-    "PRON",
-    "NUM",
-    "CCONJ",
-    "SCONJ",
-    "PART",
-    "INTJ",
-    "PUNCT",
-    "SYM",
-    "X",
-)
-PALETTE = qualitative.Dark24
-POS_COLOURS = {tag: PALETTE[i % len(PALETTE)] for i, tag in enumerate(UPOS)}
+# One colour per universal part of speech, fixed so a tag reads the same in every chart; the
+# commonest tags (noun, proper noun, verb, adjective, adverb, adposition, determiner, pronoun,
+# punctuation) get hues far apart, the rarer ones lighter shades.
+POS_COLOURS = {
+    "NOUN": "#1f77b4",
+    "PROPN": "#17becf",
+    "VERB": "#d62728",
+    "AUX": "#ff9896",
+    "ADJ": "#ff7f0e",
+    "ADV": "#bcbd22",
+    "ADP": "#9467bd",
+    "DET": "#8c564b",
+    "PRON": "#e377c2",
+    "NUM": "#7b4173",
+    "CCONJ": "#c5b0d5",
+    "SCONJ": "#c49c94",
+    "PART": "#637939",
+    "INTJ": "#f7b6d2",
+    "PUNCT": "#7f7f7f",
+    "SYM": "#c7c7c7",
+    "X": "#393b79",
+}
+UPOS = tuple(POS_COLOURS)
 MATCH, MISS, PARSE = "#2ca02c", "#b0b0b0", "#1f77b4"
 STEPS = 24  # points per arc
 
 
 def pos_colour(tag: str) -> str:
-    return POS_COLOURS.get(tag, "#7f7f7f")
+    return POS_COLOURS.get(tag, "#000000")
 
 
 BELOW = -0.45  # the head's arcs start under the word labels
@@ -163,10 +163,11 @@ def pos_rings(
     pos: list[str],
     hover: list[str],
     pos_names: dict[str, str] | None = None,
-    group_title: str = "",
+    legend_title: str = "",
 ) -> go.Figure:
-    """Rings round a 2-D view's points in each token's part-of-speech colour, one legend entry
-    per part of speech (named by ``pos_names``, under ``group_title``). ``xy``: [K, T, 2], the
+    """Rings round a 2-D view's points in each token's part-of-speech colour, one entry per part
+    of speech (named by ``pos_names``) in a legend of their own at the right, titled
+    ``legend_title``, so the layers' legend below stays as it was. ``xy``: [K, T, 2], the
     points of K layers; ``pos``: T tags, empty where a token has none (special tokens);
     ``hover``: T names, escaped ("3 bank"). The points' own colours (layer or position) stay
     inside the rings."""
@@ -174,7 +175,6 @@ def pos_rings(
     for tag in dict.fromkeys(p for p in pos if p):
         idx = np.array([i for i in range(T) if pos[i] == tag])
         name = safe((pos_names or {}).get(tag, tag))
-        titled = {"legendgrouptitle": {"text": safe(group_title)}} if group_title else {}
         fig.add_trace(
             go.Scatter(
                 x=xy[:, idx, 0].ravel(),
@@ -187,11 +187,19 @@ def pos_rings(
                     "line": {"width": 2.5, "color": pos_colour(tag)},
                 },
                 name=name,
-                legendgroup="pos",
+                legend="legend2",
                 customdata=np.tile([hover[i] for i in idx], K),
                 hovertemplate="%{customdata} · " + name + "<extra></extra>",
-                **titled,
             )
         )
-    fig.update_layout(showlegend=True)
+    fig.update_layout(
+        showlegend=True,
+        legend2={
+            "title": {"text": safe(legend_title)},
+            "x": 1.02,
+            "xanchor": "left",
+            "y": 1,
+            "yanchor": "top",
+        },
+    )
     return fig

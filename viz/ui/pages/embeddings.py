@@ -48,7 +48,7 @@ def projection_subtitle(proj: Projection) -> str:
 
 def render(t: Trace, key: TraceKey) -> None:
     f = t.facts
-    c1, c2, c3, c4 = st.columns([2, 3, 3, 2])
+    c1, c2, c3, c4 = st.columns([2, 3, 2, 3])
     method = c1.radio(tr("method"), METHODS, horizontal=True, key=METHOD)
     long_input = t.num_tokens > ONE_LAYER_FROM
     follow_default(SCOPE, "one" if long_input else "all")  # until the user picks one
