@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from viz.tokens import TOKENIZER_LOCK, display_tokens, word_groups, word_texts
 FORMAT = "viz-corpus-index"
 VERSION = 1
 PLAN, MANIFEST, SHARDS, FAISS = "plan.json", "manifest.json", "shards", "faiss"
-SHARD_LINES = 1024  # lines per shard: what an interrupted run can lose, and the memory bound
+SHARD_LINES = 256  # lines per shard: what an interrupted run can lose, and the memory bound
 # Above this many words in a layer, an exact scan costs more than ~40 ms a query on 2 CPUs
 APPROXIMATE_ABOVE = 100_000
 # Lists probed per query: a sentence's own copies are in the query's nearest list (the same
@@ -119,7 +120,8 @@ def encode_lines(
                 getattr(encoder.tokenizer, "unk_token", None),
             )
             groups = [g for g in word_groups(word_ids) if word_ids[g[0]] >= 0]
-            labels = word_texts(groups, shown, offsets, np.zeros(n, np.int64), text, None)
+            # plain lists: word_texts indexes them element by element
+            labels = word_texts(groups, shown, offsets.tolist(), [0] * n, text, None)
             word_index = [-1] * n
             for w, group in enumerate(groups):
                 for t in group:
@@ -295,6 +297,11 @@ def write_shard(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _write(folder: Path, number: int, rows: list[LineRows], texts, labels, layers) -> int:
+    write_shard(folder, number, rows, texts, labels, layers)
+    return len(rows)
+
+
 def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
     """Per shard, the words' normalised mean vectors at layer ``name`` [W, D], in word order:
     kept beside the shard when it was written, else (a build interrupted after the FAISS
@@ -466,11 +473,23 @@ def build_index(
             s, e = spans[n]
             yield n, encode_lines(encoder, range(s, e), texts[s:e], layers, batch_size, limit)
 
-    run = (engine or local)(todo, spans)
-    for n, rows in run:
-        write_shard(folder, n, rows, texts, labels, layers)
-        if progress:
-            progress(len(rows))
+    # A shard is written on a thread while the next one is encoded: Parquet and numpy release
+    # the GIL, so the writing takes the CPU time the forward passes leave; one shard at a time
+    # in flight keeps memory at two shards.
+    with ThreadPoolExecutor(1, thread_name_prefix="viz-shard-writer") as writer:
+        pending: Future | None = None
+        for n, rows in (engine or local)(todo, spans):
+            if pending is not None:
+                if progress:
+                    progress(pending.result())
+                else:
+                    pending.result()
+            pending = writer.submit(_write, folder, n, rows, texts, labels, layers)
+            del rows
+        if pending is not None:
+            done_lines = pending.result()
+            if progress:
+                progress(done_lines)
     tokens = sum(
         pq.read_metadata(folder / SHARDS / f"{n:05d}" / "tokens.parquet").num_rows
         for n in range(len(spans))
