@@ -14,6 +14,7 @@ from viz.figures import go
 from viz.figures.common import (
     CLICKS,
     MAX_TICKS,
+    TICKS_OVERFLOW,
     ColourScale,
     Words,
     attention_trace,
@@ -144,6 +145,7 @@ def _index_axes(names: list[str], col_names: list[str], x_ticks: int,
             "range": [off - 0.5, off + n - 0.5],
             "showgrid": False,
             "zeroline": False,
+            **TICKS_OVERFLOW,
         }
     axes["xaxis"]["tickangle"] = -60
     # top down; cells need not be square (an image trace would otherwise pin them so)

@@ -13,6 +13,10 @@ from viz.figures import go
 from viz.figures.go import named_scale
 
 MAX_TICKS = 60  # beyond this, tick labels thin out so they stay readable
+# Plotly's default hides tick labels that cross the chart's edge, measuring every label against
+# every other on each redraw: 300 ms of a 512-token heatmap's step in Chromium. Our margins
+# make room for the labels, so there is nothing to hide.
+TICKS_OVERFLOW = {"ticklabeloverflow": "allow"}
 FONT = "Noto Sans, Noto Sans CJK SC, PingFang SC, Microsoft YaHei, sans-serif"
 
 
@@ -97,6 +101,8 @@ def layout_base(title: str, height: int = 500, top: int = 50) -> dict:
         "height": height,
         "margin": {"l": 10, "r": 10, "t": top, "b": 10},
         "font": {"family": FONT},
+        "xaxis": dict(TICKS_OVERFLOW),
+        "yaxis": dict(TICKS_OVERFLOW),
     }
 
 
@@ -116,6 +122,7 @@ def token_axis(labels: list[str], x: bool = True, max_ticks: int = MAX_TICKS) ->
         "tickvals": [labels[i] for i in idx],
         "ticktext": text,
         "tickfont": {"size": 11 if len(labels) <= 40 else 9},
+        **TICKS_OVERFLOW,
     }
     axis.update({"tickangle": -60} if x else {"autorange": "reversed"})
     return axis
