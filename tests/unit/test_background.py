@@ -99,3 +99,63 @@ def test_the_cancelled_error_is_what_the_work_sees():
         run_behind(work, progress=progress)
     time.sleep(0.2)
     assert seen and isinstance(seen[0], CancelledError)
+
+
+def test_the_work_waits_between_its_steps_while_a_session_runs():
+    """A run in progress holds the work at its next report; the run's end lets it go on."""
+    from viz.background import foreground
+
+    entered, ended = threading.Event(), []
+
+    def work(report):
+        report(0.5)
+        return time.monotonic()
+
+    def session() -> None:
+        with foreground.running():
+            entered.set()
+            time.sleep(0.3)  # the session's run: the work must not take its next step meanwhile
+            ended.append(time.monotonic())
+
+    runner = threading.Thread(target=session)
+    with foreground.running():  # the caller is a session too, but it waits: it does not count
+        runner.start()
+        assert entered.wait(5)
+        went_on = run_behind(work)
+    runner.join()
+    assert went_on >= ended[0]  # the report returned only once the other run was over
+    assert foreground.busy() == 0
+
+
+def test_a_run_that_never_ends_slows_the_work_but_does_not_stop_it():
+    from viz.background import YIELD_S, foreground
+
+    def work(report):
+        start = time.monotonic()
+        report(1.0)
+        return time.monotonic() - start
+
+    release = threading.Event()
+
+    def session() -> None:
+        with foreground.running():
+            release.wait(10)
+
+    runner = threading.Thread(target=session)
+    runner.start()
+    try:
+        waited = run_behind(work)
+    finally:
+        release.set()
+        runner.join()
+    assert YIELD_S * 0.9 <= waited < YIELD_S * 4
+
+
+def test_nested_runs_in_one_thread_count_once():
+    from viz.background import foreground
+
+    with foreground.running():
+        with foreground.running():
+            assert foreground.busy() == 1
+        assert foreground.busy() == 1
+    assert foreground.busy() == 0
