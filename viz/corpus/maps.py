@@ -1,7 +1,10 @@
 """The corpus map: every line's pooled vector in 2-D, comparable between layers.
 
-PCA is fitted once on the line vectors of every indexed layer stacked together, and each layer
-is drawn in those same two axes, so moving the layer slider moves the points, not the axes.
+Each layer's line vectors are centred and scaled to a root-mean-square norm of 1 (layers differ
+in offset and size by orders of magnitude: unscaled, the largest layer would set the axes and the
+others would sit in a corner of it); one PCA is then fitted on every layer stacked together, and
+each layer is drawn in those same two axes and ranges, so moving the layer slider moves the
+points, not the axes.
 t-SNE or UMAP, on request, is fitted per layer (its axes mean nothing from one layer to the
 next) with a fixed seed and PCA's coordinates as its start, so neighbouring layers look alike."""
 
@@ -22,12 +25,20 @@ class SharedPCA:
     explained: tuple[float, float]  # share of the variance on each axis, in percent
 
 
+def standardise(vectors: np.ndarray) -> np.ndarray:
+    """[K, N, D] -> each layer centred on its mean line, scaled to a root-mean-square norm of 1."""
+    x = vectors.astype(np.float64)
+    x -= x.mean(axis=1, keepdims=True)
+    rms = np.sqrt((x**2).sum(axis=2).mean(axis=1))  # [K]
+    return x / np.where(rms > 0, rms, 1.0)[:, None, None]
+
+
 def shared_pca(vectors: np.ndarray) -> SharedPCA:
-    """[K, N, D] line vectors at K layers -> one PCA for all of them."""
+    """[K, N, D] line vectors at K layers -> one PCA for all of them (each standardised)."""
     from sklearn.decomposition import PCA
 
     K, N, D = vectors.shape
-    flat = vectors.reshape(K * N, D).astype(np.float64)
+    flat = standardise(vectors).reshape(K * N, D)
     n = min(2, K * N, D)
     pca = PCA(n_components=n, random_state=SEED).fit(flat)
     coords = np.zeros((K * N, 2), np.float32)
