@@ -162,3 +162,24 @@ def test_figures_built_unchecked_are_the_figures_plotly_checks(monkeypatch):
     unchecked = [fig.to_plotly_json() for fig in every_figure()]
     for a, b in zip(checked, unchecked):
         assert json.loads(plotly.io.to_json(a)) == json.loads(plotly.io.to_json(b))
+
+
+def test_streamlit_sends_our_figures_through_orjson_with_the_same_json():
+    """Plotly serialises with orjson when it is installed (``engine="auto"``), as
+    ``st.plotly_chart`` does on every rerun: the same JSON as its own encoder, escapes, CJK
+    and NaN gaps included."""
+    import orjson  # noqa: F401 - a runtime dependency: the fast path must be there
+
+    rng = np.random.default_rng(0)
+    m = rng.dirichlet(np.ones(12) * 0.1, size=12).astype(np.float32)
+    labels = ["[CLS]", "<b>x</b>", "银行", "a&b", *[f"t{i}" for i in range(7)], "[SEP]"]
+    figures = [
+        attention.head_view(m, labels, "<b>heads</b>", threshold=0.01),  # NaN breaks its lines
+        attention.heatmap(m, labels, np.arange(12), "t", "w", ("a", "b"), WORDS),
+        attention.model_view(m[None, None].repeat(2, 0).repeat(3, 1), "mv", WORDS, width=300),
+    ]
+    for fig in figures:
+        fast = plotly.io.to_json(fig, validate=False)
+        slow = plotly.io.to_json(fig, validate=False, engine="json")
+        assert json.loads(fast) == json.loads(slow)
+    assert plotly.io.json.config.default_engine == "auto"
