@@ -160,3 +160,16 @@ def test_the_probe_says_when_an_index_cannot_be_probed(
     at.text_input(key="corpus_folder").input(str(single)).run()
     assert no_problem(at) and any(one_class in i.value for i in at.info)
     assert all(b.key != "probe_index_run" for b in at.button)
+
+
+def test_keyword_in_context_cuts_at_word_boundaries():
+    from viz.ui.pages.corpus import KWIC_CHARS, _left, _right
+
+    before = "the manager was patient with all my questions and set up the"
+    after = "account quickly, and then the whole family opened savings accounts too"
+    left, right = _left(before), _right(after)
+    assert left.startswith("…") and before.endswith(left[1:]) and len(left) <= KWIC_CHARS + 1
+    assert before[-len(left[1:]) - 1] == " "  # a whole word first, not "r was patient"
+    assert right.endswith("…") and after.startswith(right[:-1]) and len(right) <= KWIC_CHARS + 1
+    assert after[len(right[:-1])] == " "
+    assert _left("short  text") == "short text" and _right("short") == "short"

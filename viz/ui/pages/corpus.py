@@ -179,10 +179,32 @@ def _build_demo(model: str, folder: Path) -> None:
     bar.empty()
 
 
+def _left(text: str) -> str:
+    """The last ``KWIC_CHARS`` characters before a word, from a word boundary ("…" when cut)."""
+    left = " ".join(text.split())
+    if len(left) <= KWIC_CHARS:
+        return left
+    cut = left[-KWIC_CHARS:]
+    space = cut.find(" ")
+    return "…" + (cut[space + 1 :] if 0 <= space < len(cut) - 1 else cut)
+
+
+def _right(text: str) -> str:
+    """The first ``KWIC_CHARS`` characters after a word, to a word boundary ("…" when cut)."""
+    right = " ".join(text.split())
+    if len(right) <= KWIC_CHARS:
+        return right
+    cut = right[:KWIC_CHARS]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > 0 else cut) + "…"
+
+
 def _kwic_row(n, text_key: str = "word") -> dict:
-    left = " ".join(n.context[: n.start].split())[-KWIC_CHARS:]
-    right = " ".join(n.context[n.end :].split())[:KWIC_CHARS]
-    return {"left": left, text_key: n.context[n.start : n.end] or n.token, "right": right}
+    return {
+        "left": _left(n.context[: n.start]),
+        text_key: n.context[n.start : n.end] or n.token,
+        "right": _right(n.context[n.end :]),
+    }
 
 
 def choose_index(key: TraceKey) -> CorpusIndex | None:
@@ -345,9 +367,9 @@ def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None
             {
                 "activation": round(value, 3),
                 "line": line,
-                "left": " ".join(text[:start].split())[-KWIC_CHARS:],
+                "left": _left(text[:start]),
                 "token": tokens.column("token")[row].as_py(),
-                "right": " ".join(text[end:].split())[:KWIC_CHARS],
+                "right": _right(text[end:]),
             }
         )
     st.caption(tr("corpus_neurons_help", layer=layer, neuron=int(neuron), n=len(acts.values)))

@@ -254,6 +254,10 @@ def render_index(t: Trace, key: TraceKey) -> None:
         return
     folder = str(index.folder)
     stamp = corpus_page.index_stamp(folder)
+    m = index.manifest
+    st.caption(
+        tr("corpus_about", lines=m["lines"], tokens=m["tokens"], words=m["words"], folder=folder)
+    )
     if not index.manifest.get("labels"):
         st.info(tr("probe_index_no_labels"))
         return
@@ -333,7 +337,7 @@ def render_index(t: Trace, key: TraceKey) -> None:
         ),
         hide_index=True,
         width="stretch",
-        height=240,
+        height=min(400, 35 * (len(scores) + 1) + 3),  # every layer without a scroll bar
     )
 
 
