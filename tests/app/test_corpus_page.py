@@ -104,6 +104,7 @@ def test_the_word_comes_back_from_the_link_and_a_stale_one_is_replaced(demo_dir)
 def test_the_map_colours_by_any_column_with_fixed_axes(demo_dir):
     at = _open()
     colour = at.radio(key="corpus_colour")
+    assert any("probes this index's labels at every layer" in c.value for c in at.caption)
     assert list(colour.options) == ["label", "line number", "tokens in the line"]
     fig = at.get("plotly_chart")[0].proto.spec
     assert '"autorange":false' in fig.replace(" ", "")

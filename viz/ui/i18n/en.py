@@ -496,6 +496,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "corpus_map_pca": "PCA fitted once on every layer's line vectors: {a:.0f}% and {b:.0f}% of their variance",
         "corpus_map_fitted": "{method} of this layer (cosine, seed {seed}, started from the shared PCA)",
         "corpus_map_help_pca": "The two axes and their ranges are the same at every layer (each layer's line vectors centred and scaled to the same size, then one PCA of all layers together, drawn in one frame that holds every layer's points), so moving the layer slider moves the points, not the axes. Colour: the column chosen above; hover a point for its sentence.",
+        "corpus_probe_hint": "Which layer separates these labels best? The page 'Which layer should I use?' probes this index's labels at every layer (data: a corpus index's labels), from the vectors stored here.",
         "corpus_colour": "Colour by",
         "corpus_colour_label": "label",
         "corpus_colour_line": "line number",

@@ -496,6 +496,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "corpus_map_pca": "在所有层的行向量上一次拟合的 PCA：分别解释 {a:.0f}% 和 {b:.0f}% 的方差",
         "corpus_map_fitted": "本层的 {method}（余弦距离，随机种子 {seed}，从共享 PCA 开始）",
         "corpus_map_help_pca": "每一层使用同样的两条坐标轴和同样的范围（先把每一层的行向量居中并缩放到同样大小，再把所有层合在一起做一次 PCA，画在一个能容纳所有层的点的框里），因此拖动层滑块时移动的是点而不是坐标轴。颜色表示上面选的列；把鼠标移到点上可看到句子。",
+        "corpus_probe_hint": "哪一层最能区分这些标签？“该用哪一层？”页面可以在每一层上探测该索引的标签（数据选“语料索引的标签”），直接使用这里保存的向量。",
         "corpus_colour": "着色依据",
         "corpus_colour_label": "标签",
         "corpus_colour_line": "行号",

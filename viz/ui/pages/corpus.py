@@ -281,6 +281,8 @@ def _map(index: CorpusIndex, folder: str, stamp: float, layer: int) -> None:
         key="corpus_map",
     )
     st.caption(tr("corpus_map_help_pca") if method == "PCA" else tr("corpus_map_help_fitted"))
+    if index.manifest.get("labels"):
+        st.caption(tr("corpus_probe_hint"))
 
 
 def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, layer) -> None:
