@@ -7,10 +7,6 @@ torch's threads. Linux gives each thread its own nice value, and the threads a t
 own priority first: the CPUs go to whoever else needs them, and to the work when nobody does.
 The fresh thread matters: the caller's own OpenMP team already exists at normal priority, and
 an unprivileged thread cannot raise its priority back after lowering it.
-
-Priority shares the CPUs, not Python's lock: a lower-priority thread that holds the GIL still
-makes a session's run wait for it, slice after slice. So the work also steps aside between its
-steps while any session's script runs (``foreground``), for up to ``YIELD_S`` each time.
 """
 
 from __future__ import annotations
@@ -18,67 +14,11 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
 NICE = 10  # CFS weight 110 against 1024 at nice 0: about a tenth of a contended CPU
-# The longest a step of background work waits for the sessions' runs: a server that is never
-# idle still sees the work advance, one step per wait.
-YIELD_S = 0.5
-
-
-class _Foreground:
-    """How many script runs are in progress in this process, counted once a thread."""
-
-    def __init__(self) -> None:
-        self._busy = 0
-        self._changed = threading.Condition()
-        self._depth = threading.local()
-
-    def _add(self, n: int) -> None:
-        with self._changed:
-            self._busy += n
-            if not self._busy:
-                self._changed.notify_all()
-
-    @contextmanager
-    def running(self) -> Iterator[None]:
-        """Around a session's run (nested runs in the same thread count once)."""
-        depth = getattr(self._depth, "n", 0)
-        self._depth.n = depth + 1
-        if not depth:
-            self._add(1)
-        try:
-            yield
-        finally:
-            self._depth.n = depth
-            if not depth:
-                self._add(-1)
-
-    @contextmanager
-    def aside(self) -> Iterator[None]:
-        """A run that waits for background work does not count while it waits."""
-        counted = getattr(self._depth, "n", 0) > 0
-        if counted:
-            self._add(-1)
-        try:
-            yield
-        finally:
-            if counted:
-                self._add(1)
-
-    def busy(self) -> int:
-        return self._busy
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Wait until no run is in progress, or ``timeout`` seconds; True if none is."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._busy == 0, timeout)
-
-
-foreground = _Foreground()
 
 
 class CancelledError(Exception):
@@ -104,8 +44,7 @@ def run_behind(
     exception. ``report(p)`` from that thread reaches ``progress(p)`` in the calling thread,
     which waits meanwhile (Streamlit's elements can be updated only from a session's own
     thread). If the caller stops waiting (``progress`` raised, as Streamlit's elements do when
-    the session reruns), the work's next ``report`` raises ``CancelledError`` and the work ends.
-    Each ``report`` also waits while other sessions' runs are in progress (``foreground``)."""
+    the session reruns), the work's next ``report`` raises ``CancelledError`` and the work ends."""
     events: queue.SimpleQueue = queue.SimpleQueue()
     done = object()
     outcome: list = []
@@ -115,9 +54,6 @@ def run_behind(
         if cancel.is_set():
             raise CancelledError
         events.put(p)
-        foreground.wait_idle(YIELD_S)
-        if cancel.is_set():
-            raise CancelledError
 
     def run() -> None:
         lower_priority(nice)
@@ -131,10 +67,9 @@ def run_behind(
     thread = threading.Thread(target=run, name="viz-background", daemon=True)
     thread.start()
     try:
-        with foreground.aside():
-            while (event := events.get()) is not done:
-                if progress:
-                    progress(event)
+        while (event := events.get()) is not done:
+            if progress:
+                progress(event)
     except BaseException:
         cancel.set()
         raise

@@ -16,11 +16,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st  # noqa: E402
 
-from viz import background  # noqa: E402
 from viz.memory import return_freed_memory  # noqa: E402
 from viz.models import DEFAULT_MODEL, ModelLoadError  # noqa: E402
 from viz.tokens import MAX_CHARS  # noqa: E402
-from viz.trace import Trace  # noqa: E402
 from viz.ui import i18n, model_picker, state  # noqa: E402
 from viz.ui.cached import (  # noqa: E402
     allowed_model,
@@ -118,14 +116,6 @@ def bind_language() -> None:
     i18n.bind(st.session_state[LANG])
 
 
-def fragment_run(page, t: Trace, key: TraceKey, link_box) -> None:
-    """A page's own rerun, counted as a run for background work (``viz.background``)."""
-    with background.foreground.running():
-        bind_language()
-        page.render(t, key)
-        finish(link_box)
-
-
 def finish(link_box) -> None:
     """After the page: the address, and the share link (in the sidebar) that copies it."""
     state.to_address()
@@ -160,11 +150,6 @@ def page_input():
 
 
 def main() -> None:
-    with background.foreground.running():  # background work steps aside meanwhile
-        frame()
-
-
-def frame() -> None:
     st.set_page_config(page_title="BERT layer explorer", page_icon="🔎", layout="wide")
     return_freed_memory()  # keeps resident memory near the cache bounds
     state.from_address(
@@ -183,7 +168,7 @@ def frame() -> None:
     if getattr(page, "FRAGMENT", False):
         # A change of the page's own widgets reruns only the page (and the link it writes
         # into the sidebar's box): the rest of the frame is neither rebuilt nor resent.
-        st.fragment(lambda: fragment_run(page, t, key, link_box))()
+        st.fragment(lambda: (bind_language(), page.render(t, key), finish(link_box)))()
     else:
         page.render(t, key)
         finish(link_box)
