@@ -15,6 +15,7 @@ yet, however many shards it has.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -337,23 +338,29 @@ def ivf_lists(words: int) -> int:
     return int(2 ** round(np.log2(max(words, 1) ** 0.5)))
 
 
-def _faiss_index(blocks: list[np.ndarray], approximate_above: int):
-    """The index of one layer's word vectors and its description for the manifest."""
+def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: int):
+    """The index of one layer's word vectors and its description for the manifest.
+    ``blocks()`` yields the vectors shard by shard, afresh each call: each pass holds one
+    shard's block beside the index, not every shard's at once (memory-mapped blocks count in
+    the process's resident memory while they are mapped)."""
     import faiss
 
-    n, d = sum(len(b) for b in blocks), blocks[0].shape[1]
+    n, d = 0, None
+    for block in blocks():
+        n, d = n + len(block), block.shape[1]
     if n <= approximate_above:
         index = faiss.IndexFlatIP(d)
-        for block in blocks:
+        for block in blocks():
             if len(block):
                 index.add(block)
         return index, {"kind": "IndexFlatIP"}
     lists = ivf_lists(n)
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, lists, faiss.METRIC_INNER_PRODUCT)
     step = max(1, n // (64 * lists))  # faiss's advice: some 40-256 points per list
-    sample = np.ascontiguousarray(np.concatenate([b[::step] for b in blocks]))
-    index.train(sample)
-    for block in blocks:
+    sample = np.concatenate([np.array(b[::step]) for b in blocks()])  # copies: the maps go
+    index.train(np.ascontiguousarray(sample))
+    del sample
+    for block in blocks():
         if len(block):
             index.add(block)
     index.nprobe = min(NPROBE, lists)
@@ -368,7 +375,8 @@ def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tup
     words, kinds = 0, {}
     for layer in layers:
         name = layer_name(layer)
-        index, kinds[name] = _faiss_index(list(_word_means(folder, name)), approximate_above)
+        blocks = functools.partial(_word_means, folder, name)
+        index, kinds[name] = _faiss_index(blocks, approximate_above)
         words = index.ntotal
         tmp = folder / FAISS / f".{name}.index.partial"
         faiss.write_index(index, str(tmp))
