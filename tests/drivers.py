@@ -257,3 +257,24 @@ NEWER_TINY_CONFIGS = {
 # viz.arch.family.RECOMPUTED does not hold); the view says so for them. None at present.
 TINY_CONFIGS_WITHOUT_MATH: dict = {}
 ALL_TINY_CONFIGS = {**TINY_CONFIGS, **NEWER_TINY_CONFIGS, **TINY_CONFIGS_WITHOUT_MATH}
+
+
+def chinese_reader(folder: Path, text: str) -> Path:
+    """A tiny random BERT whose vocabulary has every character of ``text`` (but ","): a model
+    that reads it one character per token, saved in ``folder``."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(text) - {","})]
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+    )
+    BertModel(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder

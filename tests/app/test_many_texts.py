@@ -8,16 +8,13 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from streamlit.runtime.uploaded_file_manager import UploadedFile
-from transformers import BertConfig, BertModel, BertTokenizer
 
 import viz.capture
-from tests.drivers import charts, new_app, no_problem
+from tests.drivers import charts, chinese_reader, new_app, no_problem
 from viz import capture
 from viz.analysis import probe as probing
 from viz.models import DEFAULT_MODEL
@@ -152,23 +149,6 @@ def test_the_probe_reads_a_token_budget_of_texts_cut_at_128(monkeypatch):
 
 
 # ---------------------------------------------------------------- [UNK] in the probe's texts
-def chinese_reader(folder: Path, text: str) -> Path:
-    """A tiny BERT whose vocabulary has every character of ``text``: a model that reads it."""
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(set(text) - {","})]
-    tok = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-    )
-    BertModel(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
 @pytest.mark.parametrize(
     ("lang", "words"), [("en", "not in this model's vocabulary"), ("zh", "不在该模型的词表里")]
 )

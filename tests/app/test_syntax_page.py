@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from tests.drivers import ALL_TINY_CONFIGS, charts, new_app, no_problem
+from tests.drivers import ALL_TINY_CONFIGS, charts, chinese_reader, new_app, no_problem
 
 
 def test_syntax_page_draws_the_parse_and_opens_a_head():
@@ -95,23 +95,7 @@ CHINESE = "我爱北京天安门。今天天气很好！"
 def chinese_folder(tmp_path_factory) -> str:
     """A tiny random BERT whose WordPiece vocabulary holds Chinese characters only: a model that
     reads Chinese one character per token (no '##' pieces to merge)."""
-    from transformers import BertConfig, BertModel, BertTokenizer
-
-    chars = sorted(set(CHINESE))
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars]
-    tok = BertTokenizer(vocab={w: i for i, w in enumerate(words)})
-    folder = tmp_path_factory.mktemp("tiny-chinese")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(words),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-    )
-    BertModel(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return str(folder)
+    return str(chinese_reader(tmp_path_factory.mktemp("tiny-chinese"), CHINESE))
 
 
 def heatmap_rows(at) -> list[str]:

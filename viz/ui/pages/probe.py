@@ -200,6 +200,22 @@ class IndexData:
     classes: dict[str, int]  # of the lines read
 
 
+def run_pressed(done_key: tuple, button: str) -> bool:
+    """True once the run button was pressed for ``done_key`` (the data and model): until then
+    the page shows the button and what pressing it does; afterwards reruns go straight on."""
+    if st.session_state.get(str(done_key)):
+        return True
+    slot = st.empty()
+    with slot.container():
+        st.info(tr("probe_start"))
+        clicked = st.button(tr("probe_run"), type="primary", key=button)
+    if not clicked:
+        return False
+    slot.empty()
+    st.session_state[str(done_key)] = True
+    return True
+
+
 def index_rows(labels: list[str], texts: list[str], max_rows: int) -> IndexData:
     """The lines of an index a probe reads: labelled, not blank, of a label with enough lines
     to split; at most ``max_rows`` of them, a seeded sample that keeps each label's share."""
@@ -279,16 +295,8 @@ def render_index(t: Trace, key: TraceKey) -> None:
         return
     if len(data.rows) < data.labelled:
         st.info(tr("probe_index_sampled", n=len(data.rows), total=data.labelled))
-    done_key = ("probe_index", folder, stamp)
-    if not st.session_state.get(str(done_key)):
-        slot = st.empty()
-        with slot.container():
-            st.info(tr("probe_start"))
-            clicked = st.button(tr("probe_run"), type="primary", key="probe_index_run")
-        if not clicked:
-            return
-        slot.empty()
-        st.session_state[str(done_key)] = True
+    if not run_pressed(("probe_index", folder, stamp), "probe_index_run"):
+        return
     with st.spinner(tr("probe_index_running", n=len(data.rows), m=len(index.layers))):
         scores = index_probe(folder, stamp, index, data)
     top = probing.best(scores)
@@ -367,16 +375,8 @@ def render(t: Trace, key: TraceKey) -> None:
         plan = plan_run(key.model, digest, whole)
     plan_notices(plan, key.model)
     data = whole.subset(plan.rows)
-    done_key = ("probe", key.model, digest)
-    if not st.session_state.get(str(done_key)):
-        slot = st.empty()
-        with slot.container():
-            st.info(tr("probe_start"))
-            clicked = st.button(tr("probe_run"), type="primary", key="probe_run")
-        if not clicked:
-            return
-        slot.empty()
-        st.session_state[str(done_key)] = True
+    if not run_pressed(("probe", key.model, digest), "probe_run"):
+        return
     n_models = len(POOLINGS) * (t.facts.num_layers + 1)
     with st.spinner(tr("probe_running", n=len(data.texts), m=n_models)):
         features, scores = probe_results(key.model, digest, data, plan.lengths)
