@@ -6,7 +6,9 @@ Chromium, driven as in ``bench_browser.py`` (its ``Tab`` recorder: a rerun's *se
 the DevTools timestamp of the page's first WebSocket frame to that of the ``script_finished``
 frame; *painted* adds the browser's part). The server's peak resident memory is ``VmHWM`` of its
 process (``/proc/<pid>/status``) at the end of the scenario: the whole life of a fresh server,
-model loading included; *ready* is its ``VmRSS`` once the first page has painted.
+model loading included; *ready* is its ``VmRSS`` once the first page has painted. The probe runs
+in the server's worker process (``viz.background.Worker``): its ``VmHWM`` is read beside the
+server's, and the memory goal is judged on the two together.
 
 1. Contrast, one session: 20 sentences of 510 tokens each (``[CLS]``/``[SEP]`` included,
    checked with the bundled tokenizer), all sharing "bank", tagged river/money in turn. *First
@@ -79,6 +81,23 @@ def server_pid(url: str) -> int:
 
 
 # ---------------------------------------------------------------- the inputs
+def worker_pid(server: int) -> int | None:
+    """The pid of the server's worker process (``python -m viz.background``), if it has one."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="utf-8") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == server and "viz.background" in args:
+            return int(name)
+    return None
+
+
 def contrast_text(tokenizer, seed: int) -> str:
     """``SENTENCES`` lines of ``SENTENCE_TOKENS`` tokens each, "bank" the fourth word, with a
     sense tag after a ``|``."""
@@ -236,11 +255,14 @@ def probe(browser, tokenizer, texts: Texts, samples: int, timeout_s: float) -> d
                 reruns.append(flip_format(page, 1))
                 baseline.append(flip_format(other, 3))
         peak = status_mib(pid, "VmHWM")
+        worker = worker_pid(pid)
+        worker_peak = status_mib(worker, "VmHWM") if worker else 0.0
         other.close()
         page.close()
     return {
         "ready": ready,
         "peak": peak,
+        "worker_peak": worker_peak,
         "upload": upload["server"] if upload else float("nan"),
         "run": run,
         "finished": done is not None,
@@ -297,6 +319,7 @@ def main() -> None:
                 name,
                 f"{r['ready']:.0f}",
                 f"{r['peak']:.0f}",
+                f"{r['worker_peak']:.0f}" if r.get("worker_peak") else "-",
                 first,
                 f"{r['rerun_server']:.2f}",
                 f"{r['rerun_painted']:.2f}",
@@ -304,9 +327,11 @@ def main() -> None:
                 f"{r['load']:.0%} / {r['machine']:.0%}",
             ]
         )
+        peak = r["peak"] + r.get("worker_peak", 0.0)
+        both = " (server and worker)" if r.get("worker_peak") else ""
         goals.append(
-            f"- {name}: peak {r['peak']:.0f} MiB < {GOAL_PEAK_MIB:.0f} MiB: "
-            f"{verdict(r['peak'] < GOAL_PEAK_MIB)}; cached rerun {r['rerun_server']:.2f} s < "
+            f"- {name}: peak {peak:.0f} MiB{both} < {GOAL_PEAK_MIB:.0f} MiB: "
+            f"{verdict(peak < GOAL_PEAK_MIB)}; cached rerun {r['rerun_server']:.2f} s < "
             f"{GOAL_RERUN_S:.0f} s: {verdict(r['rerun_server'] < GOAL_RERUN_S)} "
             f"({r['rerun_server'] / r['baseline_server']:.1f}x the attention page's)"
         )
@@ -315,6 +340,7 @@ def main() -> None:
             "scenario",
             "RSS ready (MiB)",
             "peak RSS (MiB)",
+            "worker's peak RSS (MiB)",
             "first run / probe run (s)",
             "cached rerun, server (s)",
             "cached rerun, painted (s)",

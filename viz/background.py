@@ -12,9 +12,15 @@ an unprivileged thread cannot raise its priority back after lowering it.
 from __future__ import annotations
 
 import os
+import pickle
 import queue
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -78,3 +84,176 @@ def run_behind(
     if not ok:
         raise value
     return value
+
+
+# ------------------------------------------------------------------ a process apart
+#
+# A thread of lower priority still shares the server's GIL: every Python step of the work
+# (tokenising, batching, torch's dispatch between kernels) holds up the other sessions' scripts,
+# which priorities do not touch. Model work that runs for minutes therefore goes to one worker
+# process beside the server, with its own copy of the model, at lower priority. It is a fresh
+# interpreter (``python -m viz.background``: nothing of the server's threads or locks, and,
+# unlike multiprocessing's spawn, no re-import of the server's main script), serves one job at
+# a time over a socket pair, and keeps the encoders it loaded for the next job.
+
+WORKER_ENCODERS = 2  # encoders the worker keeps loaded (each a copy of the server's)
+CANCEL_WAIT = 60.0  # seconds a cancelled job may take to reach its next report
+
+
+class WorkerError(RuntimeError):
+    """The worker process stopped before it answered (killed, or out of memory)."""
+
+
+def _sendable(err: BaseException) -> BaseException:
+    """``err`` if it survives pickling (its type and message), else a RuntimeError saying it."""
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:  # noqa: BLE001 - any failure to pickle means: send its text instead
+        return RuntimeError(f"{type(err).__name__}: {err}")
+
+
+def serve(conn: Connection) -> None:
+    """The worker's loop: ``(func, args)`` in, ``("progress", p)`` ... then one of ``("done",
+    result)``, ``("error", exception)``, ``("cancelled", None)`` out. A ``"cancel"`` from the
+    server during a job makes its next report raise ``CancelledError``."""
+    while True:
+        try:
+            func, args = conn.recv()
+        except (EOFError, OSError):
+            return  # the server is gone
+
+        def report(p: float) -> None:
+            if conn.poll() and conn.recv() == "cancel":
+                raise CancelledError
+            conn.send(("progress", p))
+
+        try:
+            reply = ("done", func(report, *args))
+        except CancelledError:
+            reply = ("cancelled", None)
+        except BaseException as err:  # noqa: BLE001 - the server re-raises it
+            reply = ("error", _sendable(err))
+        try:
+            conn.send(reply)
+        except Exception as err:  # noqa: BLE001 - e.g. a result that does not pickle
+            conn.send(("error", _sendable(err)))
+
+
+class Worker:
+    """The server's worker process, started on first use; jobs run one at a time."""
+
+    def __init__(self, nice: int = NICE) -> None:
+        self.nice = nice
+        self._lock = threading.Lock()  # one job at a time; also guards the process handle
+        self._process: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        """Start the process now, if no job holds it (it imports while the caller goes on)."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._ensure()
+            finally:
+                self._lock.release()
+
+    def _ensure(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            return
+        ours, theirs = socket.socketpair()
+        root = str(Path(__file__).resolve().parents[1])  # where ``viz`` imports from
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+        }
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep, not spin
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "viz.background", str(theirs.fileno()), str(self.nice)],
+            pass_fds=[theirs.fileno()],
+            env=env,
+        )
+        theirs.close()  # ours then sees EOF when the process dies
+        self._conn = Connection(ours.detach())
+
+    def _receive(self):
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError) as err:
+            self._process = None
+            raise WorkerError("the worker process stopped before it answered") from err
+
+    def run(
+        self,
+        func: Callable[..., T],
+        *args,
+        progress: Callable[[float], None] | None = None,
+    ) -> T:
+        """``func(report, *args)`` in the worker; ``func`` and ``args`` must pickle (``func`` a
+        module-level function). ``report(p)`` there reaches ``progress(p)`` here. If the caller
+        stops waiting (``progress`` raised), the job ends at its next report, and this call
+        waits for that before it re-raises, so that the next job finds the worker free."""
+        with self._lock:
+            self._ensure()
+            try:
+                self._conn.send((func, args))
+            except OSError as err:
+                self._process = None
+                raise WorkerError("the worker process stopped before it answered") from err
+            while (message := self._receive())[0] == "progress":
+                if progress:
+                    try:
+                        progress(message[1])
+                    except BaseException:
+                        self._stop_job()
+                        raise
+        kind, value = message
+        if kind == "error":
+            raise value
+        if kind == "cancelled":  # only when asked, and then the caller has raised already
+            raise CancelledError
+        return value
+
+    def _stop_job(self) -> None:
+        """Cancel the running job and wait until the worker has left it (or stop the worker)."""
+        try:
+            self._conn.send("cancel")
+            while self._conn.poll(CANCEL_WAIT):
+                if self._receive()[0] != "progress":
+                    return
+        except (WorkerError, OSError):
+            return
+        self._process.kill()  # no answer for a minute: start afresh next time
+        self._process = None
+
+    def close(self) -> None:
+        """Stop the process (its loop ends when the connection closes)."""
+        with self._lock:
+            if self._process is None:
+                return
+            self._conn.close()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+            self._process = None
+
+
+_WORKER = Worker()
+
+
+def worker() -> Worker:
+    """The process-wide worker."""
+    return _WORKER
+
+
+if __name__ == "__main__":  # the worker process: python -m viz.background FD NICE
+    # The module's own names, not this __main__ copy's, so that the jobs (which import
+    # viz.background) and the loop raise and catch the same CancelledError.
+    from viz import background
+
+    background.lower_priority(int(sys.argv[2]))  # before torch starts its threads
+    background.serve(Connection(int(sys.argv[1])))

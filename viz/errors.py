@@ -11,6 +11,8 @@ catalogue in the UI has every code with the same placeholders.
 
 from __future__ import annotations
 
+import functools
+
 MESSAGES: dict[str, str] = {
     # viz.arch: which models the explorer can capture
     "decoder_only": (
@@ -294,6 +296,11 @@ class UserError(ValueError):
             raise KeyError(f"No message for error code {code!r}: add it to viz.errors.MESSAGES.")
         self.code, self.params = code, params
         super().__init__(MESSAGES[code].format(**params))
+
+    def __reduce__(self):
+        # Rebuilt from its code and parameters (the default would pass the formatted message
+        # as the code), so that an error crosses to the server from its worker process.
+        return functools.partial(type(self), self.code, **self.params), ()
 
 
 class ModelLoadError(UserError):

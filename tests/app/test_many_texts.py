@@ -127,13 +127,14 @@ def test_an_unclosed_quote_is_named_on_the_page_in_both_languages():
 def test_the_probe_reads_a_token_budget_of_texts_cut_at_128(monkeypatch):
     monkeypatch.setattr(probing, "TOKEN_BUDGET", 3000)
     seen = {}
-    real = probe_page.shared_pooled_embeddings
+    real = probe_page.worker().run
 
-    def recording(encoder, texts, poolings, max_tokens, **options):
-        seen.update(rows=len(texts), max_tokens=max_tokens, **options)
-        return real(encoder, texts, poolings, max_tokens, **options)
+    def recording(func, *args, **options):
+        _, _, texts, _, lengths, max_tokens, batch_tokens = args
+        seen.update(rows=len(texts), lengths=lengths, max_tokens=max_tokens, batch=batch_tokens)
+        return real(func, *args, **options)
 
-    monkeypatch.setattr(probe_page, "shared_pooled_embeddings", recording)
+    monkeypatch.setattr(probe_page.worker(), "run", recording)
     rows = ["text,label"] + [f"{sentence(200, i)},{'ab'[i % 2]}" for i in range(60)]
     at = upload(new_app(view="probe", probe_source="upload"), "\n".join(rows).encode())
     assert no_problem(at)
@@ -143,8 +144,8 @@ def test_the_probe_reads_a_token_budget_of_texts_cut_at_128(monkeypatch):
     assert "the probe reads 23 of them" in sampled  # 23 x 128 tokens <= 3,000
     at.button(key="probe_run").click().run()
     assert no_problem(at) and charts(at) == 1
-    assert seen["rows"] == 23 and seen["max_tokens"] == 128
-    assert seen["batch_tokens"] == probe_page.BATCH_TOKENS <= 512
+    assert seen["rows"] == 23 and seen["max_tokens"] == 128 and max(seen["lengths"]) == 128
+    assert seen["batch"] == probe_page.BATCH_TOKENS <= 512
     assert "embeddings of the 23 texts probed" in at.get("download_button")[0].proto.label
 
 

@@ -36,9 +36,14 @@ def allowed_model(name: str) -> str:
     return name or DEFAULT_MODEL
 
 
+def allow_pickle() -> bool:
+    """Whether the server may load pickled weights (``VIZ_ALLOW_PICKLE=1``, off by default)."""
+    return os.environ.get("VIZ_ALLOW_PICKLE", "0") == "1"
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
 def get_encoder(name: str) -> Encoder:
-    encoder = load_encoder(name, allow_pickle=os.environ.get("VIZ_ALLOW_PICKLE", "0") == "1")
+    encoder = load_encoder(name, allow_pickle=allow_pickle())
     gc.freeze()  # the model's objects live for the process: keep them out of every GC pass
     return encoder
 

@@ -11,16 +11,17 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from viz import jobs
 from viz.analysis import probe as probing
-from viz.background import run_behind
+from viz.background import run_behind, worker
 from viz.errors import UserError
-from viz.extract import POOLINGS, shared_pooled_embeddings, token_counts
+from viz.extract import POOLINGS, token_counts
 from viz.figures import corpus as corpus_fig
 from viz.figures import lines as lines_fig
 from viz.names import layer_name
 from viz.trace import Trace
 from viz.ui import model_picker, state
-from viz.ui.cached import allowed_models, get_encoder
+from viz.ui.cached import allow_pickle, allowed_models, get_encoder
 from viz.ui.i18n import labeller, tr
 from viz.ui.pages import corpus as corpus_page
 from viz.ui.state import TraceKey
@@ -33,9 +34,9 @@ LAYER = state.widget("probe_layer", persist=True, clamp=state.layers_from(0))
 POOLING = state.widget("probe_pooling", persist=True)
 RESULT_OF = "_probe_result_of"  # the data (model and digest) the pickers were set for
 MODEL = "model"  # the frame's model box (viz/ui/app.py), which a switch to a reader fills
-# Tokens per forward pass: under 0.1 s of the bundled model on two cores, the longest another
-# session's new sentence waits for the model while a probe runs (as fast a run as 512: at 128
-# the run takes half as long again).
+# Tokens per forward pass, and so how often the worker reports progress and can be stopped:
+# under 0.1 s of the bundled model on two cores (as fast a run as 512: at 128 the run takes
+# half as long again).
 BATCH_TOKENS = 256
 # What a result may keep (its sentence vectors, every pooling and layer) decides how many rows
 # one run reads: 5,000 for the bundled model (160 MB), about 2,000 for bert-base.
@@ -99,28 +100,22 @@ def plan_run(model_name: str, digest: str, _data: probing.LabelledTexts) -> Plan
 # the largest upload, on every rerun of every session that shows them); read-only arrays.
 @st.cache_resource(max_entries=RESULTS_KEPT, show_spinner=False)
 def probe_results(model_name: str, digest: str, _data: probing.LabelledTexts, _lengths):
-    encoder = get_encoder(model_name)
+    # In the worker process at a lower OS priority: other sessions' pages go first, and the
+    # probe's Python work does not hold the server's GIL (viz.background.Worker).
     bar = st.progress(0.0)
-
-    def work(report):
-        # Both halves at a lower OS priority: other sessions' pages go first (viz.background).
-        features = shared_pooled_embeddings(
-            encoder,
-            _data.texts,
-            POOLINGS,
-            probing.TEXT_TOKENS,
-            batch_tokens=BATCH_TOKENS,
-            progress=lambda p: report(0.5 * p),
-            lengths=_lengths,
-        )
-        for array in features.values():
-            array.setflags(write=False)
-        scores = probing.probe_layers(
-            features, _data.labels, progress=lambda p: report(0.5 + 0.5 * p)
-        )
-        return features, scores
-
-    features, scores = run_behind(work, progress=bar.progress)
+    features, scores = worker().run(
+        jobs.probe_texts,
+        model_name,
+        allow_pickle(),
+        list(_data.texts),
+        list(_data.labels),
+        np.asarray(_lengths),
+        probing.TEXT_TOKENS,
+        BATCH_TOKENS,
+        progress=bar.progress,
+    )
+    for array in features.values():
+        array.setflags(write=False)
     bar.empty()
     return features, scores
 
@@ -375,6 +370,7 @@ def render(t: Trace, key: TraceKey) -> None:
         plan = plan_run(key.model, digest, whole)
     plan_notices(plan, key.model)
     data = whole.subset(plan.rows)
+    worker().start()  # its imports go on while the user reads the notices
     if not run_pressed(("probe", key.model, digest), "probe_run"):
         return
     n_models = len(POOLINGS) * (t.facts.num_layers + 1)
