@@ -60,6 +60,12 @@ def colour_mapped(values: np.ndarray, colours=COLOURS) -> np.ndarray:
     return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
 
 
+# zlib's fastest level: on real attention the model view's PNG encodes in 10-12 ms instead of
+# 34-37 (Pillow's default, 6) for 7-14% more bytes, and a 464-token heatmap in 3 ms instead
+# of 10 for 16% more; the server's CPU is the scarcer of the two.
+PNG_LEVEL = 1
+
+
 def palette_png_uri(index: np.ndarray, colours=COLOURS) -> str:
     """uint8 [R, C] shades -> a data: URI of a lossless one-byte-a-pixel PNG whose palette is
     the colour scale sampled at 0, 1/255, ..., 1 (a third of an RGB PNG's size)."""
@@ -67,14 +73,15 @@ def palette_png_uri(index: np.ndarray, colours=COLOURS) -> str:
     image = Image.frombytes("P", (C, R), np.ascontiguousarray(index, dtype=np.uint8).tobytes())
     image.putpalette(colour_mapped(np.arange(256) / 255, colours).tobytes())
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format="PNG", compress_level=PNG_LEVEL)
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 def png_uri(rgb: np.ndarray) -> str:
     """[R, C, 3] (or 4, with alpha) uint8 -> a data: URI of the lossless PNG."""
     out = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(out, format="PNG")
+    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
+    image.save(out, format="PNG", compress_level=PNG_LEVEL)
     return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
