@@ -221,7 +221,8 @@ def main() -> None:
     parts = {
         "token vectors (Parquet, float32)": folder_bytes(shards, "tokens-*.parquet"),
         "line vectors (Parquet)": folder_bytes(shards, "lines-*.parquet"),
-        "FAISS (word vectors, unit)": folder_bytes(last / FAISS, "*.index"),
+        "FAISS (word vectors, unit)": folder_bytes(last / FAISS, "*.index")
+        + folder_bytes(last / FAISS, "*.ivfdata"),
         "tables (tokens, words, lines)": sum(
             folder_bytes(shards, n) for n in ("tokens.parquet", "words.parquet", "lines.parquet")
         ),

@@ -71,6 +71,33 @@ def test_own_copies_first_with_the_approximate_index(bundled, tmp_path):
     assert CorpusIndex(tmp_path / "flat").faiss_kind(6) == "IndexFlatIP"
 
 
+def test_the_approximate_index_keeps_its_lists_on_disk_and_moves_with_the_folder(
+    bundled, tmp_path, monkeypatch, capfd
+):
+    """Filled part by part (here 10 words a part), the lists merged into one mapped file; the
+    folder moved elsewhere still opens, and probing every list gives the exact index's answer."""
+    import shutil
+
+    from viz.corpus import index as corpus_index
+
+    monkeypatch.setattr(corpus_index, "PART_WORDS", 10)
+    build_index(bundled, CORPUS, LABELS, tmp_path / "idx", [6], approximate_above=0)
+    build_index(bundled, CORPUS, LABELS, tmp_path / "flat", [6])
+    faiss_dir = tmp_path / "idx" / corpus_index.FAISS
+    assert sorted(p.name for p in faiss_dir.iterdir()) == ["L6.index", "L6.ivfdata"]
+    assert (faiss_dir / "L6.index").stat().st_size < (faiss_dir / "L6.ivfdata").stat().st_size
+    shutil.move(tmp_path / "idx", tmp_path / "moved")
+    ivf = CorpusIndex(tmp_path / "moved").faiss(6)
+    exact = CorpusIndex(tmp_path / "flat").faiss(6)
+    assert capfd.readouterr().out == ""  # faiss's notes go to stderr: --json keeps stdout
+    assert ivf.ntotal == exact.ntotal > 3 * 10
+    ivf.nprobe = ivf.nlist
+    queries = exact.reconstruct_n(0, 12)
+    got, want = ivf.search(queries, 5), exact.search(queries, 5)
+    np.testing.assert_allclose(got[0], want[0], atol=1e-5)
+    assert (got[1] == want[1]).mean() > 0.95  # equal scores may swap places
+
+
 def test_word_means_kept_and_averaged_again_agree(bundled, tmp_path):
     from viz.corpus.index import SHARDS, _word_means
 

@@ -5,8 +5,9 @@ word, offsets), the words (pieces merged), the lines (text, label) and, per laye
 vector and every line's mean-pooled vector, all Parquet; then ``faiss/<layer>.index``, an
 inner-product index of the words' normalised mean vectors (inner product of unit vectors is the
 cosine): exact (``IndexFlatIP``) up to ``APPROXIMATE_ABOVE`` words, an inverted file
-(``IndexIVFFlat``) above, so that a query stays fast on millions of words; the manifest names
-each layer's kind. The word means are computed while a shard is in memory and kept beside it
+(``IndexIVFFlat``) above, so that a query stays fast on millions of words, its inverted lists
+in ``faiss/<layer>.ivfdata``, mapped rather than loaded; the manifest names each layer's kind.
+The word means are computed while a shard is in memory and kept beside it
 (``words-<layer>.npy``) until the FAISS indexes are built. ``plan.json`` is written first
 (model, layers, input fingerprint: what a resumed run must match), each shard appears by a
 rename once whole, and ``manifest.json`` is written last: a folder without it is not an index
@@ -15,11 +16,13 @@ yet, however many shards it has.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,6 +49,9 @@ APPROXIMATE_ABOVE = 100_000
 # Lists probed per query: a sentence's own copies are in the query's nearest list (the same
 # vector has the same nearest centroid), and more lists raise the recall of the rest
 NPROBE = 32
+# Word vectors per part while an approximate index is filled (about 100 MB at D = 384): the
+# build's memory beside the model, whatever the corpus
+PART_WORDS = 65_536
 # Vector Parquet columns: dictionary encoding and statistics are useless on float vectors and
 # cost most of the write; random floats barely compress, so no codec either
 VECTOR_WRITE = {"compression": "none", "use_dictionary": False, "write_statistics": False}
@@ -338,11 +344,12 @@ def ivf_lists(words: int) -> int:
     return int(2 ** round(np.log2(max(words, 1) ** 0.5)))
 
 
-def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: int):
+def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: int, ondisk: Path):
     """The index of one layer's word vectors and its description for the manifest.
     ``blocks()`` yields the vectors shard by shard, afresh each call: each pass holds one
     shard's block beside the index, not every shard's at once (memory-mapped blocks count in
-    the process's resident memory while they are mapped)."""
+    the process's resident memory while they are mapped). An approximate index keeps its
+    vectors in ``ondisk`` (see ``_ivf_on_disk``)."""
     import faiss
 
     n, d = 0, None
@@ -360,11 +367,66 @@ def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: 
     sample = np.concatenate([np.array(b[::step]) for b in blocks()])  # copies: the maps go
     index.train(np.ascontiguousarray(sample))
     del sample
-    for block in blocks():
-        if len(block):
-            index.add(block)
+    _ivf_on_disk(index, blocks, ondisk)
     index.nprobe = min(NPROBE, lists)
-    return index, {"kind": "IndexIVFFlat", "nlist": lists, "nprobe": index.nprobe}
+    return index, {"kind": "IndexIVFFlat", "nlist": lists, "nprobe": index.nprobe, "ondisk": True}
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """File descriptor 1 points at 2 meanwhile: what faiss's C++ prints stays out of the
+    standard output, which the CLI's ``--json`` keeps for its answer."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _parts(blocks: Iterable[np.ndarray], rows: int) -> Iterator[np.ndarray]:
+    """The blocks regrouped into parts of at least ``rows`` rows (the last may be smaller)."""
+    held: list[np.ndarray] = []
+    size = 0
+    for block in blocks:
+        if len(block):
+            held.append(np.array(block))  # a copy: the block's map may go
+            size += len(block)
+        if size >= rows:
+            yield np.concatenate(held)
+            held, size = [], 0
+    if held:
+        yield np.concatenate(held)
+
+
+def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path) -> None:
+    """Fill the trained, empty IVF ``index`` with the vectors of ``blocks()``, its inverted
+    lists in the file ``ondisk``, which searches map (faiss's ``OnDiskInvertedLists``, as in
+    its ``demo_ondisk_ivf.py``): each part of the layer goes into its own small index on disk,
+    and faiss merges their lists into the one file. Memory stays at one part, however large
+    the corpus; in memory the lists would hold every word vector of the layer."""
+    import faiss
+    from faiss.contrib.ondisk import merge_ondisk
+
+    work = ondisk.with_name(f".{ondisk.stem}.parts")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    ondisk.unlink(missing_ok=True)
+    trained = str(work / "trained.index")
+    faiss.write_index(index, trained)
+    names, start = [], 0
+    for part in _parts(blocks(), PART_WORDS):
+        one = faiss.read_index(trained)
+        one.add_with_ids(part, np.arange(start, start + len(part), dtype=np.int64))
+        names.append(str(work / f"{len(names):05d}.index"))
+        faiss.write_index(one, names[-1])
+        start += len(part)
+        del one
+    with stdout_to_stderr():  # faiss prints the file's resizing on stdout
+        merge_ondisk(index, names, str(ondisk))
+    shutil.rmtree(work)
 
 
 def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tuple[int, dict]:
@@ -376,7 +438,8 @@ def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tup
     for layer in layers:
         name = layer_name(layer)
         blocks = functools.partial(_word_means, folder, name)
-        index, kinds[name] = _faiss_index(blocks, approximate_above)
+        ondisk = folder / FAISS / f"{name}.ivfdata"
+        index, kinds[name] = _faiss_index(blocks, approximate_above, ondisk)
         words = index.ntotal
         tmp = folder / FAISS / f".{name}.index.partial"
         faiss.write_index(index, str(tmp))
@@ -588,7 +651,11 @@ class CorpusIndex:
             import faiss
 
             name = layer_name(layer)
-            index = faiss.read_index(str(self.folder / FAISS / f"{name}.index"))
+            # an approximate index's lists are mapped from its .ivfdata file, found beside it
+            # wherever the folder now is
+            path = str(self.folder / FAISS / f"{name}.index")
+            with stdout_to_stderr():  # faiss prints that the folder moved on stdout
+                index = faiss.read_index(path, faiss.IO_FLAG_ONDISK_SAME_DIR)
             kind = self.manifest.get("faiss", {}).get(name, {})
             if "nprobe" in kind:
                 index.nprobe = kind["nprobe"]
