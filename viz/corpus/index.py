@@ -49,9 +49,9 @@ APPROXIMATE_ABOVE = 100_000
 # Lists probed per query: a sentence's own copies are in the query's nearest list (the same
 # vector has the same nearest centroid), and more lists raise the recall of the rest
 NPROBE = 32
-# Word vectors per part while an approximate index is filled (about 100 MB at D = 384): the
+# Word vectors per part while an approximate index is filled (about 50 MB at D = 384): the
 # build's memory beside the model, whatever the corpus
-PART_WORDS = 65_536
+PART_WORDS = 32_768
 # Vector Parquet columns: dictionary encoding and statistics are useless on float vectors and
 # cost most of the write; random floats barely compress, so no codec either
 VECTOR_WRITE = {"compression": "none", "use_dictionary": False, "write_statistics": False}
@@ -386,27 +386,13 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _parts(blocks: Iterable[np.ndarray], rows: int) -> Iterator[np.ndarray]:
-    """The blocks regrouped into parts of at least ``rows`` rows (the last may be smaller)."""
-    held: list[np.ndarray] = []
-    size = 0
-    for block in blocks:
-        if len(block):
-            held.append(np.array(block))  # a copy: the block's map may go
-            size += len(block)
-        if size >= rows:
-            yield np.concatenate(held)
-            held, size = [], 0
-    if held:
-        yield np.concatenate(held)
-
-
 def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path) -> None:
     """Fill the trained, empty IVF ``index`` with the vectors of ``blocks()``, its inverted
     lists in the file ``ondisk``, which searches map (faiss's ``OnDiskInvertedLists``, as in
-    its ``demo_ondisk_ivf.py``): each part of the layer goes into its own small index on disk,
-    and faiss merges their lists into the one file. Memory stays at one part, however large
-    the corpus; in memory the lists would hold every word vector of the layer."""
+    its ``demo_ondisk_ivf.py``): each part of the layer (shard blocks added one by one, no
+    copy) goes into its own small index on disk, and faiss merges their lists into the one
+    file. Memory stays at one part, however large the corpus; in memory the lists would hold
+    every word vector of the layer."""
     import faiss
     from faiss.contrib.ondisk import merge_ondisk
 
@@ -416,14 +402,26 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
     ondisk.unlink(missing_ok=True)
     trained = str(work / "trained.index")
     faiss.write_index(index, trained)
-    names, start = [], 0
-    for part in _parts(blocks(), PART_WORDS):
-        one = faiss.read_index(trained)
-        one.add_with_ids(part, np.arange(start, start + len(part), dtype=np.int64))
+    names: list[str] = []
+    part, start = None, 0
+
+    def write(part) -> None:
         names.append(str(work / f"{len(names):05d}.index"))
-        faiss.write_index(one, names[-1])
-        start += len(part)
-        del one
+        faiss.write_index(part, names[-1])
+
+    for block in blocks():
+        if not len(block):
+            continue
+        if part is None:
+            part = faiss.read_index(trained)
+        part.add_with_ids(block, np.arange(start, start + len(block), dtype=np.int64))
+        start += len(block)
+        if part.ntotal >= PART_WORDS:
+            write(part)
+            part = None
+    if part is not None:
+        write(part)
+        part = None
     with stdout_to_stderr():  # faiss prints the file's resizing on stdout
         merge_ondisk(index, names, str(ondisk))
     shutil.rmtree(work)
