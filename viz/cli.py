@@ -21,8 +21,8 @@ from typing import IO  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from viz import DEFAULT_MODEL  # noqa: E402
 from viz.errors import UserError  # noqa: E402
-from viz.models import DEFAULT_MODEL  # noqa: E402
 from viz.names import layer_name  # noqa: E402
 from viz.trace import ARRAYS, ATTN_BIAS, CAPTURED, LETTERS, TOKEN_ARRAYS, kinds_of  # noqa: E402
 
@@ -349,15 +349,16 @@ def _lines_count(n: int, kind: str = "") -> str:
 
 
 def run_trace(args: argparse.Namespace) -> None:
-    from viz.capture import trace
-    from viz.models import load_encoder
-    from viz.tokens import MAX_CHARS, unknown_mask
-
     only = None
     if args.only is not None:
         only = [name.strip() for name in args.only.split(",") if name.strip()]
         kinds_of(only)  # a typo is reported before the model loads
     _check_output(args.out, "trace.npz")
+    # torch and transformers only now: a mistake above is said in a fraction of a second
+    from viz.capture import trace
+    from viz.models import load_encoder
+    from viz.tokens import MAX_CHARS, unknown_mask
+
     encoder = load_encoder(args.model, allow_pickle=args.allow_pickle)
     result = trace(encoder, args.text, args.pair, only=only)
     with _written_whole(args.out) as tmp, tmp.open("wb") as f:
@@ -382,6 +383,17 @@ def run_trace(args: argparse.Namespace) -> None:
 
 
 def run_extract(args: argparse.Namespace) -> None:
+    from viz.corpus.cli import check_engine
+
+    once = _check_input(args.input)
+    name = "standard input" if _is_stdin(args.input) else str(args.input)
+    _check_output(args.out, "emb.npy", (args.input,))
+    check_engine(args)
+    if args.batch_size < 1:
+        raise UserError("cli_batch_size")
+    if args.max_tokens is not None and args.max_tokens < 3:
+        raise UserError("cli_max_tokens")
+    # torch and transformers only now: a mistake above is said in a fraction of a second
     from tqdm import tqdm
 
     from viz.extract import (
@@ -394,16 +406,6 @@ def run_extract(args: argparse.Namespace) -> None:
     from viz.models import load_encoder
     from viz.tokens import MAX_CHARS
 
-    once = _check_input(args.input)
-    name = "standard input" if _is_stdin(args.input) else str(args.input)
-    _check_output(args.out, "emb.npy", (args.input,))
-    from viz.corpus.cli import check_engine
-
-    check_engine(args)
-    if args.batch_size < 1:
-        raise UserError("cli_batch_size")
-    if args.max_tokens is not None and args.max_tokens < 3:
-        raise UserError("cli_max_tokens")
     # Before the model is known, lines are read up to the app's limit; once its token limit is
     # known, up to what that limit can read.
     first = max_chars(args.max_tokens) if args.max_tokens else MAX_CHARS

@@ -26,11 +26,11 @@ from transformers import (
 )
 from transformers import logging as hf_logging
 
+from viz import DEFAULT_MODEL
 from viz.arch import LAYER_POINTS, Family, family_of, resolve
 from viz.errors import ModelLoadError, UserError
 from viz.trace import ModelFacts
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # Names that mean the bundled copy (its Hub id too: no cache or network needed for it).
 BUNDLED_NAMES = {DEFAULT_MODEL.lower(), "sentence-transformers/all-minilm-l6-v2"}
 # A folder needs one of these for a tokenizer; without any, transformers quietly builds an

@@ -280,7 +280,9 @@ def test_extract_reads_standard_input(tmp_path):
 # the environment torch starts in
 
 
-def test_openmp_threads_wait_passively_when_torch_loads():
+def torch_import_seen(*argv: str) -> str:
+    """``python -m viz ARGV`` in a fresh interpreter: ``OMP_WAIT_POLICY`` as torch began to
+    import, as a list's repr (``[]``: torch was never imported)."""
     probe = (
         "import os, sys, runpy\n"
         "seen = []\n"
@@ -289,7 +291,7 @@ def test_openmp_threads_wait_passively_when_torch_loads():
         "        if name == 'torch' and not seen:\n"
         "            seen.append(os.environ.get('OMP_WAIT_POLICY'))\n"
         "sys.meta_path.insert(0, Watch())\n"
-        "sys.argv = ['viz', 'trace', '--help']\n"
+        f"sys.argv = ['viz', *{list(argv)!r}]\n"
         "try:\n"
         "    runpy.run_module('viz', run_name='__main__')\n"
         "except SystemExit:\n"
@@ -300,4 +302,20 @@ def test_openmp_threads_wait_passively_when_torch_loads():
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, env=env
     )
-    assert result.stderr.strip().splitlines()[-1] == "['PASSIVE']"
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_openmp_threads_wait_passively_when_torch_loads(tmp_path):
+    out = str(tmp_path / "t.npz")
+    assert torch_import_seen("trace", "--text", "x", "--model", "no/such", "--out", out) == (
+        "['PASSIVE']"
+    )
+
+
+def test_help_and_mistakes_are_answered_before_torch_loads(tmp_path):
+    """torch and transformers take seconds to import: the parser and the checks of the
+    arguments do without them."""
+    assert torch_import_seen("--help") == "[]"
+    assert torch_import_seen("trace", "--text", "x", "--out", "/dev/null") == "[]"
+    missing = str(tmp_path / "missing.txt")
+    assert torch_import_seen("extract", "--input", missing, "--out", "e.npy") == "[]"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from viz.errors import UserError
-from viz.syntax.probe_tokens import TASKS
+from viz.syntax import TASKS
 
 INPUT_HELP = (
     "UTF-8 text file, one sentence per line ('-' reads standard input); default: 300 English "

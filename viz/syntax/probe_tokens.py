@@ -12,9 +12,9 @@ import numpy as np
 
 from viz.analysis.probe import MAX_FOLDS, ProbeScore, probe_layers, within_budget
 from viz.errors import UserError
+from viz.syntax import TASKS
 from viz.syntax.annotate import Annotation, word_pieces
 
-TASKS = ("pos", "ner", "dep")
 # Tenney, Das & Pavlick 2019, "BERT Rediscovers the Classical NLP Pipeline", Table 1 (BERT-large,
 # 24 layers): the expected layer E_Δ[ℓ] of their cumulative scoring for POS, Entities and Deps.
 # (their dependency labelling). Only BERT-large was measured: shown at the same share of the
