@@ -12,7 +12,8 @@ neighbour queries on a million vectors, and the bytes an index takes.
 * Bytes per token per layer of the index built in (b), by part.
 * Peak memory (``--memory-lines``): ``build_index`` of N short lines (two halves of different
   sample lines: distinct contexts, some 14 tokens) in a fresh process each, layer L6 only; the
-  peak resident set (``ru_maxrss``) per N.
+  peak resident set (``ru_maxrss``, mapped files' pages included) and the peak anonymous memory
+  (``RssAnon``, what the kernel cannot drop) per N.
 * Neighbour queries on real vectors: the largest index of the memory run has about 1,000,000
   words at L6, so its FAISS index is the approximate one ``build_index`` picks; single queries
   (k = 10, words of 200 other short lines) against it and against an exact ``IndexFlatIP`` of
@@ -75,15 +76,44 @@ def short_lines(n: int, skip: int = 0) -> list[str]:
     return out
 
 
+class PeakAnon:
+    """The peak of this process's anonymous resident memory (``RssAnon``: heap and stacks, what
+    the kernel cannot drop), sampled every 50 ms on a thread. ``ru_maxrss`` also counts the pages
+    of memory-mapped files in use (the stored vectors read back, faiss's on-disk lists), which the
+    kernel can drop and read again."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.peak, self._stop = 0, threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            with open("/proc/self/status", encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        self.peak = max(self.peak, int(line.split()[1]) * 1024)
+
+    def __enter__(self) -> PeakAnon:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def memory_child(lines: int, out: str) -> None:
-    """One measured build, in this fresh process: prints JSON (lines/s, peak RSS)."""
+    """One measured build, in this fresh process: prints JSON (lines/s, peak RSS, peak anon)."""
     encoder = load_encoder()
     texts = short_lines(lines)
     t = time.perf_counter()
-    result = build_index(encoder, texts, None, Path(out), [encoder.facts.num_layers])
+    with PeakAnon() as anon:
+        result = build_index(encoder, texts, None, Path(out), [encoder.facts.num_layers])
     took = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": took, "peak": peak, "tokens": result.tokens,
+    print(json.dumps({"seconds": took, "peak": peak, "anon": anon.peak, "tokens": result.tokens,
                       "words": result.words}))  # fmt: skip
 
 
@@ -98,7 +128,7 @@ def memory_rows(counts: list[int], work: Path) -> tuple[list[list[object]], Path
         got = json.loads(done.stdout.strip().splitlines()[-1])
         rows.append(
             [f"{n:,}", f"{got['tokens']:,}", f"{got['words']:,}", f"{n / got['seconds']:.0f}",
-             f"{got['peak'] / 2**20:.0f}"]
+             f"{got['peak'] / 2**20:.0f}", f"{got['anon'] / 2**20:.0f}"]
         )  # fmt: skip
     return rows, last
 
@@ -275,7 +305,9 @@ def main() -> None:
         table(["part", "MiB", "bytes per token per layer"], third),
         f"Peak memory of `build_index`, short lines, layer L6 only, a fresh process each "
         f"(other load {m_load.share:.0%}):",
-        table(["lines", "tokens", "words", "lines/s", "peak RSS, MiB"], fifth),
+        table(
+            ["lines", "tokens", "words", "lines/s", "peak RSS, MiB", "peak anonymous, MiB"], fifth
+        ),
         f"Neighbour queries on the real word vectors (L6) of the {counts[-1]:,}-line index, "
         "k = 10, queries from other lines:",
         table(
