@@ -220,10 +220,15 @@ def read_vectors(path: Path) -> np.ndarray:
 
 
 def write_shard(
-    folder: Path, number: int, rows: list[LineRows], texts: Sequence[str], labels, layers
-) -> None:
-    """Shard ``number`` of ``rows`` (consecutive lines), written beside its place and renamed
-    into it whole."""
+    folder: Path,
+    number: int,
+    rows: list[LineRows],
+    texts: Sequence[str],
+    labels: Sequence[str] | None,
+    layers: list[int],
+) -> int:
+    """Shard ``number`` of ``rows`` (consecutive lines; ``texts`` and ``labels`` are theirs, in
+    the same order), written beside its place and renamed into it whole; returns its lines."""
     shards = folder / SHARDS
     final = shards / f"{number:05d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{number:05d}.", suffix=".partial", dir=shards))
@@ -279,12 +284,9 @@ def write_shard(
             pa.table(
                 {
                     "line": pa.array(numbers, pa.int64()),
-                    "text": pa.array([texts[n] for n in numbers.tolist()], pa.string()),
+                    "text": pa.array(list(texts), pa.string()),
                     "label": pa.array(
-                        [labels[n] for n in numbers.tolist()]
-                        if labels is not None
-                        else [""] * len(rows),
-                        pa.string(),
+                        list(labels) if labels is not None else [""] * len(rows), pa.string()
                     ),
                 }
             ),
@@ -302,10 +304,6 @@ def write_shard(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write(folder: Path, number: int, rows: list[LineRows], texts, labels, layers) -> int:
-    write_shard(folder, number, rows, texts, labels, layers)
     return len(rows)
 
 
@@ -485,8 +483,9 @@ def _prepare(folder: Path, plan: dict) -> int:
     return sum(1 for _ in (folder / SHARDS).glob("[0-9]" * 5))
 
 
-# (shard numbers to do, every shard's (first line, end)) -> (shard number, its rows), any order
-Engine = Callable[[list[int], list[tuple[int, int]]], Iterable[tuple[int, list[LineRows]]]]
+# (shard numbers to do, every shard's (first line, end)) -> (shard number, its rows), any order;
+# rows None: the engine wrote that shard itself (``write_shard`` into the folder)
+Engine = Callable[[list[int], list[tuple[int, int]]], Iterable[tuple[int, list[LineRows] | None]]]
 
 
 def build_index(
@@ -504,8 +503,9 @@ def build_index(
 ) -> BuildResult:
     """Index ``texts`` into ``folder``, resuming a build of the same plan. ``progress(n)`` is
     called with the lines done since the last call (resumed shards included once).
-    ``engine(todo, spans)`` yields ``(shard number, rows)`` for the shards still to do; the
-    default runs ``encode_lines`` here, one shard at a time."""
+    ``engine(todo, spans)`` yields ``(shard number, rows)`` for the shards still to do, rows
+    None for a shard it wrote itself; the default runs ``encode_lines`` here, one shard at a
+    time."""
     if batch_size < 1:
         raise UserError("cli_batch_size")
     folder = Path(folder)
@@ -548,12 +548,18 @@ def build_index(
     with ThreadPoolExecutor(1, thread_name_prefix="viz-shard-writer") as writer:
         pending: Future | None = None
         for n, rows in (engine or local)(todo, spans):
+            s, e = spans[n]
+            if rows is None:  # written by the engine
+                if progress:
+                    progress(e - s)
+                continue
             if pending is not None:
                 if progress:
                     progress(pending.result())
                 else:
                     pending.result()
-            pending = writer.submit(_write, folder, n, rows, texts, labels, layers)
+            shard_labels = labels[s:e] if labels is not None else None
+            pending = writer.submit(write_shard, folder, n, rows, texts[s:e], shard_labels, layers)
             del rows
         if pending is not None:
             done_lines = pending.result()
