@@ -103,40 +103,31 @@ def encode_lines(
         per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
         pooled_np = pooled.float().cpu().numpy()  # [B, K, D]
         K, B, T, D = hidden.shape
-        pieces: list[np.ndarray] = []  # per line, its word tokens' flat positions in the batch
-        owners: list[np.ndarray] = []  # ... and their word's number in the batch
+        pieces: list[int] = []  # the batch's word tokens, as flat positions in it
+        owners: list[int] = []  # ... and their word's number in the batch
         made: list[tuple[int, dict]] = []
         words_before = 0
+        unknown = getattr(encoder.tokenizer, "unk_token", None)
+        # plain lists throughout, as the tokenizer gives them: the label functions index them
+        # element by element, several times slower on numpy arrays
         for b, (i, n) in enumerate(zip(index, mask.sum(dim=1).tolist())):
             enc = encoded.encodings[i]
-            special = np.array(enc.special_tokens_mask[:n], dtype=bool)
-            word_ids = np.array(
-                [-1 if w is None or s else w for w, s in zip(enc.word_ids[:n], special)],
-                dtype=np.int64,
-            )
-            offsets = np.array(enc.offsets[:n], dtype=np.int64).reshape(n, 2)
+            special = enc.special_tokens_mask[:n]
+            word_ids = [-1 if w is None or sp else w for w, sp in zip(enc.word_ids[:n], special)]
+            offsets = enc.offsets[:n]
             text = read[i]
+            zeros = [0] * n
             shown = display_tokens(
-                tuple(enc.tokens[:n]),
-                special,
-                word_ids,
-                offsets,
-                np.zeros(n, np.int64),
-                text,
-                None,
-                getattr(encoder.tokenizer, "unk_token", None),
+                tuple(enc.tokens[:n]), special, word_ids, offsets, zeros, text, None, unknown
             )
             groups = [g for g in word_groups(word_ids) if word_ids[g[0]] >= 0]
-            # plain lists: word_texts indexes them element by element
-            labels = word_texts(groups, shown, offsets.tolist(), [0] * n, text, None)
+            labels = word_texts(groups, shown, offsets, zeros, text, None)
             word_index = [-1] * n
             for w, group in enumerate(groups):
                 for t in group:
                     word_index[t] = w
-            widx = np.asarray(word_index, np.int64)
-            (at,) = np.nonzero(widx >= 0)
-            pieces.append(b * T + at)
-            owners.append(words_before + widx[at])
+                    pieces.append(b * T + t)
+                    owners.append(words_before + w)
             made.append(
                 (
                     words_before,
@@ -144,8 +135,8 @@ def encode_lines(
                         line=int(lines[i]),
                         tokens=list(shown),
                         word_index=word_index,
-                        starts=offsets[:, 0].tolist(),
-                        ends=offsets[:, 1].tolist(),
+                        starts=[o[0] for o in offsets],
+                        ends=[o[1] for o in offsets],
                         words=labels,
                         token_vectors=np.ascontiguousarray(per_text[b, :, :n]),
                         line_vector=pooled_np[b],
@@ -155,8 +146,8 @@ def encode_lines(
             words_before += len(groups)
         # every word's mean over its pieces, for the whole batch at once: [K, W, D]
         with torch.inference_mode():
-            at = torch.from_numpy(np.concatenate(pieces))
-            owner = torch.from_numpy(np.concatenate(owners))
+            at = torch.tensor(pieces, dtype=torch.int64)
+            owner = torch.tensor(owners, dtype=torch.int64)
             flat = hidden.reshape(K, B * T, D)[:, at].float()  # [K, P, D]
             sums = torch.zeros(K, words_before, D).index_add_(1, owner, flat)
             counts = torch.bincount(owner, minlength=words_before).clamp(min=1)
