@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -435,6 +436,15 @@ def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tup
     return words, kinds
 
 
+def _yield_to_forward() -> None:
+    """The writer thread at the lowest priority: it then runs in the gaps the forward's torch
+    threads leave (between their parallel regions) instead of taking a CPU from one of them,
+    which stalls the others at the region's end."""
+    if hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
 @dataclass
 class BuildResult:
     lines: int
@@ -536,7 +546,9 @@ def build_index(
     # A shard is written on a thread while the next one is encoded: Parquet and numpy release
     # the GIL, so the writing takes the CPU time the forward passes leave; one shard at a time
     # in flight keeps memory at two shards.
-    with ThreadPoolExecutor(1, thread_name_prefix="viz-shard-writer") as writer:
+    with ThreadPoolExecutor(
+        1, thread_name_prefix="viz-shard-writer", initializer=_yield_to_forward
+    ) as writer:
         pending: Future | None = None
         for n, rows in (engine or local)(todo, spans):
             s, e = spans[n]
