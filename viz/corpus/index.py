@@ -53,6 +53,12 @@ NPROBE = 32
 # Word vectors per part while an approximate index is filled (about 50 MB at D = 384): the
 # build's memory beside the model, whatever the corpus
 PART_WORDS = 32_768
+# Threads writing a shard's layers, and building flat FAISS indexes (Parquet, numpy and faiss
+# release the GIL): during the forward at the lowest priority, in the gaps its own threads
+# leave; after it (the last shard, the indexes) on every CPU of a 2-CPU machine
+WRITE_THREADS = 2
+# Flat indexes are built two layers at a time only while two layers' word vectors fit in this
+FLAT_PARALLEL_BYTES = 512 * 2**20
 # Vector Parquet columns: dictionary encoding and statistics are useless on float vectors and
 # cost most of the write; random floats barely compress, so no codec either
 VECTOR_WRITE = {"compression": "none", "use_dictionary": False, "write_statistics": False}
@@ -284,7 +290,8 @@ def write_shard(
             ),
             tmp / "lines.parquet",
         )
-        for k, layer in enumerate(layers):
+
+        def layer_files(k: int, layer: int) -> None:
             name = layer_name(layer)
             tokens = np.concatenate([r.token_vectors[k] for r in rows])  # [sum T, D]
             pq.write_table(_vector_table(tokens), tmp / f"tokens-{name}.parquet", **VECTOR_WRITE)
@@ -292,6 +299,9 @@ def write_shard(
             pq.write_table(_vector_table(lines_v), tmp / f"lines-{name}.parquet", **VECTOR_WRITE)
             means = np.concatenate([r.word_vectors[k] for r in rows])  # [W, D]
             np.save(tmp / f"words-{name}.npy", normalise(means))
+
+        with ThreadPoolExecutor(WRITE_THREADS, initializer=_yield_to_forward) as pool:
+            list(pool.map(layer_files, range(len(layers)), layers))
         os.replace(tmp, final)
     finally:
         if tmp.exists():
@@ -422,18 +432,25 @@ def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tup
     import faiss
 
     (folder / FAISS).mkdir(exist_ok=True)
-    words, kinds = 0, {}
-    for layer in layers:
+
+    def build(layer: int) -> tuple[int, dict]:
         name = layer_name(layer)
         blocks = functools.partial(_word_means, folder, name)
         ondisk = folder / FAISS / f"{name}.ivfdata"
-        index, kinds[name] = _faiss_index(blocks, approximate_above, ondisk)
-        words = index.ntotal
+        index, kind = _faiss_index(blocks, approximate_above, ondisk)
         tmp = folder / FAISS / f".{name}.index.partial"
         faiss.write_index(index, str(tmp))
         os.replace(tmp, folder / FAISS / f"{name}.index")
-        del index
-    return words, kinds
+        return index.ntotal, kind
+
+    # every layer has the same words; their count decides the kind of index
+    shape = [b.shape for b in _word_means(folder, layer_name(layers[0]))]
+    n, d = sum(s[0] for s in shape), (shape[0][1] if shape else 0)
+    flat_pairs = n <= approximate_above and 2 * n * d * 4 <= FLAT_PARALLEL_BYTES
+    with ThreadPoolExecutor(WRITE_THREADS if flat_pairs else 1) as pool:
+        built = list(pool.map(build, layers))
+    kinds = {layer_name(layer): kind for layer, (_, kind) in zip(layers, built)}
+    return (built[-1][0] if built else 0), kinds
 
 
 def _yield_to_forward() -> None:
