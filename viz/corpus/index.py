@@ -36,10 +36,10 @@ import pyarrow.parquet as pq
 import torch
 
 from viz.errors import UserError
-from viz.extract import _forward_batches, max_chars
+from viz.extract import _forward_batches, max_chars, tokenize_cut
 from viz.models import Encoder
 from viz.names import layer_name
-from viz.tokens import TOKENIZER_LOCK, display_tokens, word_groups, word_texts
+from viz.tokens import display_tokens, word_groups, word_texts
 
 FORMAT = "viz-corpus-index"
 VERSION = 1
@@ -95,15 +95,10 @@ def encode_lines(
     ``viz.extract``'s batches (shortest first, so little padding)."""
     limit = _limit(encoder, max_tokens)
     read = [text[: max_chars(limit)] for text in texts]
-    with TOKENIZER_LOCK:  # the call ``_forward_batches`` makes, for the offsets and word ids
-        encoded = encoder.tokenizer(
-            [text if text.strip() else " " for text in read],
-            truncation=True,
-            max_length=limit,
-            split_special_tokens=True,
-        )
+    encoded = tokenize_cut(encoder, read, limit)  # once: the forward's, and the offsets and words
     out: list[LineRows | None] = [None] * len(texts)
-    for index, hidden, mask in _forward_batches(encoder, texts, layers, batch_size, limit):
+    batches = _forward_batches(encoder, texts, layers, batch_size, limit, encoded=encoded)
+    for index, hidden, mask in batches:
         with torch.inference_mode():
             m = mask[None, :, :, None].to(hidden.dtype)  # [1, B, T, 1]
             pooled = ((hidden * m).sum(dim=2) / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
