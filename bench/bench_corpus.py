@@ -229,11 +229,11 @@ def main() -> None:
         build_index(encoder, texts, None, work / "local", layers, batch_size=32)
         local = time.perf_counter() - t
         few = texts[:8]  # the actors' start and model load, and little else
-        engine = RayEngine(encoder.name, False, few, layers, 32, None, None, 2)
+        engine = RayEngine(encoder.name, False, few, layers, 32, None, folder=work / "ray-start")
         t = time.perf_counter()
         build_index(encoder, few, None, work / "ray-start", layers, batch_size=32, engine=engine)
         actors_start = time.perf_counter() - t
-        engine = RayEngine(encoder.name, False, texts, layers, 32, None, None, 2)
+        engine = RayEngine(encoder.name, False, texts, layers, 32, None, folder=work / "ray")
         t = time.perf_counter()
         build_index(encoder, texts, None, work / "ray", layers, batch_size=32, engine=engine)
         ray_time = time.perf_counter() - t

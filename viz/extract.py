@@ -118,6 +118,18 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     raise UserError("pooling_unknown", pooling=how, choices=", ".join(POOLINGS))
 
 
+def tokenize_cut(encoder: Encoder, read: Sequence[str], limit: int):
+    """``read`` (texts cut to ``max_chars(limit)``) tokenised as the forward passes read them:
+    at most ``limit`` tokens, a blank text as one space."""
+    with TOKENIZER_LOCK:  # see viz/tokens.py
+        return encoder.tokenizer(
+            [text if text.strip() else " " for text in read],
+            truncation=True,
+            max_length=limit,
+            split_special_tokens=True,  # typed "[CLS]" is text, not the model's token
+        )
+
+
 def _forward_batches(
     encoder: Encoder,
     texts: Sequence[str],
@@ -125,22 +137,20 @@ def _forward_batches(
     batch_size: int,
     max_tokens: int | None = None,
     stats: ExtractStats | None = None,
+    encoded=None,
 ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
     """Yield (original indices, hidden [K, B, T, D], attention mask [B, T]), shortest first.
 
     Texts are tokenised once and sorted by token count (not characters), so each batch pads
     to nearly its own length. Each is cut to ``max_tokens`` (default: the model's maximum),
-    after a cut to ``max_chars(max_tokens)`` characters that bounds the tokenizer's memory."""
+    after a cut to ``max_chars(max_tokens)`` characters that bounds the tokenizer's memory.
+    ``encoded``: the texts already tokenised so (``tokenize_cut``), by a caller that reads the
+    encodings too."""
     limit = min(max_tokens or encoder.facts.max_tokens, encoder.facts.max_tokens)
     chars = max_chars(limit)
     read = [text[:chars] for text in texts]
-    with TOKENIZER_LOCK:  # see viz/tokens.py
-        encoded = encoder.tokenizer(
-            [text if text.strip() else " " for text in read],
-            truncation=True,
-            max_length=limit,
-            split_special_tokens=True,  # typed "[CLS]" is text, not the model's token
-        )
+    if encoded is None:
+        encoded = tokenize_cut(encoder, read, limit)
     if stats is not None:
         stats.blank += sum(1 for text in read if not text.strip())
         stats.cut_chars += sum(1 for text in texts if len(text) > chars)

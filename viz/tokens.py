@@ -178,17 +178,22 @@ def display_tokens(
 ) -> tuple[str, ...]:
     """Readable labels: the user's own characters for each token (so byte-level BPE and
     SentencePiece read like WordPiece), with ``##`` marking a word's continuation pieces
-    (see ``_display`` for the marks of unknown tokens and split characters)."""
+    (see ``_display`` for the marks of unknown tokens and split characters). The arrays may
+    be plain lists already (a tokenizer's own ``Encoding`` fields): no conversion then."""
     return _display(
         tokens,
-        special.tolist(),
-        word_ids.tolist(),
-        offsets.tolist(),
-        segment.tolist(),
+        _as_list(special),
+        _as_list(word_ids),
+        _as_list(offsets),
+        _as_list(segment),
         text,
         pair,
         unknown,
     )
+
+
+def _as_list(values) -> list:
+    return values.tolist() if isinstance(values, np.ndarray) else values
 
 
 def _display(

@@ -287,6 +287,16 @@ def ray_cluster():
     ray.shutdown()
 
 
+def _same_index(a: CorpusIndex, b: CorpusIndex) -> None:
+    for table in ("tokens", "words", "lines"):
+        assert a.table(table).equals(b.table(table))
+    for layer in a.layers:
+        np.testing.assert_allclose(b.line_vectors(layer), a.line_vectors(layer), atol=1e-5)
+        for x, y in zip(a.token_vectors(layer), b.token_vectors(layer)):
+            np.testing.assert_allclose(y, x, atol=1e-5)
+        assert a.faiss(layer).ntotal == b.faiss(layer).ntotal
+
+
 @pytest.mark.slow
 def test_ray_engine_equals_local(ray_cluster, tiny_mlm_folder, tmp_path, capsys):
     text = tmp_path / "c.txt"
@@ -294,13 +304,20 @@ def test_ray_engine_equals_local(ray_cluster, tiny_mlm_folder, tmp_path, capsys)
     common = ["--input", str(text), "--model", tiny_mlm_folder, "--batch-size", "2", "--quiet"]
     assert main(["index", *common, "--out", str(tmp_path / "local")]) == 0
     assert main(["index", *common, "--out", str(tmp_path / "ray"), "--engine", "ray"]) == 0
-    a, b = CorpusIndex(tmp_path / "local"), CorpusIndex(tmp_path / "ray")
-    assert a.table("tokens").equals(b.table("tokens"))
-    assert a.table("words").equals(b.table("words"))
-    for layer in a.layers:
-        np.testing.assert_allclose(b.line_vectors(layer), a.line_vectors(layer), atol=1e-5)
-        for x, y in zip(a.token_vectors(layer), b.token_vectors(layer)):
-            np.testing.assert_allclose(y, x, atol=1e-5)
+    _same_index(CorpusIndex(tmp_path / "local"), CorpusIndex(tmp_path / "ray"))
+    # several shards, labels: written by the actors (given the folder) and by the driver
+    from viz.corpus.ray_engine import RayEngine
+    from viz.models import load_encoder
+
+    encoder = load_encoder(tiny_mlm_folder)
+    texts, labels, layers = CORPUS * 3, LABELS * 3, [0, 2]
+    build_index(encoder, texts, labels, tmp_path / "l8", layers, 2, shard_lines=8)
+    for out, folder in ((tmp_path / "a8", tmp_path / "a8"), (tmp_path / "d8", None)):
+        engine = RayEngine(
+            tiny_mlm_folder, False, texts, layers, 2, None, labels=labels, folder=folder
+        )
+        build_index(encoder, texts, labels, out, layers, 2, shard_lines=8, engine=engine)
+        _same_index(CorpusIndex(tmp_path / "l8"), CorpusIndex(out))
     for engine in ("local", "ray"):
         out = tmp_path / f"{engine}.npy"
         assert main(["extract", *common, "--out", str(out), "--engine", engine]) == 0

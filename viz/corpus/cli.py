@@ -141,6 +141,8 @@ def run_index(args: argparse.Namespace) -> None:
             args.ray_address,
             args.actors,
             args.actor_gpus,
+            labels=corpus.labels,
+            folder=args.out,
         )
     with tqdm(total=len(corpus.texts), unit="line", disable=args.quiet, file=sys.stderr) as bar:
         result = build_index(

@@ -24,6 +24,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,10 +36,10 @@ import pyarrow.parquet as pq
 import torch
 
 from viz.errors import UserError
-from viz.extract import _forward_batches, max_chars
+from viz.extract import _forward_batches, max_chars, tokenize_cut
 from viz.models import Encoder
 from viz.names import layer_name
-from viz.tokens import TOKENIZER_LOCK, display_tokens, word_groups, word_texts
+from viz.tokens import display_tokens, word_groups, word_texts
 
 FORMAT = "viz-corpus-index"
 VERSION = 1
@@ -52,6 +53,12 @@ NPROBE = 32
 # Word vectors per part while an approximate index is filled (about 50 MB at D = 384): the
 # build's memory beside the model, whatever the corpus
 PART_WORDS = 32_768
+# Threads writing a shard's layers, and building flat FAISS indexes (Parquet, numpy and faiss
+# release the GIL): during the forward at the lowest priority, in the gaps its own threads
+# leave; after it (the last shard, the indexes) on every CPU of a 2-CPU machine
+WRITE_THREADS = 2
+# Flat indexes are built two layers at a time only while two layers' word vectors fit in this
+FLAT_PARALLEL_BYTES = 512 * 2**20
 # Vector Parquet columns: dictionary encoding and statistics are useless on float vectors and
 # cost most of the write; random floats barely compress, so no codec either
 VECTOR_WRITE = {"compression": "none", "use_dictionary": False, "write_statistics": False}
@@ -88,55 +95,41 @@ def encode_lines(
     ``viz.extract``'s batches (shortest first, so little padding)."""
     limit = _limit(encoder, max_tokens)
     read = [text[: max_chars(limit)] for text in texts]
-    with TOKENIZER_LOCK:  # the call ``_forward_batches`` makes, for the offsets and word ids
-        encoded = encoder.tokenizer(
-            [text if text.strip() else " " for text in read],
-            truncation=True,
-            max_length=limit,
-            split_special_tokens=True,
-        )
+    encoded = tokenize_cut(encoder, read, limit)  # once: the forward's, and the offsets and words
     out: list[LineRows | None] = [None] * len(texts)
-    for index, hidden, mask in _forward_batches(encoder, texts, layers, batch_size, limit):
+    batches = _forward_batches(encoder, texts, layers, batch_size, limit, encoded=encoded)
+    for index, hidden, mask in batches:
         with torch.inference_mode():
             m = mask[None, :, :, None].to(hidden.dtype)  # [1, B, T, 1]
             pooled = ((hidden * m).sum(dim=2) / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
         per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
         pooled_np = pooled.float().cpu().numpy()  # [B, K, D]
         K, B, T, D = hidden.shape
-        pieces: list[np.ndarray] = []  # per line, its word tokens' flat positions in the batch
-        owners: list[np.ndarray] = []  # ... and their word's number in the batch
+        pieces: list[int] = []  # the batch's word tokens, as flat positions in it
+        owners: list[int] = []  # ... and their word's number in the batch
         made: list[tuple[int, dict]] = []
         words_before = 0
+        unknown = getattr(encoder.tokenizer, "unk_token", None)
+        # plain lists throughout, as the tokenizer gives them: the label functions index them
+        # element by element, several times slower on numpy arrays
         for b, (i, n) in enumerate(zip(index, mask.sum(dim=1).tolist())):
             enc = encoded.encodings[i]
-            special = np.array(enc.special_tokens_mask[:n], dtype=bool)
-            word_ids = np.array(
-                [-1 if w is None or s else w for w, s in zip(enc.word_ids[:n], special)],
-                dtype=np.int64,
-            )
-            offsets = np.array(enc.offsets[:n], dtype=np.int64).reshape(n, 2)
+            special = enc.special_tokens_mask[:n]
+            word_ids = [-1 if w is None or sp else w for w, sp in zip(enc.word_ids[:n], special)]
+            offsets = enc.offsets[:n]
             text = read[i]
+            zeros = [0] * n
             shown = display_tokens(
-                tuple(enc.tokens[:n]),
-                special,
-                word_ids,
-                offsets,
-                np.zeros(n, np.int64),
-                text,
-                None,
-                getattr(encoder.tokenizer, "unk_token", None),
+                tuple(enc.tokens[:n]), special, word_ids, offsets, zeros, text, None, unknown
             )
             groups = [g for g in word_groups(word_ids) if word_ids[g[0]] >= 0]
-            # plain lists: word_texts indexes them element by element
-            labels = word_texts(groups, shown, offsets.tolist(), [0] * n, text, None)
+            labels = word_texts(groups, shown, offsets, zeros, text, None)
             word_index = [-1] * n
             for w, group in enumerate(groups):
                 for t in group:
                     word_index[t] = w
-            widx = np.asarray(word_index, np.int64)
-            (at,) = np.nonzero(widx >= 0)
-            pieces.append(b * T + at)
-            owners.append(words_before + widx[at])
+                    pieces.append(b * T + t)
+                    owners.append(words_before + w)
             made.append(
                 (
                     words_before,
@@ -144,8 +137,8 @@ def encode_lines(
                         line=int(lines[i]),
                         tokens=list(shown),
                         word_index=word_index,
-                        starts=offsets[:, 0].tolist(),
-                        ends=offsets[:, 1].tolist(),
+                        starts=[o[0] for o in offsets],
+                        ends=[o[1] for o in offsets],
                         words=labels,
                         token_vectors=np.ascontiguousarray(per_text[b, :, :n]),
                         line_vector=pooled_np[b],
@@ -155,8 +148,8 @@ def encode_lines(
             words_before += len(groups)
         # every word's mean over its pieces, for the whole batch at once: [K, W, D]
         with torch.inference_mode():
-            at = torch.from_numpy(np.concatenate(pieces))
-            owner = torch.from_numpy(np.concatenate(owners))
+            at = torch.tensor(pieces, dtype=torch.int64)
+            owner = torch.tensor(owners, dtype=torch.int64)
             flat = hidden.reshape(K, B * T, D)[:, at].float()  # [K, P, D]
             sums = torch.zeros(K, words_before, D).index_add_(1, owner, flat)
             counts = torch.bincount(owner, minlength=words_before).clamp(min=1)
@@ -220,10 +213,15 @@ def read_vectors(path: Path) -> np.ndarray:
 
 
 def write_shard(
-    folder: Path, number: int, rows: list[LineRows], texts: Sequence[str], labels, layers
-) -> None:
-    """Shard ``number`` of ``rows`` (consecutive lines), written beside its place and renamed
-    into it whole."""
+    folder: Path,
+    number: int,
+    rows: list[LineRows],
+    texts: Sequence[str],
+    labels: Sequence[str] | None,
+    layers: list[int],
+) -> int:
+    """Shard ``number`` of ``rows`` (consecutive lines; ``texts`` and ``labels`` are theirs, in
+    the same order), written beside its place and renamed into it whole; returns its lines."""
     shards = folder / SHARDS
     final = shards / f"{number:05d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{number:05d}.", suffix=".partial", dir=shards))
@@ -279,18 +277,16 @@ def write_shard(
             pa.table(
                 {
                     "line": pa.array(numbers, pa.int64()),
-                    "text": pa.array([texts[n] for n in numbers.tolist()], pa.string()),
+                    "text": pa.array(list(texts), pa.string()),
                     "label": pa.array(
-                        [labels[n] for n in numbers.tolist()]
-                        if labels is not None
-                        else [""] * len(rows),
-                        pa.string(),
+                        list(labels) if labels is not None else [""] * len(rows), pa.string()
                     ),
                 }
             ),
             tmp / "lines.parquet",
         )
-        for k, layer in enumerate(layers):
+
+        def layer_files(k: int, layer: int) -> None:
             name = layer_name(layer)
             tokens = np.concatenate([r.token_vectors[k] for r in rows])  # [sum T, D]
             pq.write_table(_vector_table(tokens), tmp / f"tokens-{name}.parquet", **VECTOR_WRITE)
@@ -298,14 +294,13 @@ def write_shard(
             pq.write_table(_vector_table(lines_v), tmp / f"lines-{name}.parquet", **VECTOR_WRITE)
             means = np.concatenate([r.word_vectors[k] for r in rows])  # [W, D]
             np.save(tmp / f"words-{name}.npy", normalise(means))
+
+        with ThreadPoolExecutor(WRITE_THREADS, initializer=_yield_to_forward) as pool:
+            list(pool.map(layer_files, range(len(layers)), layers))
         os.replace(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _write(folder: Path, number: int, rows: list[LineRows], texts, labels, layers) -> int:
-    write_shard(folder, number, rows, texts, labels, layers)
     return len(rows)
 
 
@@ -432,18 +427,34 @@ def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tup
     import faiss
 
     (folder / FAISS).mkdir(exist_ok=True)
-    words, kinds = 0, {}
-    for layer in layers:
+
+    def build(layer: int) -> tuple[int, dict]:
         name = layer_name(layer)
         blocks = functools.partial(_word_means, folder, name)
         ondisk = folder / FAISS / f"{name}.ivfdata"
-        index, kinds[name] = _faiss_index(blocks, approximate_above, ondisk)
-        words = index.ntotal
+        index, kind = _faiss_index(blocks, approximate_above, ondisk)
         tmp = folder / FAISS / f".{name}.index.partial"
         faiss.write_index(index, str(tmp))
         os.replace(tmp, folder / FAISS / f"{name}.index")
-        del index
-    return words, kinds
+        return index.ntotal, kind
+
+    # every layer has the same words; their count decides the kind of index
+    shape = [b.shape for b in _word_means(folder, layer_name(layers[0]))]
+    n, d = sum(s[0] for s in shape), (shape[0][1] if shape else 0)
+    flat_pairs = n <= approximate_above and 2 * n * d * 4 <= FLAT_PARALLEL_BYTES
+    with ThreadPoolExecutor(WRITE_THREADS if flat_pairs else 1) as pool:
+        built = list(pool.map(build, layers))
+    kinds = {layer_name(layer): kind for layer, (_, kind) in zip(layers, built)}
+    return (built[-1][0] if built else 0), kinds
+
+
+def _yield_to_forward() -> None:
+    """The writer thread at the lowest priority: it then runs in the gaps the forward's torch
+    threads leave (between their parallel regions) instead of taking a CPU from one of them,
+    which stalls the others at the region's end."""
+    if hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 @dataclass
@@ -485,8 +496,9 @@ def _prepare(folder: Path, plan: dict) -> int:
     return sum(1 for _ in (folder / SHARDS).glob("[0-9]" * 5))
 
 
-# (shard numbers to do, every shard's (first line, end)) -> (shard number, its rows), any order
-Engine = Callable[[list[int], list[tuple[int, int]]], Iterable[tuple[int, list[LineRows]]]]
+# (shard numbers to do, every shard's (first line, end)) -> (shard number, its rows), any order;
+# rows None: the engine wrote that shard itself (``write_shard`` into the folder)
+Engine = Callable[[list[int], list[tuple[int, int]]], Iterable[tuple[int, list[LineRows] | None]]]
 
 
 def build_index(
@@ -504,8 +516,9 @@ def build_index(
 ) -> BuildResult:
     """Index ``texts`` into ``folder``, resuming a build of the same plan. ``progress(n)`` is
     called with the lines done since the last call (resumed shards included once).
-    ``engine(todo, spans)`` yields ``(shard number, rows)`` for the shards still to do; the
-    default runs ``encode_lines`` here, one shard at a time."""
+    ``engine(todo, spans)`` yields ``(shard number, rows)`` for the shards still to do, rows
+    None for a shard it wrote itself; the default runs ``encode_lines`` here, one shard at a
+    time."""
     if batch_size < 1:
         raise UserError("cli_batch_size")
     folder = Path(folder)
@@ -545,15 +558,23 @@ def build_index(
     # A shard is written on a thread while the next one is encoded: Parquet and numpy release
     # the GIL, so the writing takes the CPU time the forward passes leave; one shard at a time
     # in flight keeps memory at two shards.
-    with ThreadPoolExecutor(1, thread_name_prefix="viz-shard-writer") as writer:
+    with ThreadPoolExecutor(
+        1, thread_name_prefix="viz-shard-writer", initializer=_yield_to_forward
+    ) as writer:
         pending: Future | None = None
         for n, rows in (engine or local)(todo, spans):
+            s, e = spans[n]
+            if rows is None:  # written by the engine
+                if progress:
+                    progress(e - s)
+                continue
             if pending is not None:
                 if progress:
                     progress(pending.result())
                 else:
                     pending.result()
-            pending = writer.submit(_write, folder, n, rows, texts, labels, layers)
+            shard_labels = labels[s:e] if labels is not None else None
+            pending = writer.submit(write_shard, folder, n, rows, texts[s:e], shard_labels, layers)
             del rows
         if pending is not None:
             done_lines = pending.result()

@@ -1,13 +1,18 @@
-"""The Ray Data engine for ``index`` and ``extract``: the lines as a Parquet dataset, mapped in
+"""The Ray Data engine for ``index`` and ``extract``: the lines as a Ray dataset, mapped in
 batches by a pool of actors that each load the model once (``map_batches`` with a callable
-class and ``concurrency=N``: Ray's actor-pool strategy), the results streamed back in input
-order. Each actor runs the local engine's own code on its batch (``encode_lines``,
-``pooled_embeddings``), so the vectors are the local engine's, up to padding in a different
-batch (float32 noise, well under 1e-5).
+class and ``concurrency=N``: Ray's actor-pool strategy). Each actor runs the local engine's own
+code on its batch (``encode_lines``, ``pooled_embeddings``), so the vectors are the local
+engine's, up to padding in a different batch (float32 noise, well under 1e-5).
 
 With no address it starts a local cluster of 2 CPUs (one per actor) and stops it at the end;
 with one (``auto``, ``ray://head:10001``) it joins that cluster and ships the lines through its
-object store, so the workers need the package and the model, not this machine's files.
+object store, so the workers need the package and the model, not this machine's files. The
+lines go in as blocks the driver cuts (``from_arrow`` of slices: no task before the actors).
+For ``index`` on a local cluster each actor writes its shards into the index folder itself
+(``write_shard``) and returns one small row: the driver's work (unpacking every token's
+vector, writing the Parquet) would otherwise compete with the actors for the same CPUs. On a
+joined cluster, whose actors may run on machines that cannot reach the folder, the actors
+return the rows and the driver writes.
 """
 
 from __future__ import annotations
@@ -15,15 +20,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from viz.corpus.index import LineRows, encode_lines
+from viz.corpus.index import LineRows, encode_lines, write_shard
 from viz.errors import UserError
 
 LOCAL_CPUS = 2
@@ -66,18 +69,19 @@ def cluster(address: str | None) -> Iterator[object]:
         ray.shutdown()
 
 
-def _dataset(ray, table: pa.Table, address: str | None, folder: str, rows_per_call: int):
-    """The lines as a Ray dataset in blocks of about ``rows_per_call`` rows (one block is one
-    actor's work at a time, so one block would keep every other actor idle): a Parquet file
-    for a local cluster, the object store when joining one (its workers cannot read this
-    machine's temporary files)."""
-    blocks = max(1, -(-len(table) // rows_per_call))
-    if address:
-        return ray.data.from_arrow(table).repartition(blocks)
-    path = os.path.join(folder, "lines.parquet")
-    pq.write_table(table, path)
-    # read before the actors start: they hold every CPU, and the file listing task needs one
-    return ray.data.read_parquet(path).materialize().repartition(blocks).materialize()
+def _dataset(ray, table: pa.Table, rows_per_block: int):
+    """The lines as a Ray dataset in blocks of ``rows_per_block`` rows, cut here (one block is
+    one actor's work at a time, so one block would keep every other actor idle). A read or a
+    repartition would be a task, and a task needs a worker process of its own, started (and
+    its imports paid) before the actors can start."""
+    step = max(1, rows_per_block)
+    return ray.data.from_arrow([table.slice(s, step) for s in range(0, max(len(table), 1), step)])
+
+
+def _pool(ray, actors: int):
+    """``actors`` actors, each given one block at a time: a block queued behind a busy actor
+    would wait while another, ready later, idles (the first actor up took every block)."""
+    return ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1)
 
 
 def _ordered(ray) -> None:
@@ -97,24 +101,34 @@ def _threads(cpus: float) -> None:
 
 
 class _LineEncoder:
-    """One actor: one model; a batch of lines in, one row per line out (``LineRows`` packed)."""
+    """One actor: one model; a batch of lines in, one row per line out (``LineRows`` packed),
+    or, given the index folder, the batch (one whole shard) written there and one row out."""
 
-    def __init__(self, model, allow_pickle, layers, batch_size, max_tokens, cpus) -> None:
+    def __init__(
+        self, model, allow_pickle, layers, batch_size, max_tokens, cpus, folder=None
+    ) -> None:
         from viz.models import load_encoder
 
         _threads(cpus)
         self.encoder = load_encoder(model, allow_pickle=allow_pickle)
         self.layers, self.batch_size, self.max_tokens = layers, batch_size, max_tokens
+        self.folder = folder
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        texts = batch.column("text").to_pylist()
         rows = encode_lines(
             self.encoder,
             batch.column("line").to_pylist(),
-            batch.column("text").to_pylist(),
+            texts,
             self.layers,
             self.batch_size,
             self.max_tokens,
         )
+        if self.folder is not None:
+            (shard,) = set(batch.column("shard").to_pylist())
+            labels = batch.column("label").to_pylist() if "label" in batch.column_names else None
+            lines = write_shard(Path(self.folder), shard, rows, texts, labels, self.layers)
+            return pa.table({"shard": [shard], "lines": [lines]})
         return pa.table(
             {
                 "line": pa.array([r.line for r in rows], pa.int64()),
@@ -153,7 +167,9 @@ def _unpack(table: pa.Table, K: int) -> Iterator[LineRows]:
 
 
 class RayEngine:
-    """``build_index``'s engine on Ray Data: ``engine(todo, spans)`` yields whole shards."""
+    """``build_index``'s engine on Ray Data: ``engine(todo, spans)`` yields whole shards, or,
+    given ``folder`` (the index's) on a local cluster, their numbers once the actors have
+    written them there."""
 
     def __init__(
         self,
@@ -166,29 +182,42 @@ class RayEngine:
         address: str | None = None,
         actors: int = LOCAL_CPUS,
         gpus: float = 0.0,
+        labels: Sequence[str] | None = None,
+        folder: Path | None = None,
     ) -> None:
         self.model, self.allow_pickle, self.texts = model, allow_pickle, texts
         self.layers, self.batch_size, self.max_tokens = layers, batch_size, max_tokens
         self.address, self.actors, self.gpus = address, actors, gpus
+        self.labels = labels
+        # a joined cluster's actors may run on machines that cannot reach the folder
+        writes = folder is not None and not address
+        self.folder = str(Path(folder).resolve()) if writes else None
 
     def __call__(self, todo: list[int], spans: list[tuple[int, int]]):
         if not todo:
             return
         lines = [i for n in todo for i in range(*spans[n])]
-        shard_of = {i: n for n in todo for i in range(*spans[n])}
-        waiting = {n: spans[n][1] - spans[n][0] for n in todo}
-        got: dict[int, list[LineRows]] = {n: [] for n in todo}
-        table = pa.table(
-            {
-                "line": pa.array(lines, pa.int64()),
-                "text": pa.array([self.texts[i] for i in lines], pa.string()),
-            }
-        )
-        with cluster(self.address) as ray, tempfile.TemporaryDirectory() as folder:
-            _ordered(ray)
+        columns = {
+            "line": pa.array(lines, pa.int64()),
+            "text": pa.array([self.texts[i] for i in lines], pa.string()),
+        }
+        if self.folder is not None:
+            columns["shard"] = pa.array([n for n in todo for _ in range(*spans[n])], pa.int64())
+            if self.labels is not None:
+                columns["label"] = pa.array([self.labels[i] for i in lines], pa.string())
+        table = pa.table(columns)
+        with cluster(self.address) as ray:
             cpus = actor_cpus(ray, self.actors)
-            rows = self.batch_size * ROWS_PER_CALL
-            ds = _dataset(ray, table, self.address, folder, rows).map_batches(
+            if self.folder is not None:
+                # a block, a call, a shard: the actor writes what it was given whole
+                blocks = [table.slice(s, e - s) for s, e in _runs([spans[n] for n in todo])]
+                ds = ray.data.from_arrow(blocks)
+                batch_rows = None
+            else:
+                _ordered(ray)
+                batch_rows = self.batch_size * ROWS_PER_CALL
+                ds = _dataset(ray, table, batch_rows)
+            ds = ds.map_batches(
                 _LineEncoder,
                 fn_constructor_args=(
                     self.model,
@@ -197,13 +226,22 @@ class RayEngine:
                     self.batch_size,
                     self.max_tokens,
                     cpus,
+                    self.folder,
                 ),
-                batch_size=rows,
+                batch_size=batch_rows,
                 batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(size=self.actors),
+                compute=_pool(ray, self.actors),
                 num_cpus=cpus,
                 num_gpus=self.gpus or None,
             )
+            if self.folder is not None:
+                for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                    for n in batch.column("shard").to_pylist():
+                        yield n, None
+                return
+            shard_of = {i: n for n in todo for i in range(*spans[n])}
+            waiting = {n: spans[n][1] - spans[n][0] for n in todo}
+            got: dict[int, list[LineRows]] = {n: [] for n in todo}
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
                 for row in _unpack(batch, len(self.layers)):
                     n = shard_of[row.line]
@@ -211,6 +249,15 @@ class RayEngine:
                     waiting[n] -= 1
                     if not waiting[n]:
                         yield n, sorted(got.pop(n), key=lambda r: r.line)
+
+
+def _runs(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each span's (start, end) in the table of the spans' lines laid end to end."""
+    out, at = [], 0
+    for s, e in spans:
+        out.append((at, at + e - s))
+        at += e - s
+    return out
 
 
 class _Pooler:
@@ -260,11 +307,11 @@ def stream_pooled(
     table = pa.table(
         {"line": pa.array(range(len(texts)), pa.int64()), "text": pa.array(texts, pa.string())}
     )
-    with cluster(address) as ray, tempfile.TemporaryDirectory() as folder:
+    with cluster(address) as ray:
         _ordered(ray)
         cpus = actor_cpus(ray, actors)
         rows = batch_size * ROWS_PER_CALL
-        ds = _dataset(ray, table, address, folder, rows).map_batches(
+        ds = _dataset(ray, table, rows).map_batches(
             _Pooler,
             fn_constructor_args=(
                 model,
@@ -277,7 +324,7 @@ def stream_pooled(
             ),  # fmt: skip
             batch_size=rows,
             batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=actors),
+            compute=_pool(ray, actors),
             num_cpus=cpus,
             num_gpus=gpus or None,
         )
