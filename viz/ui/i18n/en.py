@@ -313,7 +313,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "probe_download": "Download layer {layer} ({pooling}) embeddings of all {n} texts (.csv)",
         "probe_download_sample": "Download layer {layer} ({pooling}) embeddings of the {n} texts probed (.csv)",
         "probe_cut": "{n:,} of the {total:,} texts are longer than {max} tokens: the probe reads the first {max} tokens of each, which is enough to tell what a text is about.",
-        "probe_sampled": "One run reads at most {budget:,} tokens and {limit:,} rows with this model, so that it stays short and leaves the model to other visitors between its batches. These {total:,} rows come to {tokens:,} tokens (each text cut at {max}): the probe reads {n:,} of them, drawn at random (the same draw every time) with each label keeping its share. To probe every row, upload fewer or shorter texts.",
+        "probe_sampled": "One run reads at most {budget:,} tokens and {limit:,} rows with this model, so that it stays short and other visitors do not wait behind a long queue of probes. These {total:,} rows come to {tokens:,} tokens (each text cut at {max}): the probe reads {n:,} of them, drawn at random (the same draw every time) with each label keeping its share. To probe every row, upload fewer or shorter texts.",
         "probe_unknown": "{n:,} of the {total:,} tokens of these texts are not in this model's vocabulary: the model reads each of them as {unk}, so it cannot tell them apart, and the probe's accuracy says little about how it reads these texts. Use a model trained on their language (for Chinese, bert-base-chinese or xlm-roberta-base).",
         "probe_no_reader": "No model on this machine reads these texts.",
         "probe_start": "Pick the data and press the button. Results are cached.",

@@ -313,7 +313,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "probe_download": "下载全部 {n} 条文本在第 {layer} 层（{pooling}）的向量（.csv）",
         "probe_download_sample": "下载参与探针的 {n} 条文本在第 {layer} 层（{pooling}）的向量（.csv）",
         "probe_cut": "{total:,} 条文本中有 {n:,} 条超过 {max} 个词元：探针只读取每条的前 {max} 个词元，这足以看出一段文本讲的是什么。",
-        "probe_sampled": "使用该模型时，一次运行最多读取 {budget:,} 个词元、{limit:,} 行，这样运行时间较短，并且在各批次之间把模型让给其他访问者。这 {total:,} 行共有 {tokens:,} 个词元（每条文本截断到 {max} 个）：探针从中随机抽取 {n:,} 行（每次抽取的结果相同），各标签保持原有的比例。要让每一行都参与，请上传更少或更短的文本。",
+        "probe_sampled": "使用该模型时，一次运行最多读取 {budget:,} 个词元、{limit:,} 行，这样运行时间较短，其他访问者也不必排在一长串探针之后。这 {total:,} 行共有 {tokens:,} 个词元（每条文本截断到 {max} 个）：探针从中随机抽取 {n:,} 行（每次抽取的结果相同），各标签保持原有的比例。要让每一行都参与，请上传更少或更短的文本。",
         "probe_unknown": "这些文本的 {total:,} 个词元中有 {n:,} 个不在该模型的词表里：模型把它们都读作 {unk}，无法区分，因此探针的准确率很难说明它如何理解这些文本。请使用以这些文本的语言训练的模型（中文可用 bert-base-chinese 或 xlm-roberta-base）。",
         "probe_no_reader": "本机上没有能读这些文本的模型。",
         "probe_start": "选择数据并点击按钮。结果会被缓存。",
