@@ -179,6 +179,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer lines")
     parser.add_argument(
+        "--lines",
+        type=int,
+        help="lines of the indexing and Ray comparisons (default 960; 240 with --quick)",
+    )
+    parser.add_argument(
         "--memory-lines",
         default="10000,100000",
         help="line counts of the peak-memory builds, comma-separated (default 10000,100000)",
@@ -190,6 +195,7 @@ def main() -> None:
         memory_child(args._memory_child, args._out)
         return
     lines_n, rounds = (240, 1) if args.quick else (960, 2)
+    lines_n = args.lines or lines_n
     queries = 100 if args.quick else 200
     texts = sample_lines(lines_n)
     encoder = load_encoder()
