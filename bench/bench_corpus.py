@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import OtherLoad, busy_warning, interleaved, median, paired_ratio, report, table  # noqa: E402
+from bench_memory import Sampler  # noqa: E402
 
 from viz.corpus.index import FAISS, SHARDS, build_index  # noqa: E402
 from viz.extract import stream_sentence_embeddings  # noqa: E402
@@ -76,45 +77,19 @@ def short_lines(n: int, skip: int = 0) -> list[str]:
     return out
 
 
-class PeakAnon:
-    """The peak of this process's anonymous resident memory (``RssAnon``: heap and stacks, what
-    the kernel cannot drop), sampled every 50 ms on a thread. ``ru_maxrss`` also counts the pages
-    of memory-mapped files in use (the stored vectors read back, faiss's on-disk lists), which the
-    kernel can drop and read again."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self.peak, self._stop = 0, threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.05):
-            with open("/proc/self/status", encoding="utf-8") as f:
-                for line in f:
-                    if line.startswith("RssAnon:"):
-                        self.peak = max(self.peak, int(line.split()[1]) * 1024)
-
-    def __enter__(self) -> PeakAnon:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def memory_child(lines: int, out: str) -> None:
     """One measured build, in this fresh process: prints JSON (lines/s, peak RSS, peak anon)."""
     encoder = load_encoder()
     texts = short_lines(lines)
     t = time.perf_counter()
-    with PeakAnon() as anon:
+    # RssAnon: heap and stacks, what the kernel cannot drop; ru_maxrss also counts the pages
+    # of memory-mapped files in use (the stored vectors read back, faiss's on-disk lists)
+    with Sampler("RssAnon", every=0.05) as anon:
         result = build_index(encoder, texts, None, Path(out), [encoder.facts.num_layers])
     took = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": took, "peak": peak, "anon": anon.peak, "tokens": result.tokens,
-                      "words": result.words}))  # fmt: skip
+    print(json.dumps({"seconds": took, "peak": peak, "anon": anon.peak * 1024,
+                      "tokens": result.tokens, "words": result.words}))  # fmt: skip
 
 
 def memory_rows(counts: list[int], work: Path) -> tuple[list[list[object]], Path]:

@@ -60,17 +60,19 @@ def reset_peak() -> bool:
 
 
 class Sampler:
-    """Fallback peak meter: a thread reading VmRSS every millisecond."""
+    """Fallback peak meter: a thread reading a ``kB`` field of ``/proc/self/status`` (VmRSS by
+    default) every ``every`` seconds; ``peak`` in KiB."""
 
-    def __init__(self) -> None:
-        self.peak = status_kib("VmRSS")
+    def __init__(self, field: str = "VmRSS", every: float = 0.001) -> None:
+        self.field, self.every = field, every
+        self.peak = status_kib(field)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, status_kib("VmRSS"))
-            time.sleep(0.001)
+            self.peak = max(self.peak, status_kib(self.field))
+            time.sleep(self.every)
 
     def __enter__(self) -> Sampler:
         self._thread.start()
@@ -79,7 +81,7 @@ class Sampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, status_kib("VmRSS"))
+        self.peak = max(self.peak, status_kib(self.field))
 
 
 @dataclasses.dataclass
