@@ -53,14 +53,18 @@ def table(frame: pd.DataFrame, target=None, **kwargs) -> object:
 
 
 def layer_head_controls(
-    t: Trace, with_head: bool = True, all_heads: bool = False
+    t: Trace, with_head: bool = True, all_heads: bool = False, layer_slider=None
 ) -> tuple[int, int]:
     """Layer and head sliders, 0-based values returned; the head slider is off while the heads
-    are averaged (``all_heads``)."""
+    are averaged (``all_heads``). ``layer_slider``: draws the layer slider instead of
+    Streamlit's (it keeps ``LAYER`` itself)."""
     f = t.facts
     cols = st.columns([3, 3, 2, 2, 2]) if with_head else st.columns([3, 3])
     with cols[0]:
-        st.slider(tr("layer"), 1, f.num_layers, key=LAYER)
+        if layer_slider is None:
+            st.slider(tr("layer"), 1, f.num_layers, key=LAYER)
+        else:
+            layer_slider()
     if with_head:
         with cols[1]:
             st.slider(

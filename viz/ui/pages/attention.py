@@ -7,6 +7,8 @@ row outlined and drawn as bars, its lines alone in the head view)."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -14,11 +16,11 @@ import streamlit as st
 from viz.analysis import attention as attn
 from viz.errors import UserError
 from viz.figures import attention as attention_fig
-from viz.figures.common import ColourScale, safe, shorten
+from viz.figures.common import MAX_TICKS, ColourScale, safe, shorten
 from viz.names import head_labels
 from viz.syntax.annotate import with_jieba_words
 from viz.trace import Trace
-from viz.ui import state
+from viz.ui import canvas, state
 from viz.ui.cached import get_encoder, get_trace
 from viz.ui.i18n import labeller, language, tr
 from viz.ui.state import TraceKey
@@ -66,6 +68,7 @@ COLS = state.widget("attention_cols", link=SPAN)
 QUERY = state.widget("attention_query", link=state.NUMBER)
 HV_HEADS = state.widget("head_view_heads", translated=True, link=state.choice(HEAD_VIEW_HEADS))
 HEAD_VIEW_ROWS = "_head_view_rows"  # positions of the head view's left tokens, for a click
+LAYER_SLIDER, HEATMAP, HEAD_VIEW = "attention_layer", "attention_heatmap", "head_view"
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -98,17 +101,18 @@ def on_model_view_click() -> None:
 
 def on_head_view_click() -> None:
     """A click on a token on the head view's left puts it in focus; a second click lets go.
-    A selection the page never sent (a forged message) is ignored."""
+    A position the page never showed (a forged message) is ignored."""
     s = st.session_state
-    rows = s.get(HEAD_VIEW_ROWS, [])
-    try:
-        point = s["head_view"].selection.points[0]
-        left = point.get("x") == 0  # the right side (keys) only hovers
-        i = point.get("point_index", point.get("point_number"))
-    except (AttributeError, IndexError, KeyError, TypeError):
-        return
-    if left and isinstance(i, int) and 0 <= i < len(rows):
-        s[QUERY] = None if s.get(QUERY) == rows[i] else rows[i]
+    position = canvas.focus_clicked(HEAD_VIEW)
+    if position is not None and position in s.get(HEAD_VIEW_ROWS, []):
+        s[QUERY] = None if s.get(QUERY) == position else position
+
+
+def on_layer_moved() -> None:
+    """The reader stepped the layer slider: the browser has redrawn, the page follows."""
+    layer = canvas.layer_moved(LAYER_SLIDER)
+    if layer is not None:
+        st.session_state[LAYER] = layer
 
 
 # ---------------------------------------------------------------- controls
@@ -204,7 +208,12 @@ def render(t: Trace, key: TraceKey) -> None:
     merge = c3.checkbox(tr("merge_subwords"), key=MERGE)
     words = with_jieba_words(t) if merge else t  # Chinese: jieba's words, not characters
     tags = token_tags(t) if c4.checkbox(tr("pos_tags"), key=POS_TAGS) else None
-    layer, head = layer_head_controls(t, all_heads=average)
+    s[LAYER] = max(1, min(int(s.get(LAYER, 1)), t.facts.num_layers))
+    layer, head = layer_head_controls(
+        t, all_heads=average, layer_slider=lambda: canvas.layer_slider(
+            LAYER_SLIDER, t.facts.num_layers, s[LAYER], tr("layer"), on_layer_moved
+        ),
+    )  # fmt: skip
     scale_column, focus_column = st.columns(2)
     scale_kind, rows_window, cols_window = heatmap_controls(t, scale_column)
 
@@ -222,22 +231,32 @@ def render(t: Trace, key: TraceKey) -> None:
             labels = [f"{x}·{tags[p]}" if tags[p] else x for x, p in zip(labels, positions)]
         return m, labels, positions
 
-    if mode == "rollout":
-        stack, matrix = None, rollouts(key)[layer]
-    else:
-        stack = t.attentions[layer] if mode == "raw" else norm_attention(key, layer)
-        matrix = stack.mean(axis=0) if average else stack[head]
-    matrix, labels, positions = prepared(matrix)
+    def heads_at(n: int) -> np.ndarray | None:  # [H, T, T] of layer n; None for rollout
+        if mode == "rollout":
+            return None
+        return t.attentions[n] if mode == "raw" else norm_attention(key, n)
+
+    def matrix_at(n: int) -> np.ndarray:
+        if mode == "rollout":
+            return rollouts(key)[n]
+        stack = heads_at(n)
+        return stack.mean(axis=0) if average else stack[head]
+
+    matrix, labels, positions = prepared(matrix_at(layer))
     r = attn.in_window(positions, rows_window)
     c = attn.in_window(positions, cols_window)
     if not len(r) or not len(c):  # a window between two merged words: show everything
         r, c = np.arange(len(positions)), np.arange(len(positions))
-    shown = matrix[np.ix_(r, c)]
+    layers = range(t.facts.num_layers)
+    # every layer, for the slider to step through in the browser
+    every = [prepared(matrix_at(n))[0][np.ix_(r, c)] for n in layers]
+    shown = every[layer]
     row_labels, col_labels = [labels[i] for i in r], [labels[i] for i in c]
     row_pos, col_pos = positions[r], positions[c]
 
     value_name = tr("weight" if mode == "raw" else f"value_{mode}")
-    scale, scale_help = colour_scale(scale_kind, shown, value_name)
+    scales = [colour_scale(scale_kind, m, value_name) for m in every]
+    scale_help = scales[layer][1]
     focus_options = [None, *[int(p) for p in row_pos]]
     if s.get(QUERY) not in focus_options:
         s[QUERY] = None
@@ -258,44 +277,57 @@ def render(t: Trace, key: TraceKey) -> None:
     if hide and mode != "norm":
         help_text += " " + tr("hidden_rows")
     if max(len(r), len(c)) > attention_fig.IMAGE_ABOVE:
-        gapless = attention_fig.contiguous(row_pos) and attention_fig.contiguous(col_pos)
-        image_note = "heatmap_image" if gapless else "heatmap_image_no_hover"
-        scale_help += " " + tr(image_note, n=attention_fig.IMAGE_ABOVE)
+        scale_help += " " + tr("heatmap_image", n=attention_fig.IMAGE_ABOVE)
     st.caption(help_text + " " + scale_help)
+
+    def title(n: int) -> str:
+        if mode == "rollout":
+            text = tr("rollout_title", layer=n + 1)
+        else:
+            text = tr("attention_title", layer=n + 1, head=head_name)
+        if mode != "raw":
+            text += f" · {tr(f'mode_{mode}')}"
+        if len(r) < len(positions) or len(c) < len(positions):
+            text += " · " + tr("window_title", r0=int(row_pos[0]), r1=int(row_pos[-1]),
+                               c0=int(col_pos[0]), c1=int(col_pos[-1]))  # fmt: skip
+        return text
+
     if mode == "rollout":
-        title = tr("rollout_title", layer=layer + 1)
         axes = (tr("axis_input_token"), tr("axis_position"))
     else:
-        title = tr("attention_title", layer=layer + 1, head=head_name)
         axes = (tr("axis_to_key"), tr("axis_from_query"))
-    if mode != "raw":
-        title += f" · {tr(f'mode_{mode}')}"
-    if len(r) < len(positions) or len(c) < len(positions):
-        title += " · " + tr("window_title", r0=int(row_pos[0]), r1=int(row_pos[-1]),
-                            c0=int(col_pos[0]), c1=int(col_pos[-1]))  # fmt: skip
+    texts = canvas.Texts(
+        layer=tr("layer"),
+        query=tr("w_query"),
+        key=tr("w_key"),
+        value=value_name,
+        png=tr("canvas_png"),
+        png_help=tr("canvas_png_help"),
+        click_help=tr("head_view_click"),
+        legend_help=tr("head_view_legend"),
+    )
+    # what the browser holds: a new set whenever the values shown change
+    set_id = hashlib.sha1(
+        repr((key, mode, average, head, hide, merge, r.tolist(), c.tolist(), scale_kind)).encode()
+    ).hexdigest()[:16]
     # beside the grid, so a click on a thumbnail opens a head the reader can see
     left, right = st.columns([3, 2])
     with left:
-        chart(
-            attention_fig.heatmap(
-                shown,
-                row_labels,
-                row_pos,
-                title,
-                value_name=value_name,
-                axis_titles=axes,
-                words=figure_words(),
-                boundary=(
-                    second_sentence_start(t, row_pos),
-                    second_sentence_start(t, col_pos),
-                ),
-                scale=scale,
-                col_labels=col_labels,
-                col_positions=col_pos,
-                focus=focus,
-                x_ticks=HEATMAP_X_TICKS,
-            ),
-            key="attention_heatmap",
+        canvas.heatmap(
+            HEATMAP,
+            set_id,
+            every,
+            [scale for scale, _ in scales],
+            [title(n) for n in layers],
+            [f"{int(p)} {x}" for p, x in zip(row_pos, row_labels)],
+            [f"{int(p)} {x}" for p, x in zip(col_pos, col_labels)],
+            axes,
+            texts,
+            boundary=(second_sentence_start(t, row_pos), second_sentence_start(t, col_pos)),
+            focus=focus,
+            x_ticks=HEATMAP_X_TICKS,
+            y_ticks=MAX_TICKS,
+            download=f"attention_{'rollout' if mode == 'rollout' else mode}",
         )
         if focus is not None:
             name = safe(shorten(names[focus_pos]))
@@ -321,57 +353,64 @@ def render(t: Trace, key: TraceKey) -> None:
         st.caption(
             tr("model_view_help") + " " + tr("model_view_open", layer=layer + 1, head=head_name)
         )
-    head_view(mode, stack, prepared, (matrix, labels, positions), layer, head_name, r, c, focus)
+    head_view(mode, heads_at, prepared, set_id, (labels, positions), head_name, r, c, focus,
+              texts, t.facts.num_layers)  # fmt: skip
 
 
 def head_view(
     mode: str,
-    stack: np.ndarray | None,
+    heads_at,
     prepared,
-    opened: tuple[np.ndarray, list[str], np.ndarray],
-    layer: int,
+    set_id: str,
+    opened: tuple[list[str], np.ndarray],
     head_name: str,
     r: np.ndarray,
     c: np.ndarray,
     focus: int | None,
+    texts: canvas.Texts,
+    layers: int,
 ) -> None:
     """Lines from the tokens of the rows window (left) to those of the columns window (right):
-    the heatmap's matrix (``opened``: prepared, before the windows), or every head of the layer
-    (``stack``, prepared here) in its own colour."""
+    the heatmap's matrices, or every head of the layer (``heads_at(layer)``, prepared here)
+    in its own colour, for every layer."""
     many = st.radio(
         tr("head_view_heads"),
         HEAD_VIEW_HEADS,
         key=HV_HEADS,
         horizontal=True,
         format_func=labeller(lambda h: f"head_view_{h}"),
-        disabled=stack is None,  # rollout has no heads
+        disabled=heads_at(0) is None,  # rollout has no heads
     )
     if max(len(r), len(c)) > HEAD_VIEW_MAX_TOKENS:
         st.info(tr("head_view_long", n=HEAD_VIEW_MAX_TOKENS, t=max(len(r), len(c))))
         return
-    if many == "all" and stack is not None:
-        matrices, labels, positions = prepared(stack)  # [H, T', T']
-        head_names, what = head_labels(stack.shape[0]), tr("all_heads_coloured")
-    else:
-        (matrices, labels, positions), head_names, what = opened, None, head_name
-    matrices = matrices[..., r[:, None], c[None, :]]
-    if mode != "raw":  # lengths or shares: opacity needs 0..1
-        matrices = matrices / max(float(matrices.max()), 1e-9)
+    labels, positions = opened
     st.session_state[HEAD_VIEW_ROWS] = [int(p) for p in positions[r]]
-    title = tr("head_view_title", layer=layer + 1, head=what)
-    if mode != "raw":
-        title += f" · {tr(f'mode_{mode}')}"
-    chart(
-        attention_fig.head_view(
-            matrices,
-            [labels[i] for i in r],
-            title,
-            col_labels=[labels[i] for i in c],
-            head_names=head_names,
-            focus=focus,
-        ),
-        key="head_view",
-        on_select=on_head_view_click,
-        selection_mode="points",
+    stacks, head_names, what = None, None, head_name
+    if many == "all" and heads_at(0) is not None:
+        stacks = []
+        for n in range(layers):
+            matrices = prepared(heads_at(n))[0]  # [H, T', T']
+            stacks.append(matrices[:, r[:, None], c[None, :]])
+        head_names, what = head_labels(stacks[0].shape[0]), tr("all_heads_coloured")
+
+    def title(n: int) -> str:
+        text = tr("head_view_title", layer=n + 1, head=what)
+        return text + (f" · {tr(f'mode_{mode}')}" if mode != "raw" else "")
+
+    canvas.head_view(
+        HEAD_VIEW,
+        set_id,
+        [title(n) for n in range(layers)],
+        [labels[i] for i in r],
+        [labels[i] for i in c],
+        [int(p) for p in positions[r]],
+        texts,
+        normalise=mode != "raw",
+        focus=focus,
+        on_focus=on_head_view_click,
+        stacks=stacks,
+        head_names=head_names,
+        download=f"head_view_{mode}",
     )
     st.caption(tr("head_view_sides"))
