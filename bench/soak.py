@@ -40,9 +40,10 @@ GOAL_P50 = 2.0  # seconds, submit -> charts at the median, 8 sessions on this 2-
 MARKERS = ("guitar", "elephant", "violin", "pepper", "rocket", "tiger", "lemon", "castle")
 PAINTED = """(m) => {
     const app = document.querySelector('[data-testid="stApp"]');
-    const p = document.querySelector('.js-plotly-plot');
-    const painted = [...document.querySelectorAll('.js-plotly-plot')]
-        .filter((q) => q.querySelector('.main-svg')).length;
+    // Plotly's charts and the attention page's canvases (viz/ui/canvas), in page order
+    const p = document.querySelector('.js-plotly-plot, .viz-chart');
+    const painted = [...document.querySelectorAll('.js-plotly-plot, .viz-chart')]
+        .filter((q) => q.querySelector('.main-svg') || q.dataset.painted).length;
     return app && app.dataset.testScriptState === 'notRunning'
         && p && p.textContent.includes(m) && painted >= 3;
 }"""

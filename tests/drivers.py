@@ -4,7 +4,9 @@ encoder family."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 from transformers import (
     AlbertConfig,
@@ -126,17 +129,22 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
+# A chart on the page: Plotly's, or one of the attention page's canvases (viz/ui/canvas), in
+# the order of the page; painted when Plotly has drawn its SVG or the canvas its first frame.
+CHARTS = ".js-plotly-plot, .viz-chart"
+PAINTED = "(p) => !!(p.querySelector('.main-svg') || p.dataset.painted)"
+
+
 def wait_for_charts(page, count: int = 1, timeout: float = 90_000) -> None:
-    """Wait until the script run is over and at least ``count`` Plotly charts have painted."""
+    """Wait until the script run is over and at least ``count`` charts have painted."""
     page.wait_for_function(
-        """(n) => {
+        f"""(n) => {{
             const app = document.querySelector('[data-testid="stApp"]');
             const idle = app && app.dataset.testScriptState === 'notRunning'
                 && !document.querySelector('[data-testid="stStatusWidget"]');
-            const painted = [...document.querySelectorAll('.js-plotly-plot')]
-                .filter((p) => p.querySelector('.main-svg')).length;
+            const painted = [...document.querySelectorAll('{CHARTS}')].filter({PAINTED}).length;
             return idle && painted >= n;
-        }""",
+        }}""",
         arg=count,
         timeout=timeout,
     )
@@ -149,7 +157,7 @@ def submit_sentence(page, text: str, marker: str, charts: int = 3) -> None:
     box.fill(text)
     box.press("Control+Enter")
     page.wait_for_function(
-        "(m) => { const p = document.querySelector('.js-plotly-plot');"
+        f"(m) => {{ const p = document.querySelector('{CHARTS}');"
         " return p && p.textContent.includes(m); }",
         arg=marker,
         timeout=90_000,
@@ -165,8 +173,25 @@ def new_app(**query: str) -> AppTest:
     return at.run()
 
 
+def canvases(at: AppTest) -> dict[str, dict]:
+    """What the page sent each of its canvas components (viz/ui/canvas), by the key it gave
+    them (Streamlit keeps the key at the end of the element's id)."""
+    return {
+        element.proto.id.rsplit("-", 1)[-1]: json.loads(element.proto.json)
+        for element in at.get("bidi_component")
+    }
+
+
+def floats(b64: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A canvas component's float32 array, sent as base64."""
+    values = np.frombuffer(base64.b64decode(b64), dtype=np.float32)
+    return values if shape is None else values.reshape(shape)
+
+
 def charts(at: AppTest) -> int:
-    return len(at.get("plotly_chart"))
+    """Plotly charts and canvas charts (the heatmap, the head view) on the page."""
+    drawn = [d for d in canvases(at).values() if d.get("kind") in ("heatmap", "heads")]
+    return len(at.get("plotly_chart")) + len(drawn)
 
 
 def no_problem(at: AppTest) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 
 import numpy as np
@@ -14,7 +13,7 @@ import plotly.colors
 import pytest
 from PIL import Image
 
-from tests.drivers import new_app, no_problem
+from tests.drivers import canvases, new_app, no_problem
 from viz import load_encoder, trace
 from viz.figures import attention as attention_fig
 from viz.figures.common import ColourScale, Words
@@ -26,15 +25,12 @@ LONG = " ".join([SENTENCE] * 24)  # about 410 tokens on the bundled model
 WORDS = Words("from", "to", "layer", "head", "js", "norm", "update")
 
 
-def heatmap_spec(at) -> dict:
-    for element in at.get("plotly_chart"):
-        if "attention_heatmap" in element.proto.id:
-            return json.loads(element.proto.spec)
-    raise AssertionError("no heatmap on the page")
+def heatmap_data(at) -> dict:
+    return canvases(at)["attention_heatmap"]
 
 
-def pixels(image_trace: dict) -> np.ndarray:
-    uri = image_trace["source"]
+def pixels(image_trace: dict | str) -> np.ndarray:
+    uri = image_trace if isinstance(image_trace, str) else image_trace["source"]
     assert uri.startswith("data:image/png;base64,")
     png = base64.b64decode(uri.split(",", 1)[1])
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
@@ -58,48 +54,49 @@ def weights() -> np.ndarray:
 def test_a_long_heatmap_is_an_image_of_the_weights_through_the_colour_scale(weights):
     at = new_app(view="attention", text=LONG, layer="3", head="9")
     assert no_problem(at)
-    spec = heatmap_spec(at)
-    bar, image = spec["data"]
-    assert image["type"] == "image" and bar["type"] == "heatmap"
+    heat = heatmap_data(at)
     T = weights.shape[0]
     assert T > attention_fig.IMAGE_ABOVE
-    got = pixels(image)
+    assert heat["values"] is None  # too many to send exactly: each layer an image
+    got = pixels(heat["png"][2])  # layer 3
     assert got.shape == (T, T, 3)
     # the colour bar's scale is the 99th percentile of the weights shown, as the page says
     cap = float(np.percentile(weights, 99))
-    assert bar["zmax"] == pytest.approx(cap, rel=1e-4)
-    assert f"{bar['zmax']:.3g}" in bar["colorbar"]["title"]["text"]
-    assert bar["opacity"] == 0 and bar["hoverinfo"] == "skip"
+    scale = heat["scales"][2]
+    assert scale["kind"] == "linear" and scale["zmax"] == pytest.approx(cap, rel=1e-4)
+    assert f"{scale['zmax']:.3g}" in scale["bar"]
     # every sampled pixel is its weight's colour on that scale (rows = queries)
     rng = np.random.default_rng(0)
     rows, cols = rng.integers(0, T, 3000), rng.integers(0, T, 3000)
     values = np.rint(np.clip(weights[rows, cols] / cap, 0, 1) * 255) / 255  # 256 shades
-    want = expected_colours(values, bar["colorscale"])
+    want = expected_colours(values, attention_fig.COLOURS)
     assert np.abs(got[rows, cols].astype(float) - want).max() <= 1.0
     # a transposed or unscaled image would not match
     assert np.abs(got[cols, rows].astype(float) - want).max() > 10
-    # hover names positions: coordinates are token positions; ticks name the tokens
-    assert image["x0"] == 0 and image["y0"] == 0 and image["dx"] == image["dy"] == 1
-    assert "%{x}" in image["hovertemplate"] and "%{y}" in image["hovertemplate"]
-    ticks = spec["layout"]["yaxis"]["ticktext"]
-    assert ticks[0] == "0 [CLS]" and len(ticks) <= 60
+    # the palette the browser draws the colour bar with is the same scale
+    palette = np.frombuffer(base64.b64decode(heat["palette"]), dtype=np.uint8).reshape(256, 3)
+    assert (
+        np.abs(palette - expected_colours(np.arange(256) / 255, attention_fig.COLOURS)).max() <= 1
+    )
+    # hover names every position's token
+    assert heat["rows"][0] == "0 [CLS]" and len(heat["rows"]) == T
     captions = " ".join(c.value for c in at.caption)
     assert f"Above {attention_fig.IMAGE_ABOVE} tokens a side" in captions
     # the PNG (one byte a pixel) is a fraction of the float32 grid it replaces
-    assert len(image["source"]) < 0.35 * (T * T * 4 * 4 / 3)
+    assert len(heat["png"][2]) < 0.35 * (T * T * 4 * 4 / 3)
 
 
 def test_a_window_of_a_long_text_keeps_positions_in_hover_and_short_ones_stay_a_heatmap():
     at = new_app(view="attention", text=LONG, attention_rows="100-399", attention_cols="50-360")
     assert no_problem(at)
-    bar, image = heatmap_spec(at)["data"]
-    assert image["type"] == "image" and (image["y0"], image["x0"]) == (100, 50)
-    assert pixels(image).shape == (300, 311, 3)
+    heat = heatmap_data(at)
+    assert heat["rows"][0].startswith("100 ") and heat["cols"][0].startswith("50 ")
+    assert pixels(heat["png"][0]).shape == (300, 311, 3)
     at = new_app(view="attention", text=LONG, attention_rows="100-300")  # 201 rows, all columns
-    assert heatmap_spec(at)["data"][1]["type"] == "image"
+    assert heatmap_data(at)["png"] is not None
     at = new_app(view="attention", text=LONG, attention_rows="0-200", attention_cols="0-200")
-    (heat,) = heatmap_spec(at)["data"]
-    assert heat["type"] == "heatmap" and len(heat["x"]) == 201
+    heat = heatmap_data(at)
+    assert heat["png"] is None and len(heat["values"]) == 6 and len(heat["cols"]) == 201
 
 
 def test_the_figure_maps_each_row_to_its_maximum_and_leaves_gappy_positions_without_hover():

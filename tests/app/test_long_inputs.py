@@ -10,9 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from tests.drivers import charts, new_app, no_problem
+from tests.drivers import canvases, charts, floats, new_app, no_problem
 from viz.analysis.projection import project_layers
-from viz.figures import attention as attention_fig
 from viz.figures import projection as projection_fig
 from viz.ui.i18n import en, zh
 
@@ -41,7 +40,7 @@ MEDIUM = paragraph(8)  # 131 tokens
 SHORT = "The guitar by the river bank flooded, so the bank closed early."  # 16 tokens
 
 
-CHART_KEYS = ("attention_heatmap", "attention_row", "model_view", "head_view", "side_by_side")
+CHART_KEYS = ("attention_row", "model_view", "side_by_side")
 
 
 def figures(at) -> dict[str, dict]:
@@ -74,13 +73,14 @@ def long_attention():
 
 # ---------------------------------------------------------------- long inputs
 def test_a_long_input_is_coloured_up_to_the_99th_percentile_and_says_so(long_attention):
-    # 508 tokens: the colours as one image, the scale on a hidden heatmap's colour bar (the
-    # exact percentile and the pixels: tests/app/test_attention_image.py)
-    heat, image = figures(long_attention)["attention_heatmap"]["data"]
-    assert image["type"] == "image"
-    assert 0 < heat["zmax"] < 0.89 / 10  # a scale to the maximum (0.89) would leave it white
-    bar = heat["colorbar"]["title"]["text"]
-    assert "99th percentile" in bar and f"{heat['zmax']:.3g}" in bar
+    # 508 tokens: each layer's colours as one image, on its own scale (the exact percentile
+    # and the pixels: tests/app/test_attention_image.py)
+    heat = canvases(long_attention)["attention_heatmap"]
+    assert heat["values"] is None and len(heat["png"]) == 6
+    scale = heat["scales"][2]  # layer 3, the open one
+    assert 0 < scale["zmax"] < 0.89 / 10  # a scale to the maximum (0.89) would leave it white
+    assert "99th percentile" in scale["bar"] and f"{scale['zmax']:.3g}" in scale["bar"]
+    assert len({s["zmax"] for s in heat["scales"]}) == 6  # every layer's own cap
     captions = " ".join(c.value for c in long_attention.caption)
     assert "99th percentile of the values shown" in captions
 
@@ -88,27 +88,27 @@ def test_a_long_input_is_coloured_up_to_the_99th_percentile_and_says_so(long_att
 def test_each_row_to_its_maximum_keeps_the_exact_values_for_the_hover():
     at = new_app(view="attention", text=MEDIUM, attention_scale="row")
     assert no_problem(at)
-    heat = figures(at)["attention_heatmap"]["data"][0]
-    shades, exact = array(heat["z"]), array(heat["customdata"])
-    assert shades.dtype == np.uint8 and (shades.max(axis=1) == 255).all()  # every row full range
-    assert exact.dtype == np.float32 and np.allclose(exact.sum(axis=1), 1, atol=1e-4)
-    assert "%{customdata" in heat["hovertemplate"]
-    assert "row's largest" in heat["colorbar"]["title"]["text"]
+    heat = canvases(at)["attention_heatmap"]
+    assert {s["kind"] for s in heat["scales"]} == {"row"}  # the browser scales each row
+    T = len(heat["rows"])
+    for b64 in heat["values"]:  # the exact weights, for the hover, at every layer
+        assert np.allclose(floats(b64, (T, T)).sum(axis=1), 1, atol=1e-4)
+    assert "row's largest" in heat["scales"][0]["bar"]
 
 
 def test_a_window_of_rows_and_columns_from_the_address():
     at = new_app(view="attention", text=LONG, attention_rows="100-160", attention_cols="90-170")
     assert no_problem(at)
     assert at.slider(key="attention_rows").value == (100, 160)
-    heat = figures(at)["attention_heatmap"]
-    trace = heat["data"][0]
-    assert len(trace["y"]) == 61 and len(trace["x"]) == 81
-    assert trace["y"][0].startswith("100 ") and trace["x"][-1].startswith("170 ")
-    assert "rows 100–160, columns 90–170" in heat["layout"]["title"]["text"]
+    heat = canvases(at)["attention_heatmap"]
+    assert len(heat["rows"]) == 61 and len(heat["cols"]) == 81
+    assert heat["rows"][0].startswith("100 ") and heat["cols"][-1].startswith("170 ")
+    assert all("rows 100–160, columns 90–170" in title for title in heat["titles"])
+    assert heat["values"] is not None  # 81 a side: the exact values travel
     assert at.query_params["attention_rows"] == "100-160"
     # moved by the user, a window stays; on a short text there is nothing to window
     at.slider(key="attention_cols").set_value((0, 50)).run()
-    assert len(figures(at)["attention_heatmap"]["data"][0]["x"]) == 51
+    assert len(canvases(at)["attention_heatmap"]["cols"]) == 51
 
 
 def test_the_windows_cover_a_new_text_until_the_user_moves_them():
@@ -117,20 +117,17 @@ def test_the_windows_cover_a_new_text_until_the_user_moves_them():
     at.sidebar.text_area(key="text").input(LONG).run()
     assert no_problem(at)
     assert at.slider(key="attention_rows").value == (0, 507)
-    assert not new_app(view="attention", text=SHORT).get("slider")[2:]  # layer, head only
+    assert not new_app(view="attention", text=SHORT).get("slider")[1:]  # the head only
 
 
 def test_tick_labels_thin_out_and_hover_still_names_every_cell(long_attention):
-    heat = figures(long_attention)["attention_heatmap"]
-    layout = heat["layout"]
-    rows, cols = layout["yaxis"]["ticktext"], layout["xaxis"]["ticktext"]
-    assert 20 <= len(rows) <= 60 and 10 <= len(cols) <= 30  # the heatmap has 3/5 of the width
-    steps = {int(b.split()[0]) - int(a.split()[0]) for a, b in zip(rows, rows[1:])}
-    assert len(steps) == 1  # every k-th position is named
-    # each cell keeps its position: the image's pixel k is position k (hover names it)
-    image = heat["data"][1]
-    assert (image["x0"], image["y0"], image["dx"], image["dy"]) == (0, 0, 1, 1)
-    assert layout["xaxis"]["range"] == [-0.5, 507.5] and "%{y}" in image["hovertemplate"]
+    heat = canvases(long_attention)["attention_heatmap"]
+    # at most 60 row and 30 column labels (the heatmap has 3/5 of the width), every k-th one
+    # drawn by the browser (tests/browser/test_attention_in_chromium.py)
+    assert heat["y_ticks"] == 60 and heat["x_ticks"] == 30
+    # every cell keeps its position and token, for the hover
+    assert [int(x.split()[0]) for x in heat["rows"]] == list(range(508))
+    assert heat["rows"] == heat["cols"] and heat["rows"][0] == "0 [CLS]"
 
 
 def test_compare_layers_is_readable_at_length():
@@ -169,42 +166,46 @@ def test_the_head_view_is_titled_like_every_other_chart_and_takes_the_full_width
     at = new_app(view="attention", text=SHORT)
     assert no_problem(at) and charts(at) == 3
     assert not at.subheader  # no heading larger than the charts' titles
-    head_view = figures(at)["head_view"]
-    assert head_view["layout"]["title"]["text"].startswith("Head view · layer 1, head 1")
-    assert head_view["layout"]["xaxis"]["range"] == [0, 1]  # lines from edge to edge
-    left, right = head_view["data"][-2:]
-    assert array(left["x"]).tolist() == [0] * 16 and left["textposition"] == "middle left"
-    assert "→" in left["hovertext"][5]  # hovering a token lists its strongest lines
+    head_view = canvases(at)["head_view"]
+    assert [t.split(" · ")[1] for t in head_view["titles"]] == [
+        f"layer {n}, head 1" for n in range(1, 7)
+    ]
+    assert head_view["titles"][0].startswith("Head view · layer 1, head 1")
+    assert len(head_view["left"]) == len(head_view["right"]) == 16
+    # one head: the lines come from the heatmap's own values, held once by the browser
+    heat = canvases(at)["attention_heatmap"]
+    assert head_view["source"] == heat["id"] and head_view["lines"] is None
 
 
 def test_a_token_in_focus_keeps_only_its_lines_and_outlines_its_row():
     at = new_app(view="attention", text=SHORT, attention_query="5")
     assert no_problem(at)
     assert at.selectbox(key="attention_query").value == 5
-    shown = figures(at)
-    lines = [d for d in shown["head_view"]["data"] if d["mode"] == "lines"]
-    starts = {y for d in lines for y in array(d["y"])[0::3]}
-    assert starts == {5.0}  # every line leaves token 5
-    assert any(s["type"] == "rect" for s in shown["attention_heatmap"]["layout"]["shapes"])
-    row = shown["attention_row"]["data"][0]
-    heat = array(shown["attention_heatmap"]["data"][0]["z"])
+    drawn = canvases(at)
+    assert drawn["head_view"]["focus"] == 5 and drawn["attention_heatmap"]["focus"] == 5
+    row = figures(at)["attention_row"]["data"][0]
+    heat = floats(drawn["attention_heatmap"]["values"][0], (16, 16))
     assert np.allclose(array(row["y"]), heat[5])
 
 
 def test_every_head_of_the_layer_in_its_own_colour():
     at = new_app(view="attention", text=SHORT, head_view_heads="all")
     assert no_problem(at)
-    data = figures(at)["head_view"]["data"]
-    legend = [d for d in data if d.get("showlegend") is not False and d["mode"] == "lines"]
-    assert [d["name"] for d in legend] == [f"H{h}" for h in range(1, 13)]
-    assert len({d["line"]["color"] for d in legend}) == 12
-    assert "one colour each" in figures(at)["head_view"]["layout"]["title"]["text"]
+    head_view = canvases(at)["head_view"]
+    assert head_view["head_names"] == [f"H{h}" for h in range(1, 13)]
+    assert len(set(head_view["colours"])) == 12
+    assert "one colour each" in head_view["titles"][0]
+    assert len(head_view["lines"]) == 6  # every layer's lines, for the slider
+    first = head_view["lines"][0]
+    heads_of = np.frombuffer(base64.b64decode(first["h"]), dtype=np.uint8)
+    weights = floats(first["w"])
+    assert set(heads_of.tolist()) == set(range(12)) and (weights >= 0.05).all()
 
 
 def test_the_head_view_speaks_chinese():
     at = new_app(view="attention", text="我们在河边的银行门口见面。", lang="zh")
     assert no_problem(at)
-    title = figures(at)["head_view"]["layout"]["title"]["text"]
+    title = canvases(at)["head_view"]["titles"][0]
     assert title.startswith("头视图") and zh.CATALOGUE["attention"]["head_view_sides"] in [
         c.value for c in at.caption
     ]
@@ -217,9 +218,8 @@ def test_a_long_input_asks_for_a_narrower_window_before_drawing_lines(long_atten
     assert charts(long_attention) == 2 and "Narrow the windows" in long_attention.info[0].value
     at = new_app(view="attention", text=LONG, attention_rows="200-260", attention_cols="180-300")
     assert no_problem(at) and charts(at) == 3
-    head_view = figures(at)["head_view"]
-    left, right = head_view["data"][-2:]
-    assert len(array(left["x"])) == 61 and len(array(right["x"])) == 121
+    head_view = canvases(at)["head_view"]
+    assert len(head_view["left"]) == 61 and len(head_view["right"]) == 121
 
 
 # ---------------------------------------------------------------- the 2-D figure
@@ -248,16 +248,3 @@ def test_colour_by_token_has_a_key():
     assert list(bar.colorbar.ticktext) == ["0 [CLS]", "1 a", "2 bank", "3 &lt;b&gt;", "4 [SEP]"]
     assert list(fig.data[-1].marker.color) == [0, 1, 2, 3, 4]
     assert fig.data[-1].customdata[2] == "2 bank"  # hover names the position the key shows
-
-
-def test_the_head_view_figure_fans_several_heads_apart():
-    A = np.random.default_rng(2).random((3, 4, 4)).astype(np.float32)
-    A /= A.sum(-1, keepdims=True)
-    fig = attention_fig.head_view(
-        A, list("abcd"), "t", threshold=0.0, head_names=["H1", "H2", "H3"]
-    )
-    ends = {}
-    for trace in fig.data:
-        if trace.mode == "lines" and trace.x[0] is not None:
-            ends.setdefault(trace.name, set()).update(np.round(np.asarray(trace.y)[1::3], 3))
-    assert not (ends["H1"] & ends["H2"])  # two heads never end at the same point

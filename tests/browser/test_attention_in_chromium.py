@@ -3,11 +3,13 @@ where the reader is looking (a real server, Debian's headless Chromium)."""
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 import pytest
 
-from tests.drivers import chromium, streamlit_server, wait_for_charts
+from tests.drivers import CHARTS, chromium, streamlit_server, wait_for_charts
+from viz import load_encoder, trace
 
 pytestmark = pytest.mark.browser
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
@@ -44,8 +46,8 @@ def visible_share(page, locator) -> float:
 
 def test_a_clicked_thumbnail_opens_a_heatmap_the_reader_can_see(server, browser):
     page = attention_page(browser, server, layer="1", head="1")
-    charts = page.locator(".js-plotly-plot")
-    grid = charts.nth(1)
+    charts = page.locator(CHARTS)
+    grid = charts.nth(1)  # the heatmap, the model view beside it, the head view
     grid.evaluate("(el) => el.scrollIntoView({block: 'start'})")  # the reader at the thumbnails
     page.wait_for_timeout(300)
     cells = grid.locator(".nsewdrag").first.bounding_box()
@@ -53,66 +55,104 @@ def test_a_clicked_thumbnail_opens_a_heatmap_the_reader_can_see(server, browser)
     page.mouse.click(cells["x"] + cells["width"] * 4.5 / 12, cells["y"] + cells["height"] * 2.5 / 6)
     page.wait_for_url("**layer=3&head=5**", timeout=30_000)
     page.wait_for_function(
-        "() => document.querySelector('.js-plotly-plot').textContent.includes('Layer 3, head 5')",
+        f"() => document.querySelector('{CHARTS}').textContent.includes('Layer 3, head 5')",
         timeout=30_000,
     )
     wait_for_charts(page, 3)
     assert page.locator(ERRORS).count() == 0
-    heatmap = charts.first.locator(".nsewdrag").first
+    heatmap = charts.first.locator("canvas")
     assert visible_share(page, heatmap) > 0.5  # the opened head is in view, without scrolling
     assert visible_share(page, grid.locator(".nsewdrag").first) == 1  # and so is the grid
+    assert page.locator("input.viz-range").input_value() == "3"  # the slider follows
+
+
+def head_view_token(page, side: int, index: int) -> tuple[float, float]:
+    """Where token ``index`` of the head view's left (0) or right (1) side is on the page."""
+    view = page.locator('.viz-chart[data-kind="heads"]')
+    box = view.locator("canvas").bounding_box()
+    at = json.loads(view.get_attribute("data-tokens"))
+    count = at["left"] if side == 0 else at["right"]
+    y = at["top"] + index * (at["bottom"] - at["top"]) / max(count - 1, 1)
+    return box["x"] + at["x"][side], box["y"] + y
 
 
 def test_hovering_and_clicking_a_head_view_token_isolates_its_lines(server, browser):
     page = attention_page(browser, server)
-    head_view = page.locator(".js-plotly-plot").nth(2)
-    head_view.scroll_into_view_if_needed()
+    view = page.locator('.viz-chart[data-kind="heads"]')
+    view.scroll_into_view_if_needed()
     page.wait_for_timeout(300)
-    area = head_view.locator(".nsewdrag").first.bounding_box()
-    T = 16
-    y = area["y"] + (5 + 0.6) / (T - 1 + 1.2) * area["height"]  # token 5, "river", on the left
-    page.mouse.move(area["x"] + 40, y + 20)
-    page.mouse.move(area["x"] + 2, y, steps=5)
-    hover = head_view.locator(".hoverlayer .hovertext")
-    hover.first.wait_for(timeout=10_000)
-    said = hover.first.text_content()
+    lines_before = int(view.get_attribute("data-lines"))
+    x, y = head_view_token(page, 0, 5)  # token 5, "river", on the left
+    page.mouse.move(x + 40, y + 20)
+    page.mouse.move(x, y, steps=5)
+    hover = view.locator(".viz-tip")
+    hover.wait_for(state="visible", timeout=10_000)
+    said = hover.text_content()
     assert said.startswith("river") and said.count("→") == 3  # its three strongest lines
-    lines_before = line_count(head_view)
-    page.mouse.click(area["x"] + 2, y)
+    assert int(view.get_attribute("data-lines")) < lines_before  # only its lines, while hovered
+    page.mouse.click(x, y)
     page.wait_for_url("**attention_query=5**", timeout=30_000)
     wait_for_charts(page, 4)  # the focused row's bars join the page
     assert page.locator(ERRORS).count() == 0
-    head_view = page.locator(".js-plotly-plot").nth(3)
-    assert line_count(head_view) < lines_before / 4  # only river's lines are left
+    page.mouse.move(x - 200, y)  # off the tokens: the focus alone decides
+    page.wait_for_function(
+        "(n) => Number(document.querySelector('.viz-chart[data-kind=heads]').dataset.lines) < n",
+        arg=lines_before / 4,  # only river's lines are left
+        timeout=10_000,
+    )
     assert page.get_by_role("combobox", name="Token in focus").input_value() == "5 river"
     # a second click on the same token shows every line again
-    area = head_view.locator(".nsewdrag").first.bounding_box()
-    page.mouse.click(area["x"] + 2, area["y"] + (5 + 0.6) / (T - 1 + 1.2) * area["height"])
+    x, y = head_view_token(page, 0, 5)
+    page.mouse.click(x, y)
     page.wait_for_function("() => !location.search.includes('attention_query')", timeout=30_000)
     wait_for_charts(page, 3)
-    assert line_count(page.locator(".js-plotly-plot").nth(2)) == lines_before
-
-
-def line_count(chart) -> int:
-    """Line segments drawn by the head view: every path's 'M' (a NaN gap starts a new one)."""
-    return chart.evaluate(
-        "(el) => [...el.querySelectorAll('.scatterlayer .js-line')]"
-        ".reduce((n, p) => n + ((p.getAttribute('d') || '').match(/M/g) || []).length, 0)"
+    page.mouse.move(x - 200, y)
+    page.wait_for_function(
+        "(n) => document.querySelector('.viz-chart[data-kind=heads]').dataset.lines === n",
+        arg=str(lines_before),
+        timeout=10_000,
     )
 
 
 def step_to_layer_2(page, title: str) -> None:
     """One ArrowRight on the layer slider, until the heatmap's title says ``title``."""
-    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    thumb = page.locator("input.viz-range")
     thumb.focus()
     thumb.press("ArrowRight")
     page.wait_for_url("**layer=2**", timeout=30_000)
     page.wait_for_function(
-        "(t) => document.querySelector('.js-plotly-plot').textContent.includes(t)",
+        f"(t) => document.querySelector('{CHARTS}').textContent.includes(t)",
         arg=title,
         timeout=30_000,
     )
     wait_for_charts(page, 3)
+
+
+def test_a_layer_step_repaints_in_the_browser_before_the_server_answers(server, browser):
+    """The heatmap and the head view hold every layer: the step redraws both in the same
+    task as the slider's own event, with nothing from the server, and they then show exactly
+    the weights of the new layer (checked against the hover's exact value)."""
+    page = attention_page(browser, server, layer="1", head="1")
+    layers = page.locator("input.viz-range").evaluate(
+        """(el) => {
+            el.value = 4;
+            el.dispatchEvent(new Event('input', {bubbles: true}));
+            return [...document.querySelectorAll('.viz-chart')].map((c) => c.dataset.layer);
+        }"""
+    )
+    assert layers == ["4", "4"]  # heatmap and head view, before any message could arrive
+    titles = page.locator(".viz-title").all_text_contents()
+    assert titles[0].startswith("Layer 4, head 1") and "layer 4, head 1" in titles[1]
+    # the hover reads the new layer's exact weight: [CLS] -> [CLS] of layer 4, head 1
+    heat = page.locator('.viz-chart[data-kind="heatmap"] canvas')
+    box = heat.bounding_box()
+    plot = json.loads(page.locator('.viz-chart[data-kind="heatmap"]').get_attribute("data-plot"))
+    page.mouse.move(box["x"] + plot["x"] + 1, box["y"] + plot["y"] + 1)
+    tip = page.locator('.viz-chart[data-kind="heatmap"] .viz-tip')
+    tip.wait_for(state="visible", timeout=10_000)
+    shown = float(tip.text_content().split()[-1])
+    t = trace(load_encoder(), TEXT)
+    assert shown == pytest.approx(float(t.attentions[3, 0, 0, 0]), abs=1e-6)
 
 
 def test_a_layer_step_reruns_only_the_page_and_keeps_the_share_link_current(server, browser):

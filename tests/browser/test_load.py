@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.drivers import ROOT, chromium, streamlit_server, wait_for_charts
+from tests.drivers import CHARTS, ROOT, chromium, streamlit_server, wait_for_charts
 
 WORDS = ("guitar", "coffee", "winter", "garden", "elephant")  # one WordPiece each
 
@@ -28,13 +28,13 @@ def test_simultaneous_browsers_see_only_their_own_sentence():
             box.press("Control+Enter")
         for word, page in pages:
             page.wait_for_function(
-                "(w) => { const p = document.querySelector('.js-plotly-plot');"
+                f"(w) => {{ const p = document.querySelector('{CHARTS}');"
                 " return p && p.textContent.includes(w); }",
                 arg=word,
                 timeout=90_000,
             )
             wait_for_charts(page, 3)
-            text = page.locator(".js-plotly-plot").first.inner_text()
+            text = page.locator(CHARTS).first.text_content()  # the heatmap, its tokens
             assert word in text
             assert not any(other in text for other in WORDS if other != word)
             assert page.locator('[data-testid="stException"]').count() == 0

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.drivers import chromium, streamlit_server, submit_sentence, wait_for_charts
+from tests.drivers import CHARTS, chromium, streamlit_server, submit_sentence, wait_for_charts
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
@@ -32,7 +32,7 @@ def test_type_a_sentence_and_visit_every_view(server, browser):
     wait_for_charts(page, 3)
     submit_sentence(page, "The guitar by the river flooded, so the bank closed early.", "guitar")
     assert page.locator(ERRORS).count() == 0
-    assert "guitar" in page.locator(".js-plotly-plot").first.inner_text()
+    assert "guitar" in page.locator(CHARTS).first.text_content()  # the heatmap's tokens
     page.screenshot(path=str(ARTIFACTS / "attention.png"))
     for view, label, charts in (
         ("layers", "Compare layers", 6),
@@ -58,9 +58,9 @@ def test_injected_markup_never_runs(server, browser):
     submit_sentence(page, payload, "script")
     assert page.evaluate("window.__pwned") is None
     assert page.locator(ERRORS).count() == 0
-    assert page.locator(".js-plotly-plot img").count() == 0
+    assert page.locator(".js-plotly-plot img, .viz-chart img").count() == 0
     # the tokens are shown as text: the heatmap's labels contain the literal characters
-    labels = page.locator(".js-plotly-plot").first.inner_text()
+    labels = page.locator(CHARTS).first.text_content()
     assert "script" in labels
     # quotes and ampersands read as typed, not as the entities that carried them
     assert '"' in labels and "'" in labels and "&" in labels
@@ -71,7 +71,7 @@ def test_clicking_a_thumbnail_opens_that_head(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
     page.goto(server + "/?view=attention&layer=1&head=1")
     wait_for_charts(page, 3)
-    grid = page.locator(".js-plotly-plot").nth(1).locator(".nsewdrag").first.bounding_box()
+    grid = page.locator(CHARTS).nth(1).locator(".nsewdrag").first.bounding_box()
     # the centre of the thumbnail at layer 3, head 5 in a grid of 6 x 12 thumbnails
     x = grid["x"] + grid["width"] * 4.5 / 12
     y = grid["y"] + grid["height"] * 2.5 / 6
@@ -168,7 +168,7 @@ def test_clicking_a_head_table_row_opens_that_head(server, browser):
     page.wait_for_url(lambda url: opened.items() <= query(url).items(), timeout=30_000)
     wait_for_charts(page, 3)
     assert page.locator(ERRORS).count() == 0
-    assert "Layer 1, head 3" in page.locator(".js-plotly-plot").first.inner_text()
+    assert "Layer 1, head 3" in page.locator(CHARTS).first.inner_text()
 
 
 def test_a_layer_move_redraws_the_heatmap_but_not_the_model_view(server, browser):
@@ -176,23 +176,27 @@ def test_a_layer_move_redraws_the_heatmap_but_not_the_model_view(server, browser
     page.goto(server + "/?view=attention&layer=2&head=1")
     wait_for_charts(page, 3)
     page.evaluate(
-        "() => document.querySelectorAll('.js-plotly-plot')"
-        ".forEach((el, i) => { el.dataset.tag = i; })"
+        f"() => document.querySelectorAll('{CHARTS}').forEach((el, i) => {{ el.dataset.tag = i; }})"
     )
     slider = page.get_by_role("slider").first
     slider.focus()
     slider.press("ArrowRight")
     page.wait_for_url("**layer=3**", timeout=30_000)
     page.wait_for_function(
-        "() => document.querySelector('.js-plotly-plot').textContent.includes('Layer 3')",
+        f"() => document.querySelector('{CHARTS}').textContent.includes('Layer 3')",
         timeout=30_000,
     )
     wait_for_charts(page, 3)
     tags = page.evaluate(
-        "() => [...document.querySelectorAll('.js-plotly-plot')].map((el) => el.dataset.tag)"
+        f"() => [...document.querySelectorAll('{CHARTS}')].map((el) => el.dataset.tag)"
     )
-    # the heatmap shows the new layer; the model view (cached per sentence) is the same element
-    assert tags[0] is None and tags[1] == "1"
+    # the heatmap and the head view redrew their canvases in place, and the model view
+    # (cached per sentence) is the same element: nothing on the page was rebuilt
+    assert tags == ["0", "1", "2"]
+    layers = page.evaluate(
+        "() => [...document.querySelectorAll('.viz-chart')].map((el) => el.dataset.layer)"
+    )
+    assert layers == ["3", "3"]
 
 
 def test_switching_language_keeps_every_choice_selected(server, browser):

@@ -115,11 +115,3 @@ def row_scaled(matrix: np.ndarray) -> np.ndarray:
     of every row's distribution, whatever its size."""
     top = matrix.max(axis=-1, keepdims=True)
     return np.divide(matrix, top, out=np.zeros_like(matrix), where=top > 0)
-
-
-def strongest(matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """[..., R, C] -> (indices [..., R, k], values [..., R, k]) of each row's ``k`` largest
-    entries, largest first (``k`` is cut to C)."""
-    k = min(k, matrix.shape[-1])
-    idx = np.argsort(-matrix, axis=-1, kind="stable")[..., :k]
-    return idx, np.take_along_axis(matrix, idx, axis=-1)

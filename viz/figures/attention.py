@@ -1,15 +1,15 @@
-"""Attention figures: one head's heatmap, the model view grid, a BertViz-style head view."""
+"""Attention figures: one head's heatmap and the model view grid. The attention page draws its
+heatmap and head view on canvases (viz/ui/canvas); other pages use this heatmap."""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 
 import numpy as np
 from PIL import Image
 
-from viz.analysis.attention import colour_cap, downsample, row_scaled, strongest
+from viz.analysis.attention import colour_cap, downsample, row_scaled
 from viz.figures import go
 from viz.figures.common import (
     CLICKS,
@@ -25,7 +25,6 @@ from viz.figures.common import (
     position_labels,
     safe,
     short_safe,
-    text_width,
     thinned_ticks,
     token_axes,
     token_axis,
@@ -346,138 +345,3 @@ HEAD_COLOURS = (  # one per head when several are drawn (Plotly's Dark24), then 
     "#EB663B", "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE",
     "#862A16", "#A777F1", "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038",
 )  # fmt: skip
-OPACITY_BINS = ((0.0, 0.1, 0.15), (0.1, 0.3, 0.35), (0.3, 0.6, 0.6), (0.6, 1.01, 0.95))
-
-
-def head_view(
-    matrix: np.ndarray,
-    labels: list[str],
-    title: str,
-    threshold: float = 0.05,
-    max_lines: int = 3000,
-    *,
-    col_labels: list[str] | None = None,
-    head_names: list[str] | None = None,
-    focus: int | None = None,
-    links: int = 3,
-) -> go.Figure:
-    """BertViz-style lines from each query (left) to each key (right); opacity = weight.
-
-    ``matrix``: [R, C] one head, or [K, R, C] several, each drawn in its own colour with a
-    legend entry named by ``head_names`` (a click on one hides or shows that head). Lines
-    below ``threshold`` are dropped and at most ``max_lines`` strongest are drawn. ``focus``:
-    a row whose lines alone are drawn (down to a fifth of ``threshold``). Hovering a token
-    lists its ``links`` strongest lines. ``col_labels``: the keys' labels when they are not
-    the queries'. Tokens sit at x = 0 and 1 with their labels in the margins, so the lines
-    use the whole width."""
-    stack = matrix[None] if matrix.ndim == 2 else matrix  # [K, R, C]
-    K, R, C = stack.shape
-    heads = head_names if head_names is not None else [""] * K
-    rows = [safe(label) for label in labels]
-    cols = rows if col_labels is None else [safe(label) for label in col_labels]
-    span = max(R, C) - 1
-    yq = np.linspace(0, span, R) if R > 1 else np.zeros(1)  # both sides fill the same height
-    yk = np.linspace(0, span, C) if C > 1 else np.zeros(1)
-    shown = stack if focus is None else stack[:, [focus], :]
-    floor = threshold if focus is None else threshold / 5
-    h, q, k = np.nonzero(shown >= floor)
-    if focus is not None:
-        q = np.full_like(q, focus)
-    w = shown[h, q if focus is None else np.zeros_like(q), k]
-    if len(w) > max_lines:
-        keep = np.argsort(w, kind="stable")[-max_lines:]
-        h, q, k, w = h[keep], q[keep], k[keep], w[keep]
-    data: list[dict] = []  # plain dicts, one Figure at the end: far cheaper than add_trace
-    for head in range(K):
-        colour = HEAD_COLOURS[head % len(HEAD_COLOURS)] if K > 1 else "#1f77b4"
-        # several heads fan out a little at the key, so that lines of equal ends stay apart
-        fan = (head - (K - 1) / 2) * 0.6 / K if K > 1 else 0.0
-        for low, high, opacity in OPACITY_BINS:
-            sel = (h == head) & (w >= low) & (w < high)
-            if not sel.any():
-                continue
-            m = int(sel.sum())
-            xs = np.column_stack([np.zeros(m), np.ones(m), np.full(m, np.nan)])
-            ys = np.column_stack([yq[q[sel]], yk[k[sel]] + fan, np.full(m, np.nan)])
-            data.append(
-                {
-                    "type": "scatter",
-                    "x": xs.ravel(),
-                    "y": ys.ravel(),
-                    "mode": "lines",
-                    "hoverinfo": "skip",
-                    "line": {"color": colour, "width": 1 + 3 * low},
-                    "opacity": opacity,
-                    "name": heads[head],
-                    "legendgroup": heads[head],
-                    "showlegend": False,
-                }
-            )
-        if K > 1:  # the legend entry, fully opaque whatever the head's lines are
-            data.append(
-                {
-                    "type": "scatter",
-                    "x": [None],
-                    "y": [None],
-                    "mode": "lines",
-                    "line": {"color": colour, "width": 4},
-                    "name": heads[head],
-                    "legendgroup": heads[head],
-                }
-            )
-    # what hovering a token says: its strongest lines (head first when there are several)
-    prefix = [f"{name} " if K > 1 else "" for name in heads]
-    by_row = stack.transpose(1, 0, 2).reshape(R, K * C)  # [R, K*C]
-    by_col = stack.transpose(2, 0, 1).reshape(C, K * R)  # [C, K*R]
-    idx_r, val_r = strongest(by_row, links)
-    idx_c, val_c = strongest(by_col, links)
-    short_rows = [short_safe(name) for name in rows]  # once a label, not once a hover line
-    short_cols = short_rows if cols is rows else [short_safe(name) for name in cols]
-    out = [
-        "<br>".join(f"{prefix[j // C]}→ {short_cols[j % C]} {v:.3f}" for j, v in zip(i, vals))
-        for i, vals in zip(idx_r.tolist(), val_r.tolist())
-    ]
-    into = [
-        "<br>".join(f"{prefix[j // R]}← {short_rows[j % R]} {v:.3f}" for j, v in zip(i, vals))
-        for i, vals in zip(idx_c.tolist(), val_c.tolist())
-    ]
-    dim = "#bbb" if focus is not None else "#444"
-    colours = [FOCUS_COLOUR if i == focus else dim for i in range(R)]
-    sizes = [10 if i == focus else 6 for i in range(R)]
-    for side, anchor, names, short, ys, hover, colour, size in (
-        (0, "left", rows, short_rows, yq, out, colours, sizes),
-        (1, "right", cols, short_cols, yk, into, "#444", 6),
-    ):
-        data.append(
-            {
-                "type": "scatter",
-                "x": np.full(len(names), side),
-                "y": ys,
-                "mode": "markers+text",
-                "text": short,
-                "customdata": names,
-                "hovertext": hover,
-                "textposition": f"middle {anchor}",
-                "marker": {"size": size, "color": colour},
-                "hovertemplate": "%{customdata}<br>%{hovertext}<extra></extra>",
-                "cliponaxis": False,
-                "showlegend": False,
-            }
-        )
-    margin = [
-        int(max((text_width(html.unescape(n)) for n in names), default=0) + 24)
-        for names in (short_rows, short_cols)
-    ]
-    top = 80 if K > 1 else 50
-    layout = layout_base(title, height=max(300, 18 * (span + 1) + top + 30), top=top)
-    layout["margin"].update(l=margin[0], r=margin[1])
-    layout.update(
-        xaxis={"visible": False, "range": [0, 1], "fixedrange": True},
-        yaxis={"visible": False, "range": [span + 0.6, -0.6], "fixedrange": True},
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0},
-        clickmode="event+select",
-        dragmode=False,
-        hovermode="closest",
-    )
-    fig = go.Figure({"data": data, "layout": layout})
-    return fig

@@ -28,6 +28,9 @@ COMPONENT = st.components.v2.component(
     "viz_attention",
     js=(_HERE / "attention.js").read_text(encoding="utf-8"),
     css=(_HERE / "attention.css").read_text(encoding="utf-8"),
+    # in the page's own DOM, not a shadow root, so that tests and benchmarks find the charts
+    # as they find Plotly's; every class name starts with viz-
+    isolate_styles=False,
 )
 LAYER_SEQ = "_canvas_layer_seq"  # bumped when the layer changes other than by the slider
 LAYER_SHOWN = "_canvas_layer_shown"  # the layer the slider last showed or was told
@@ -111,8 +114,10 @@ def heatmap(
         "cols": cols,
         "axes": list(axes),
         "words": {"query": texts.query, "key": texts.key, "value": texts.value},
-        "scales": [{"kind": "row" if s.kind == "row" else "linear", "zmax": float(s.zmax),
-                    "bar": s.title} for s in scales],  # fmt: skip
+        "scales": [
+            {"kind": "row" if s.kind == "row" else "linear", "zmax": float(s.zmax), "bar": s.title}
+            for s in scales
+        ],  # fmt: skip
         "values": [_b64(m, np.float32) for m in shown] if exact else None,
         "png": None if exact else [palette_png_uri(shades(m, s)) for m, s in zip(shown, scales)],
         "palette": PALETTE,

@@ -236,6 +236,7 @@ function drawHeatmap(root) {
   const canvas = root.querySelector("canvas");
   const g = heatmapGeometry(root, data);
   root.__vizGeometry = g;
+  root.dataset.plot = JSON.stringify(g.plot);
   const ctx = canvasFor(canvas, g.width, g.height);
   const ink = textColour(root);
   const scale = data.scales[layer];
@@ -296,9 +297,19 @@ function drawHeatmap(root) {
   ctx.fillText(data.axes[1], 0, 0);
   ctx.restore();
   drawColourBar(ctx, root.__vizPalette, scale, plot, ink);
-  root.querySelector(".viz-title").textContent = data.titles[layer];
+  describe(root, data.titles[layer], [data.rows, data.cols]);
   root.dataset.layer = String(layer + 1);
   root.dataset.painted = String((Number(root.dataset.painted) || 0) + 1);
+}
+
+function describe(root, title, labelLists) {
+  // the title, and the canvas's fallback content: what it shows, as text
+  root.querySelector(".viz-title").textContent = title;
+  const canvas = root.querySelector("canvas");
+  const text = `${title}. ${labelLists.map((l) => l.join(", ")).join(" | ")}`;
+  if (canvas.textContent !== text) canvas.textContent = text;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", title);
 }
 
 function drawColourBar(ctx, palette, scale, plot, ink) {
@@ -501,9 +512,12 @@ function drawHeads(root) {
     ctx.textAlign = "left";
     ctx.fillText(data.right[j], g.x1 + 6, g.y(C, j));
   }
-  root.querySelector(".viz-title").textContent = data.titles[layer];
+  describe(root, data.titles[layer], [data.left, data.right]);
   root.dataset.layer = String(layer + 1);
   root.dataset.lines = String(chosen.length);
+  // where the tokens sit, in CSS pixels of the canvas: for tests and tools that point at them
+  root.dataset.tokens = JSON.stringify({ x: [g.x0 + 3, g.x1 - 3], left: R, right: C,
+    top: g.y(R, 0), bottom: g.y(R, Math.max(R - 1, 0)) });
   root.dataset.painted = String((Number(root.dataset.painted) || 0) + 1);
 }
 
@@ -554,6 +568,8 @@ export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".viz-root") || parentElement.appendChild(
     Object.assign(document.createElement("div"), { className: "viz-root" }));
+  root.dataset.kind = data.kind;
+  root.classList.toggle("viz-chart", data.kind !== "slider");
   if (data.kind === "slider") slider(root, data, setTriggerValue);
   else if (data.kind === "heatmap") heatmap(root, data);
   else heads(root, data, setTriggerValue);
