@@ -188,6 +188,26 @@ def floats(b64: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
     return values if shape is None else values.reshape(shape)
 
 
+def set_layer(at: AppTest, layer: int) -> AppTest:
+    """Move the layer (1-based) and rerun: Streamlit's slider where the page has one; on the
+    attention page, whose slider the browser draws (viz/ui/canvas), as its callback records a
+    step (tests/browser/test_attention_in_chromium.py steps it in a real browser)."""
+    try:
+        slider = at.slider(key="layer")
+    except KeyError:
+        at.session_state["layer"] = layer
+        return at.run()
+    return slider.set_value(layer).run()
+
+
+def layer_shown(at: AppTest) -> int:
+    """The layer (1-based) the page's layer slider shows."""
+    try:
+        return at.slider(key="layer").value
+    except KeyError:
+        return canvases(at)["attention_layer"]["layer"]
+
+
 def charts(at: AppTest) -> int:
     """Plotly charts and canvas charts (the heatmap, the head view) on the page."""
     drawn = [d for d in canvases(at).values() if d.get("kind") in ("heatmap", "heads")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import viz.capture
-from tests.drivers import charts, new_app
+from tests.drivers import charts, layer_shown, new_app, set_layer
 from viz.ui.examples import EXAMPLES
 
 VIEW_CHARTS = {"attention": 3, "layers": 6, "embeddings": 1, "heads": 1, "export": 0}
@@ -37,7 +37,7 @@ def test_every_view_layer_and_head_without_rerunning_the_model(forward_passes):
         assert charts(at) == expected, view
     at.sidebar.radio(key="view").set_value("attention").run()
     for layer, head in ((3, 5), (6, 12), (1, 1)):
-        at.slider(key="layer").set_value(layer).run()
+        set_layer(at, layer)
         at.slider(key="head").set_value(head).run()
         assert not at.exception
     at.checkbox(key="average").check().run()
@@ -60,7 +60,7 @@ def test_a_trace_larger_than_the_cache_is_still_not_recomputed(forward_passes, m
         assert not at.exception and charts(at) == 3
         passes = len(forward_passes)
         for layer in (2, 4, 6):
-            at.slider(key="layer").set_value(layer).run()
+            set_layer(at, layer)
             assert not at.exception and charts(at) == 3
         assert len(forward_passes) == passes
     finally:
@@ -78,7 +78,7 @@ def test_address_restores_the_page():
     assert at.query_params["view"] in ("heads", ["heads"])
     at.sidebar.radio(key="view").set_value("attention").run()
     assert at.query_params["view"] in ("attention", ["attention"])
-    assert at.slider(key="layer").value == 4 and at.slider(key="head").value == 7
+    assert layer_shown(at) == 4 and at.slider(key="head").value == 7
 
 
 def test_pair_mode_and_chinese_example():

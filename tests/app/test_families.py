@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from tests.drivers import NEWER_TINY_CONFIGS, charts, new_app, no_problem
+from tests.drivers import NEWER_TINY_CONFIGS, charts, new_app, no_problem, set_layer
 from viz.arch import families
 from viz.ui.pages import PAGE_NAMES
 
@@ -50,7 +50,7 @@ def math_page_states_the_order_the_model_uses(at, model_type: str) -> None:
     """Layer 2's recomputation matches, and each formula is the one this family's layer uses."""
     differs = families()[model_type].differs
     for layer in (2, 1):
-        at.slider(key="layer").set_value(layer).run()
+        set_layer(at, layer)
         assert no_problem(at) and at.success and "1e-4" in at.success[0].value, layer
     formulas = " ".join(x.value for x in at.latex)
     captions = " ".join(x.value for x in at.caption)
@@ -62,7 +62,7 @@ def math_page_states_the_order_the_model_uses(at, model_type: str) -> None:
     assert ("key/value heads serve" in captions) == ("grouped" in differs)
     if "window" in differs:  # the tiny ModernBERT: layer 2 of 3 is local
         assert "Layer 1 is a global layer" in at.info[0].value
-        at.slider(key="layer").set_value(2).run()
+        set_layer(at, 2)
         assert "Layer 2 is a local layer" in at.info[0].value
         assert r"|i - j| \le 2" in " ".join(x.value for x in at.latex)
         table = next(d.value for d in at.dataframe if "alpha" in d.value)  # after the rotation's
@@ -80,6 +80,6 @@ def test_every_attention_mode_on_every_newer_family(folders, model_type):
     for mode in ("raw", "rollout", "norm"):
         for layer in (1, 2):
             at.radio(key="attention_mode").set_value(mode)
-            at.slider(key="layer").set_value(layer).run()
+            set_layer(at, layer)
             assert no_problem(at), (mode, layer, [e.value for e in at.exception])
             assert charts(at) >= 2

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.drivers import TINY_CONFIGS, charts, new_app, no_problem
+from tests.drivers import TINY_CONFIGS, charts, layer_shown, new_app, no_problem, set_layer
 from viz.ui.pages import PAGE_NAMES
 
 
@@ -25,7 +25,7 @@ def test_attention_modes(mode):
     at = new_app(view="attention")
     at.radio(key="attention_mode").set_value(mode).run()
     assert no_problem(at) and charts(at) == 3
-    at.slider(key="layer").set_value(4).run()
+    set_layer(at, 4)
     assert no_problem(at)
     help_text = " ".join(c.value for c in at.caption)
     assert ("sums to 1" in help_text) == (mode != "norm")  # norm-based values are lengths
@@ -134,7 +134,7 @@ def test_switching_to_a_smaller_model_keeps_the_page_working(tiny_folders):
     """Layers, heads and switched-off heads chosen on the 6 x 12 default model do not exist in
     a 2 x 4 model: after the switch every view still draws (they are brought into range)."""
     at = new_app(text="The bank by the river flooded again.")
-    at.slider(key="layer").set_value(6).run()
+    set_layer(at, 6)
     at.slider(key="head").set_value(12).run()
     for view, widget, value in (
         ("layers", "left_layer", 5),
@@ -155,4 +155,4 @@ def test_switching_to_a_smaller_model_keeps_the_page_working(tiny_folders):
         at.sidebar.radio(key="view").set_value(view).run()
         assert no_problem(at), (view, [e.value for e in at.exception])
     at.sidebar.radio(key="view").set_value("attention").run()
-    assert at.slider(key="layer").value == 2 and at.slider(key="head").value == 4
+    assert layer_shown(at) == 2 and at.slider(key="head").value == 4

