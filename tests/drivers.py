@@ -135,6 +135,17 @@ CHARTS = ".js-plotly-plot, .viz-chart"
 PAINTED = "(p) => !!(p.querySelector('.main-svg') || p.dataset.painted)"
 
 
+def thumbnail(page, layer: int, head: int) -> tuple[float, float]:
+    """Where the model view's thumbnail of ``layer``, ``head`` (1-based) is on the page."""
+    grid = page.locator('.viz-chart[data-kind="grid"]')
+    box = grid.locator("canvas").bounding_box()
+    at = json.loads(grid.get_attribute("data-cells"))
+    return (
+        box["x"] + at["x"] + (head - 0.5) * at["cell"],
+        box["y"] + at["y"] + (layer - 0.5) * at["cell"],
+    )
+
+
 def wait_for_charts(page, count: int = 1, timeout: float = 90_000) -> None:
     """Wait until the script run is over and at least ``count`` charts have painted."""
     page.wait_for_function(

@@ -131,21 +131,17 @@ def test_the_figure_maps_each_row_to_its_maximum_and_leaves_gappy_positions_with
 def test_the_model_view_is_an_image_of_its_thumbnails_with_see_through_gaps():
     rng = np.random.default_rng(2)
     A = rng.dirichlet(np.full(40, 0.3), size=(2, 3, 40)).astype(np.float32)  # [L, H, T, T]
-    fig = attention_fig.model_view(A, "grid", WORDS, thumb=8, width=400)
-    image, targets = fig.data
-    assert image.type == "image" and image.hoverinfo == "skip"
-    assert targets.type == "scatter" and len(targets.x) == 2 * 3  # a click picks a head
-    uri = image.source
-    got = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+    grid, fill = attention_fig.model_view_grid(A, thumb=8)
     gap = 1  # 8 // 8
-    assert got.shape == (2 * 9 - gap, 3 * 9 - gap, 4)
+    assert grid.shape == (2 * 9 - gap, 3 * 9 - gap) and fill == pytest.approx(8 / 9)
+    uri = attention_fig.model_view_png(grid)
+    got = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGBA"))
+    assert got.shape == (17, 26, 4)
+    assert (got[8, :, 3] == 0).all() and (got[:, 8, 3] == 0).all()  # the gaps: see-through
     pooled = A[1, 2].reshape(8, 5, 8, 5).mean(axis=(1, 3))  # layer 2, head 3: 5 x 5 blocks
-    grid_values = np.full((17, 26), np.nan)
-    for layer in range(2):
-        for head in range(3):
-            block = A[layer, head].reshape(8, 5, 8, 5).mean(axis=(1, 3))
-            grid_values[layer * 9 : layer * 9 + 8, head * 9 : head * 9 + 8] = block
-    cap = float(np.percentile(grid_values[np.isfinite(grid_values)], 99))
-    want = expected_colours(np.clip(pooled.ravel() / cap, 0, 1), attention_fig.COLOURS)
+    blocks = A.reshape(2, 3, 8, 5, 8, 5).mean(axis=(3, 5))
+    cap = float(np.percentile(blocks, 99))
+    shades = np.rint(np.clip(pooled.ravel() / cap, 0, 1) * 254) / 254  # 255 shades and a gap
+    want = expected_colours(shades, attention_fig.COLOURS)
     assert np.abs(got[9:17, 18:26, :3].reshape(-1, 3).astype(float) - want).max() <= 1.0
-    assert (got[8, :, 3] == 0).all() and (got[:8, :8, 3] == 255).all()  # gap row, a thumbnail
+    assert (got[9:17, 18:26, 3] == 255).all()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from tests.drivers import CHARTS, chromium, streamlit_server, wait_for_charts
+from tests.drivers import CHARTS, chromium, streamlit_server, thumbnail, wait_for_charts
 from viz import load_encoder, trace
 
 pytestmark = pytest.mark.browser
@@ -50,9 +52,7 @@ def test_a_clicked_thumbnail_opens_a_heatmap_the_reader_can_see(server, browser)
     grid = charts.nth(1)  # the heatmap, the model view beside it, the head view
     grid.evaluate("(el) => el.scrollIntoView({block: 'start'})")  # the reader at the thumbnails
     page.wait_for_timeout(300)
-    cells = grid.locator(".nsewdrag").first.bounding_box()
-    # the thumbnail of layer 3, head 5 in a grid of 6 x 12
-    page.mouse.click(cells["x"] + cells["width"] * 4.5 / 12, cells["y"] + cells["height"] * 2.5 / 6)
+    page.mouse.click(*thumbnail(page, 3, 5))
     page.wait_for_url("**layer=3&head=5**", timeout=30_000)
     page.wait_for_function(
         f"() => document.querySelector('{CHARTS}').textContent.includes('Layer 3, head 5')",
@@ -62,7 +62,7 @@ def test_a_clicked_thumbnail_opens_a_heatmap_the_reader_can_see(server, browser)
     assert page.locator(ERRORS).count() == 0
     heatmap = charts.first.locator("canvas")
     assert visible_share(page, heatmap) > 0.5  # the opened head is in view, without scrolling
-    assert visible_share(page, grid.locator(".nsewdrag").first) == 1  # and so is the grid
+    assert visible_share(page, grid.locator("canvas")) == 1  # and so is the grid
     assert page.locator("input.viz-range").input_value() == "3"  # the slider follows
 
 
@@ -174,3 +174,21 @@ def test_a_layer_step_keeps_the_page_in_chinese(server, browser):
     step_to_layer_2(page, "第 2 层")
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert "who attends to whom" not in main and "谁关注谁" in main
+
+
+def test_the_canvas_charts_download_as_png(server, browser):
+    """Each canvas chart's PNG button saves what it shows, at the screen's resolution, on an
+    opaque background."""
+    page = attention_page(browser, server, layer="2", head="3")
+    for kind, name in (("heatmap", "attention_raw.png"), ("heads", "head_view_raw.png")):
+        chart = page.locator(f'.viz-chart[data-kind="{kind}"]')
+        with page.expect_download() as saved:
+            chart.locator(".viz-png").click()
+        assert saved.value.suggested_filename == name
+        image = Image.open(saved.value.path())
+        canvas = chart.locator("canvas")
+        size = canvas.evaluate("(c) => [c.width, c.height]")
+        assert image.format == "PNG" and list(image.size) == size
+        pixels = np.asarray(image.convert("RGBA"))
+        assert (pixels[..., 3] == 255).all()  # no see-through pixels
+        assert len(np.unique(pixels.reshape(-1, 4), axis=0)) > 20  # a chart, not a blank

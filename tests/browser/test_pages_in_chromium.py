@@ -7,7 +7,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.drivers import CHARTS, chromium, streamlit_server, submit_sentence, wait_for_charts
+from tests.drivers import (
+    CHARTS,
+    chromium,
+    streamlit_server,
+    submit_sentence,
+    thumbnail,
+    wait_for_charts,
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ERRORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
@@ -71,11 +78,7 @@ def test_clicking_a_thumbnail_opens_that_head(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
     page.goto(server + "/?view=attention&layer=1&head=1")
     wait_for_charts(page, 3)
-    grid = page.locator(CHARTS).nth(1).locator(".nsewdrag").first.bounding_box()
-    # the centre of the thumbnail at layer 3, head 5 in a grid of 6 x 12 thumbnails
-    x = grid["x"] + grid["width"] * 4.5 / 12
-    y = grid["y"] + grid["height"] * 2.5 / 6
-    page.mouse.click(x, y)
+    page.mouse.click(*thumbnail(page, 3, 5))
     page.wait_for_url("**layer=3&head=5**", timeout=30_000)
     wait_for_charts(page, 3)
     assert page.locator(ERRORS).count() == 0

@@ -12,14 +12,12 @@ from PIL import Image
 from viz.analysis.attention import colour_cap, downsample, row_scaled
 from viz.figures import go
 from viz.figures.common import (
-    CLICKS,
     MAX_TICKS,
     TICKS_OVERFLOW,
     ColourScale,
     Words,
     attention_trace,
     base_layout,
-    click_targets,
     compact,
     layout_base,
     position_labels,
@@ -30,7 +28,6 @@ from viz.figures.common import (
     token_axis,
 )
 from viz.figures.go import named_scale
-from viz.names import head_labels, layer_names
 
 THUMB = 32  # thumbnail side in cells; longer inputs are average-pooled down to this
 FOCUS_COLOUR = "#ff7f0e"  # the token in focus: its outlined row, its bars, its marker
@@ -272,72 +269,39 @@ def row_bars(
     return base_layout(fig, title, height=360, top=60)
 
 
-def model_view(
-    attentions: np.ndarray,
-    title: str,
-    words: Words,
-    thumb: int = THUMB,
-    width: float | None = None,
-) -> go.Figure:
-    """All layers x heads as small multiples, in one light heatmap: [L, H, T, T] -> a grid of
-    thumbnails (average-pooled to ``thumb`` cells a side), layer rows, head columns. Nothing
-    in it depends on the open head, so the app builds it once per sentence. ``width``: about
-    how wide the chart will be drawn, in pixels, so that its height fits square thumbnails."""
+GAP = 255  # the palette index of the model view's gaps between thumbnails: see-through
+
+
+def model_view_grid(attentions: np.ndarray, thumb: int = THUMB) -> tuple[np.ndarray, float]:
+    """All layers x heads as small multiples: [L, H, T, T] -> (uint8 [L*c - g, H*c - g] grid of
+    shades, ``GAP`` between the thumbnails, and the share ``t / c`` of a cell a thumbnail fills),
+    each thumbnail average-pooled to ``thumb`` cells a side, layer rows, head columns. The
+    shades run to the grid's 99th percentile, as the heatmap's default: at long inputs a
+    linear scale to the largest weight leaves the thumbnails white."""
     L, H, T, _ = attentions.shape
     small = downsample(attentions, thumb)  # [L, H, t, t]
     t = small.shape[-1]
     gap = max(1, t // 8)
     cell = t + gap
-    grid = np.full((L * cell - gap, H * cell - gap), np.nan, dtype=np.float32)
+    top = colour_cap(small)
+    shade = np.rint(np.clip(small / max(top, 1e-12), 0, 1) * (GAP - 1)).astype(np.uint8)
+    grid = np.full((L * cell - gap, H * cell - gap), GAP, dtype=np.uint8)
     for layer in range(L):
         for head in range(H):
-            grid[layer * cell : layer * cell + t, head * cell : head * cell + t] = small[
-                layer, head
-            ]
-    # the 99th percentile, as the heatmap's default: at long inputs a linear scale to the
-    # largest weight leaves the thumbnails white
-    top = colour_cap(grid) if np.isfinite(grid).any() else 1.0
-    shown = np.isfinite(grid)
-    rgb = colour_mapped(np.clip(np.where(shown, grid, 0) / max(top, 1e-12), 0, 1))
-    alpha = np.where(shown, 255, 0).astype(np.uint8)[..., None]  # the gaps stay see-through
-    # an image of the thumbnails' colours: nothing to hover (the markers below name each
-    # thumbnail), so the grid need not reach the browser as numbers
-    image = {
-        "type": "image",
-        "source": png_uri(np.concatenate([rgb, alpha], axis=-1)),
-        "hoverinfo": "skip",
-    }
-    centers_x = np.arange(H) * cell + (t - 1) / 2
-    centers_y = np.arange(L) * cell + (t - 1) / 2
-    xaxis = {
-        "tickmode": "array",
-        "tickvals": centers_x,
-        "ticktext": head_labels(H),
-        "side": "top",
-        "range": [-0.5, grid.shape[1] - 0.5],  # the grid's edges: no padding for the markers
-        "tickangle": 0,
-        "tickfont": {"size": 9 if H > 8 else 12},
-        "showgrid": False,
-        "zeroline": False,
-    }
-    yaxis = {
-        "tickmode": "array",
-        "tickvals": centers_y,
-        "ticktext": layer_names(L, with_embeddings=False),
-        "range": [grid.shape[0] - 0.5, -0.5],  # top down
-        "showgrid": False,
-        "zeroline": False,
-        # square thumbnails; with a known width the height makes them about square instead,
-        # and the grid fills its column
-        "scaleanchor": "x" if width is None else False,
-    }
-    targets = click_targets(centers_x, centers_y, size=28, words=words)
-    if width is None:
-        layout = layout_base(title, height=max(340, 70 * L + 100), top=90)
-    else:
-        layout = layout_base(title, height=int(max(240, 80 + L * (width - 40) / H)), top=70)
-    layout.update(CLICKS, xaxis=xaxis, yaxis=yaxis)
-    return go.Figure({"data": [image, targets], "layout": layout})
+            y, x = layer * cell, head * cell
+            grid[y : y + t, x : x + t] = shade[layer, head]
+    return grid, t / cell
+
+
+def model_view_png(grid: np.ndarray, colours=COLOURS) -> str:
+    """A ``model_view_grid`` as a data: URI of a one-byte-a-pixel PNG: its palette the colour
+    scale in ``GAP`` shades, and ``GAP`` itself see-through."""
+    image = Image.frombytes("P", grid.shape[::-1], np.ascontiguousarray(grid).tobytes())
+    palette = colour_mapped(np.arange(GAP) / (GAP - 1), colours)
+    image.putpalette(np.concatenate([palette, np.zeros((1, 3), np.uint8)]).tobytes())
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=PNG_LEVEL, transparency=GAP)
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 HEAD_COLOURS = (  # one per head when several are drawn (Plotly's Dark24), then round again

@@ -41,7 +41,13 @@ MODEL = state.widget("model", link=state.Codec(str, allowed_model))
 VIEW = state.widget("view", translated=True, link=state.choice(PAGE_NAMES))
 EXAMPLE = state.widget("example_pick")
 # Streamlit's own "Press Ctrl+Enter to apply" is English only: ours is translated, beside Run.
-HIDE_INPUT_HINT = "<style>[data-testid='InputInstructions'] {display: none}</style>"
+# Streamlit's own "Ctrl+Enter to apply" hint (ours is translated); and a stale element dims
+# at once after its delay instead of fading: a fade repaints the whole page every frame while
+# a run waits its turn, which with several sessions on a small machine is most of the time
+HIDE_INPUT_HINT = (
+    "<style>[data-testid='InputInstructions'] {display: none}"
+    " [data-stale='true'] {transition: opacity 0s linear 1s !important}</style>"
+)
 
 
 def use_example() -> None:

@@ -71,7 +71,7 @@ def layer_slider(key: str, layers: int, layer: int, label: str, on_change) -> No
         s[LAYER_SHOWN] = layer
     data = {"kind": "slider", "key": key, "layers": int(layers), "layer": int(layer),
             "seq": s[LAYER_SEQ], "label": label}  # fmt: skip
-    COMPONENT(key=key, data=data, on_layer_change=on_change, on_focus_change=None, height=62)
+    COMPONENT(key=key, data=data, on_layer_change=on_change, height=62)
 
 
 def layer_moved(key: str) -> int | None:
@@ -178,7 +178,50 @@ def head_view(
     if stacks is not None:
         data["colours"] = [HEAD_COLOURS[h % len(HEAD_COLOURS)] for h in range(len(head_names))]
         data["lines"] = [sparse_lines(m, normalise, focus) for m in stacks]
-    COMPONENT(key=key, data=data, on_focus_change=on_focus, on_layer_change=None)
+    COMPONENT(key=key, data=data, on_focus_change=on_focus)
+
+
+def model_view(
+    key: str,
+    png: str,
+    fill: float,
+    layers: int,
+    heads: int,
+    open_head: tuple[int, int | None],
+    title: str,
+    texts: Texts,
+    words: tuple[str, str],
+    on_open,
+) -> None:
+    """Every layer x head as thumbnails (``png``: ``model_view_grid`` as a PNG), the open head
+    outlined (0-based; head None when the heads are averaged). A click on a thumbnail runs
+    ``on_open``; the head clicked is then ``head_clicked(key)``."""
+    data = {
+        "kind": "grid",
+        "png": png,
+        "fill": fill,
+        "layers": layers,
+        "heads": heads,
+        "open": [int(open_head[0]) + 1, _int_or_none(open_head[1])],
+        "layer_labels": [f"L{n}" for n in range(1, layers + 1)],
+        "head_labels": [f"H{n}" for n in range(1, heads + 1)],
+        "title": title,
+        "words": {"layer": words[0], "head": words[1]},
+        "click_help": texts.click_help,
+        "download": "model_view",
+        "png_label": texts.png,
+        "png_help": texts.png_help,
+    }
+    COMPONENT(key=key, data=data, on_open_change=on_open)
+
+
+def head_clicked(key: str) -> tuple[int, int] | None:
+    """(layer, head), 1-based, of the thumbnail the reader clicked in the model view ``key``."""
+    try:
+        layer, head = (int(v) for v in st.session_state[key]["open"])
+    except (KeyError, TypeError, ValueError):
+        return None  # a message the page never sent: ignored
+    return layer, head
 
 
 def sparse_lines(stack: np.ndarray, normalise: bool, focus: int | None) -> dict[str, str]:

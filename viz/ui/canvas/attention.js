@@ -88,8 +88,17 @@ function fmt(v) {
 }
 
 function download(root, canvas, name) {
+  // the chart on the page's background colour (the canvas itself is see-through)
+  const out = document.createElement("canvas");
+  out.width = canvas.width;
+  out.height = canvas.height;
+  const ctx = out.getContext("2d");
+  ctx.fillStyle = getComputedStyle(document.body).backgroundColor || "#fff";
+  if (ctx.fillStyle === "rgba(0, 0, 0, 0)") ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.drawImage(canvas, 0, 0);
   const a = document.createElement("a");
-  a.href = canvas.toDataURL("image/png");
+  a.href = out.toDataURL("image/png");
   a.download = `${name}.png`;
   a.click();
 }
@@ -592,6 +601,102 @@ function hoverHeads(root, e) {
   tip(root, e, text);
 }
 
+// ------------------------------------------------------------------ the model view
+function grid(root, data, setTriggerValue) {
+  if (!root.__vizBuilt) {
+    root.innerHTML = `<div class="viz-head"><div class="viz-title"></div>
+      <button class="viz-png" type="button"></button></div>
+      <canvas class="viz-canvas"></canvas><div class="viz-tip" hidden></div>`;
+    root.__vizBuilt = true;
+    const canvas = root.querySelector("canvas");
+    canvas.addEventListener("mousemove", (e) => {
+      const at = thumbAt(root, e);
+      canvas.style.cursor = at ? "pointer" : "default";
+      const d = root.__vizData;
+      tip(root, e, at && [`${d.words.layer} ${at.layer}, ${d.words.head} ${at.head}`, d.click_help]);
+    });
+    canvas.addEventListener("mouseleave", (e) => tip(root, e, null));
+    canvas.addEventListener("click", (e) => {
+      const at = thumbAt(root, e);
+      if (!at) return;
+      setLayer(at.layer); // the slider, the heatmap and the head view follow when the run ends
+      root.__vizSetTrigger("open", [at.layer, at.head]);
+    });
+    root.querySelector(".viz-png").addEventListener("click", () =>
+      download(root, canvas, root.__vizData.download));
+    new ResizeObserver(() => drawGrid(root)).observe(root);
+  }
+  root.__vizSetTrigger = setTriggerValue;
+  root.__vizData = data;
+  root.querySelector(".viz-png").textContent = data.png_label;
+  root.querySelector(".viz-png").title = data.png_help;
+  if (root.__vizSrc !== data.png) {
+    root.__vizSrc = data.png;
+    root.__vizImage = null;
+    const img = new Image();
+    img.onload = () => {
+      root.__vizImage = img;
+      drawGrid(root);
+    };
+    img.src = data.png;
+  }
+  listen(root, () => drawGrid(root));
+  drawGrid(root);
+}
+
+function gridGeometry(root, data) {
+  const width = Math.max(200, root.clientWidth);
+  const left = 34;
+  const top = 22;
+  const cell = (width - left - 4) / data.heads;
+  const height = top + cell * data.layers + 4;
+  return { width, height, left, top, cell };
+}
+
+function drawGrid(root) {
+  const data = root.__vizData;
+  if (!data || !root.__vizImage) return;
+  const g = gridGeometry(root, data);
+  root.__vizGeometry = g;
+  root.dataset.cells = JSON.stringify({ x: g.left, y: g.top, cell: g.cell });
+  const ctx = canvasFor(root.querySelector("canvas"), g.width, g.height);
+  ctx.imageSmoothingEnabled = false;
+  // the image ends with a thumbnail, not a gap: it spans (n - 1 + fill) cells a side
+  ctx.drawImage(root.__vizImage, g.left, g.top, g.cell * (data.heads - 1 + data.fill),
+    g.cell * (data.layers - 1 + data.fill));
+  const ink = textColour(root);
+  ctx.fillStyle = ink;
+  ctx.font = data.heads > 8 ? SMALL : FONT;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  data.head_labels.forEach((name, h) => ctx.fillText(name, g.left + (h + 0.45) * g.cell, g.top - 10));
+  ctx.font = FONT;
+  ctx.textAlign = "right";
+  data.layer_labels.forEach((name, l) => ctx.fillText(name, g.left - 6, g.top + (l + 0.45) * g.cell));
+  // the head open in the heatmap: its layer follows the slider at once
+  const layer = Math.min(S.layer ?? data.open[0], data.layers);
+  if (data.open[1] !== null) {
+    ctx.strokeStyle = BOUNDARY;
+    ctx.lineWidth = 2;
+    ctx.strokeRect(g.left + data.open[1] * g.cell - 1.5, g.top + (layer - 1) * g.cell - 1.5,
+      g.cell * data.fill + 3, g.cell * data.fill + 3);
+  }
+  describe(root, data.title, [data.layer_labels, data.head_labels]);
+  root.dataset.layer = String(layer);
+  root.dataset.painted = String((Number(root.dataset.painted) || 0) + 1);
+}
+
+function thumbAt(root, e) {
+  const g = root.__vizGeometry;
+  const data = root.__vizData;
+  if (!g) return null;
+  const r = e.target.getBoundingClientRect();
+  const h = Math.floor((e.clientX - r.left - g.left) / g.cell);
+  const l = Math.floor((e.clientY - r.top - g.top) / g.cell);
+  if (h < 0 || l < 0 || h >= data.heads || l >= data.layers) return null;
+  return { layer: l + 1, head: h + 1 };
+}
+
 export default function (component) {
   const { data, parentElement, setTriggerValue } = component;
   const root = parentElement.querySelector(".viz-root") || parentElement.appendChild(
@@ -600,6 +705,7 @@ export default function (component) {
   root.classList.toggle("viz-chart", data.kind !== "slider");
   if (data.kind === "slider") slider(root, data, setTriggerValue);
   else if (data.kind === "heatmap") heatmap(root, data);
+  else if (data.kind === "grid") grid(root, data, setTriggerValue);
   else heads(root, data, setTriggerValue);
   return () => {
     if (root.__vizListener) S.listeners.delete(root.__vizListener);

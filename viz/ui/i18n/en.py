@@ -127,6 +127,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "model_view_open": "Open beside it now: layer {layer}, {head}.",
         "attention_help": "Each row is a token asking (query); each column a token being looked at (key). Hover for the exact value.",
         "model_view": "Model view: every layer and head",
+        "model_view_click": "Click to open this head in the heatmap",
         "model_view_help": "Rows are layers, columns heads. Click a thumbnail to open it in the heatmap beside.",
         "head_view": "Head view: lines from each token to the tokens it attends to",
         "head_view_long": "The head view draws lines for up to {n} tokens a side; {t} are shown. Narrow the windows of rows and columns above to at most {n} positions to see it.",

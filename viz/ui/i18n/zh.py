@@ -127,6 +127,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "model_view_open": "旁边已打开：第 {layer} 层，{head}。",
         "attention_help": "每一行是发出关注的词元（query），每一列是被关注的词元（key）。悬停可查看精确数值。",
         "model_view": "模型视图：所有层和头",
+        "model_view_click": "点击在热力图中打开这个头",
         "model_view_help": "行是层，列是头。点击缩略图即可在旁边的热力图中打开它。",
         "head_view": "头视图：从每个词元连向它所关注词元的连线",
         "head_view_long": "头视图每侧最多绘制 {n} 个词元的连线；当前显示 {t} 个。请把上方的行、列窗口缩小到最多 {n} 个位置后再查看。",

@@ -8,9 +8,9 @@ row outlined and drawn as bars, its lines alone in the head view)."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from viz.analysis import attention as attn
@@ -22,14 +22,13 @@ from viz.syntax.annotate import with_jieba_words
 from viz.trace import Trace
 from viz.ui import canvas, state
 from viz.ui.cached import get_encoder, get_trace
-from viz.ui.i18n import labeller, language, tr
+from viz.ui.i18n import labeller, tr
 from viz.ui.state import TraceKey
 from viz.ui.widgets import (
     AVERAGE,
     HEAD,
     LAYER,
     chart,
-    clicked_head,
     figure_words,
     layer_head_controls,
     message,
@@ -45,7 +44,6 @@ HEAD_VIEW_HEADS = ("one", "all")
 HEAD_VIEW_MAX_TOKENS = 128  # a side of the head view; more lines than this are a hairball
 WINDOW_FROM = 40  # from this many tokens on, the page offers windows of rows and columns
 CAP_PERCENTILE = 99.0
-GRID_WIDTH = 400  # about the model view's width in pixels, in its column beside the heatmap
 HEATMAP_X_TICKS = 30  # the heatmap gets three fifths of the width: fewer column labels than rows
 
 
@@ -69,6 +67,7 @@ QUERY = state.widget("attention_query", link=state.NUMBER)
 HV_HEADS = state.widget("head_view_heads", translated=True, link=state.choice(HEAD_VIEW_HEADS))
 HEAD_VIEW_ROWS = "_head_view_rows"  # positions of the head view's left tokens, for a click
 LAYER_SLIDER, HEATMAP, HEAD_VIEW = "attention_layer", "attention_heatmap", "head_view"
+MODEL_VIEW = "model_view"
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -82,20 +81,18 @@ def norm_attention(key: TraceKey, layer: int) -> np.ndarray:
     return attn.norm_based(t.attentions[layer], t.values[layer], w.w_o).astype(np.float32)
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def model_view_figure(key: TraceKey, title: str, _lang: str) -> go.Figure:
-    """The grid of every layer and head, built once per trace and left unmarked (the heatmap's
-    title names the open head): a layer or head change then leaves its message unchanged, so
-    Streamlit sends the browser a reference instead of the 0.5 MB figure and it is not redrawn.
-    Read-only after it is built, so sessions can share the object."""
-    return attention_fig.model_view(
-        get_trace(key).attentions, title, figure_words(), width=GRID_WIDTH
-    )
+@st.cache_data(max_entries=8, show_spinner=False)
+def model_view_image(key: TraceKey) -> tuple[str, float]:
+    """The grid of every layer and head as a PNG, and the share of a cell a thumbnail fills:
+    built once per trace (the browser outlines the open head itself)."""
+    grid, fill = attention_fig.model_view_grid(get_trace(key).attentions)
+    return attention_fig.model_view_png(grid), fill
 
 
 def on_model_view_click() -> None:
-    """A click on a thumbnail opens that layer and head."""
-    if (head := clicked_head("model_view")) is not None:
+    """A click on a thumbnail opens that layer and head (the frame brings a forged number
+    into the model's range)."""
+    if (head := canvas.head_clicked(MODEL_VIEW)) is not None and min(head) >= 1:
         st.session_state.update({LAYER: head[0], HEAD: head[1], AVERAGE: False})
 
 
@@ -344,11 +341,18 @@ def render(t: Trace, key: TraceKey) -> None:
                 key="attention_row",
             )
     with right:
-        chart(
-            model_view_figure(key, tr("model_view"), language()),
-            key="model_view",
-            on_select=on_model_view_click,
-            selection_mode="points",
+        png, fill = model_view_image(key)
+        canvas.model_view(
+            MODEL_VIEW,
+            png,
+            fill,
+            t.facts.num_layers,
+            t.facts.num_heads,
+            (layer, None if average or mode == "rollout" else head),
+            tr("model_view"),
+            replace(texts, click_help=tr("model_view_click")),
+            (tr("w_layer"), tr("w_head")),
+            on_model_view_click,
         )
         st.caption(
             tr("model_view_help") + " " + tr("model_view_open", layer=layer + 1, head=head_name)
