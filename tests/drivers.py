@@ -220,8 +220,8 @@ def layer_shown(at: AppTest) -> int:
 
 
 def charts(at: AppTest) -> int:
-    """Plotly charts and canvas charts (the heatmap, the head view) on the page."""
-    drawn = [d for d in canvases(at).values() if d.get("kind") in ("heatmap", "heads")]
+    """Plotly charts and canvas charts (the heatmap, the model view, the head view) on the page."""
+    drawn = [d for d in canvases(at).values() if d.get("kind") in ("heatmap", "grid", "heads")]
     return len(at.get("plotly_chart")) + len(drawn)
 
 

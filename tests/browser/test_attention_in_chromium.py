@@ -140,9 +140,9 @@ def test_a_layer_step_repaints_in_the_browser_before_the_server_answers(server, 
             return [...document.querySelectorAll('.viz-chart')].map((c) => c.dataset.layer);
         }"""
     )
-    assert layers == ["4", "4"]  # heatmap and head view, before any message could arrive
+    assert layers == ["4", "4", "4"]  # heatmap, model view, head view: before any message
     titles = page.locator(".viz-title").all_text_contents()
-    assert titles[0].startswith("Layer 4, head 1") and "layer 4, head 1" in titles[1]
+    assert titles[0].startswith("Layer 4, head 1") and "layer 4, head 1" in titles[2]
     # the hover reads the new layer's exact weight: [CLS] -> [CLS] of layer 4, head 1
     heat = page.locator('.viz-chart[data-kind="heatmap"] canvas')
     box = heat.bounding_box()

@@ -199,7 +199,7 @@ def test_a_layer_move_redraws_the_heatmap_but_not_the_model_view(server, browser
     layers = page.evaluate(
         "() => [...document.querySelectorAll('.viz-chart')].map((el) => el.dataset.layer)"
     )
-    assert layers == ["3", "3"]
+    assert layers == ["3", "3", "3"]  # the heatmap, the model view's outline, the head view
 
 
 def test_switching_language_keeps_every_choice_selected(server, browser):
