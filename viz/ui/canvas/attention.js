@@ -25,10 +25,22 @@ function bytes(b64) {
 const floats = (b64) => new Float32Array(bytes(b64).buffer);
 const uint16s = (b64) => new Uint16Array(bytes(b64).buffer);
 
-function setLayer(layer) {
+function setLayer(layer, now = false) {
   if (layer === S.layer) return;
   S.layer = layer;
-  for (const fn of S.listeners) fn();
+  for (const fn of S.listeners) fn(now);
+}
+
+// A redraw when data arrives waits for the next frame, so that the several messages of one
+// run (slider, heatmap, model view, head view) paint each canvas once; a step of the slider
+// draws at once.
+function later(root, draw) {
+  if (root.__vizPending) return;
+  root.__vizPending = true;
+  requestAnimationFrame(() => {
+    root.__vizPending = false;
+    draw(root);
+  });
 }
 
 function listen(root, fn) {
@@ -113,7 +125,7 @@ function slider(root, data, setTriggerValue) {
     const input = root.querySelector("input");
     input.addEventListener("input", () => {
       root.querySelector("output").textContent = input.value;
-      setLayer(Number(input.value));
+      setLayer(Number(input.value), true);
     });
     input.addEventListener("change", () => {
       S.sent = Number(input.value);
@@ -207,7 +219,7 @@ function heatmap(root, data) {
     const canvas = root.querySelector("canvas");
     canvas.addEventListener("mousemove", (e) => hoverHeatmap(root, e));
     canvas.addEventListener("mouseleave", (e) => tip(root, e, null));
-    new ResizeObserver(() => drawHeatmap(root)).observe(root);
+    new ResizeObserver(() => later(root, drawHeatmap)).observe(root);
   }
   root.__vizData = data;
   root.__vizPalette ||= bytes(data.palette);
@@ -217,9 +229,9 @@ function heatmap(root, data) {
   root.querySelector(".viz-png").title = data.png_help;
   const fresh = !S.sets.has(data.id);
   decodeSet(data);
-  listen(root, () => drawHeatmap(root));
-  if (fresh) for (const fn of S.listeners) fn(); // a head view may be waiting for these values
-  else drawHeatmap(root);
+  listen(root, (now) => (now ? drawHeatmap(root) : later(root, drawHeatmap)));
+  if (fresh) for (const fn of S.listeners) fn(false); // a head view may wait for these values
+  else later(root, drawHeatmap);
 }
 
 function heatmapGeometry(root, data) {
@@ -416,7 +428,7 @@ function heads(root, data, setTriggerValue) {
     });
     root.querySelector(".viz-png").addEventListener("click", () =>
       download(root, canvas, root.__vizData.download));
-    new ResizeObserver(() => drawHeads(root)).observe(root);
+    new ResizeObserver(() => later(root, drawHeads)).observe(root);
   }
   root.__vizSetTrigger = setTriggerValue;
   root.__vizData = data;
@@ -439,8 +451,8 @@ function heads(root, data, setTriggerValue) {
     });
     legend.appendChild(b);
   });
-  listen(root, () => drawHeads(root));
-  drawHeads(root);
+  listen(root, (now) => (now ? drawHeads(root) : later(root, drawHeads)));
+  later(root, drawHeads);
 }
 
 function headsGeometry(root, data) {
@@ -624,7 +636,7 @@ function grid(root, data, setTriggerValue) {
     });
     root.querySelector(".viz-png").addEventListener("click", () =>
       download(root, canvas, root.__vizData.download));
-    new ResizeObserver(() => drawGrid(root)).observe(root);
+    new ResizeObserver(() => later(root, drawGrid)).observe(root);
   }
   root.__vizSetTrigger = setTriggerValue;
   root.__vizData = data;
@@ -636,12 +648,12 @@ function grid(root, data, setTriggerValue) {
     const img = new Image();
     img.onload = () => {
       root.__vizImage = img;
-      drawGrid(root);
+      later(root, drawGrid);
     };
     img.src = data.png;
   }
-  listen(root, () => drawGrid(root));
-  drawGrid(root);
+  listen(root, (now) => (now ? drawGrid(root) : later(root, drawGrid)));
+  later(root, drawGrid);
 }
 
 function gridGeometry(root, data) {
