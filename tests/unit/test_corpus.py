@@ -216,6 +216,13 @@ def test_errors(tiny_encoders, bundled, tmp_path):
     assert code(neighbors, encoder, index, QUERY, "bank", 2) == "index_layer_missing"
     assert code(neighbors, encoder, index, QUERY, "banks", 1) == "word_not_in_text"
     assert code(neighbors, encoder, index, QUERY, "bank", 1, k=0) == "neighbors_k"
+    # an index, or an interrupted build, of an older format: rebuild, not misread or resume
+    for name in (MANIFEST, "plan.json"):
+        old = json.loads((folder / name).read_text(encoding="utf-8"))
+        (folder / name).write_text(json.dumps({**old, "version": 1}), encoding="utf-8")
+    assert code(CorpusIndex, folder) == "index_version"
+    (folder / MANIFEST).unlink()
+    assert code(build_index, encoder, CORPUS, None, folder, [0, 1]) == "index_version"
 
 
 def test_inputs(tmp_path):
