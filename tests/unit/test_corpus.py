@@ -102,11 +102,18 @@ def test_word_means_kept_and_averaged_again_agree(bundled, tmp_path):
     from viz.corpus.index import SHARDS, _word_means
 
     build_index(bundled, CORPUS, None, tmp_path / "idx", [0, 6], shard_lines=3)
-    assert not list((tmp_path / "idx" / SHARDS).rglob("words-*.npy"))  # in FAISS now
-    again = np.concatenate(list(_word_means(tmp_path / "idx", "L6")))
+    kept = sorted((tmp_path / "idx" / SHARDS).rglob("words-L6.npy"))
+    assert len(kept) == 3  # an exact layer's index is filled from them when opened
     index = CorpusIndex(tmp_path / "idx")
     stored = index.faiss(6).reconstruct_n(0, index.faiss(6).ntotal)
+    for path in kept:
+        path.unlink()
+    again = np.concatenate(list(_word_means(tmp_path / "idx", "L6")))
     np.testing.assert_allclose(stored, again, atol=1e-5)
+    assert all(path.exists() for path in kept)  # averaged again, and kept
+    # an inverted file holds its layer's vectors: the shards' copies go
+    build_index(bundled, CORPUS, None, tmp_path / "ivf", [6], shard_lines=3, approximate_above=0)
+    assert not list((tmp_path / "ivf" / SHARDS).rglob("words-*.npy"))
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -2,13 +2,14 @@
 
 A folder holds, per shard of lines (``shards/00000/``), the token table (line, position, token,
 word, offsets), the words (pieces merged), the lines (text, label) and, per layer, every token's
-vector and every line's mean-pooled vector, all Parquet; then ``faiss/<layer>.index``, an
-inner-product index of the words' normalised mean vectors (inner product of unit vectors is the
-cosine): exact (``IndexFlatIP``) up to ``APPROXIMATE_ABOVE`` words, an inverted file
-(``IndexIVFFlat``) above, so that a query stays fast on millions of words, its inverted lists
-in ``faiss/<layer>.ivfdata``, mapped rather than loaded; the manifest names each layer's kind.
-The word means are computed while a shard is in memory and kept beside it
-(``words-<layer>.npy``) until the FAISS indexes are built. ``plan.json`` is written first
+vector and every line's mean-pooled vector, all Parquet, and the words' normalised mean
+vectors (``words-<layer>.npy``, computed while the shard is in memory). A FAISS inner-product
+index searches those (inner product of unit vectors is the cosine): up to ``APPROXIMATE_ABOVE``
+words an exact ``IndexFlatIP``, which holds nothing but the vectors, so it is filled from the
+shards' files when the index is opened instead of being written again; above, an inverted file
+(``IndexIVFFlat``, ``faiss/<layer>.index``) so that a query stays fast on millions of words,
+its inverted lists in ``faiss/<layer>.ivfdata``, mapped rather than loaded, and that layer's
+``words-<layer>.npy`` removed once it is built. The manifest names each layer's kind. ``plan.json`` is written first
 (model, layers, input fingerprint: what a resumed run must match), each shard appears by a
 rename once whole, and ``manifest.json`` is written last: a folder without it is not an index
 yet, however many shards it has.
@@ -42,11 +43,18 @@ from viz.names import layer_name
 from viz.tokens import display_tokens, word_groups, word_texts
 
 FORMAT = "viz-corpus-index"
-VERSION = 2  # 2: vectors as fixed-size binary (float32, little-endian), not lists of floats
+# 2: vectors as fixed-size binary (float32, little-endian), not lists of floats; an exact
+# layer's FAISS index filled from the shards' word vectors, not a file of its own
+VERSION = 2
 PLAN, MANIFEST, SHARDS, FAISS = "plan.json", "manifest.json", "shards", "faiss"
 SHARD_LINES = 256  # lines per shard: what an interrupted run can lose, and the memory bound
 # Above this many words in a layer, an exact scan costs more than ~40 ms a query on 2 CPUs
 APPROXIMATE_ABOVE = 100_000
+# k-means of an inverted file: points per list and iterations. faiss warns under 39 points a
+# list; more points or iterations did not change recall@10 here (bench/bench_corpus.py) and
+# the training is most of the build
+TRAIN_PER_LIST = 40
+TRAIN_ITERATIONS = 10
 # Lists probed per query: a sentence's own copies are in the query's nearest list (the same
 # vector has the same nearest centroid), and more lists raise the recall of the rest
 NPROBE = 32
@@ -57,8 +65,6 @@ PART_WORDS = 32_768
 # release the GIL): during the forward at the lowest priority, in the gaps its own threads
 # leave; after it (the last shard, the indexes) on every CPU of a 2-CPU machine
 WRITE_THREADS = 2
-# Flat indexes are built two layers at a time only while two layers' word vectors fit in this
-FLAT_PARALLEL_BYTES = 512 * 2**20
 # Vector Parquet columns: dictionary encoding and statistics are useless on float vectors and
 # cost most of the write; random floats barely compress, so no codec either
 VECTOR_WRITE = {"compression": "none", "use_dictionary": False, "write_statistics": False}
@@ -315,8 +321,8 @@ def write_shard(
 
 def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
     """Per shard, the words' normalised mean vectors at layer ``name`` [W, D], in word order:
-    kept beside the shard when it was written, else (a build interrupted after the FAISS
-    indexes began) averaged again from its token vectors."""
+    kept beside the shard when it was written, else averaged again from its token vectors and
+    kept (an exact layer's index is filled from those files)."""
     for shard in sorted((folder / SHARDS).glob("[0-9]" * 5)):
         kept = shard / f"words-{name}.npy"
         if kept.exists():
@@ -327,14 +333,18 @@ def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
         line = table.column("line").to_numpy()
         widx = table.column("word_index").to_numpy()
         keep = widx >= 0
-        if not keep.any():
-            yield np.zeros((0, vectors.shape[1]), np.float32)
-            continue
         v, ln, wi = vectors[keep], line[keep], widx[keep]
         starts = np.flatnonzero(np.r_[True, (ln[1:] != ln[:-1]) | (wi[1:] != wi[:-1])])
-        sums = np.add.reduceat(v.astype(np.float64), starts, axis=0)
+        if not len(v):
+            starts = starts[:0]
+        sums = np.add.reduceat(v.astype(np.float64), starts, axis=0) if len(v) else v
         counts = np.diff(np.r_[starts, len(v)])[:, None]
-        yield normalise((sums / counts).astype(np.float32))
+        means = normalise((sums / np.maximum(counts, 1)).astype(np.float32))
+        tmp = shard / f".words-{name}.npy.partial"
+        with tmp.open("wb") as f:
+            np.save(f, means)
+        os.replace(tmp, kept)
+        yield means
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -346,13 +356,26 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def ivf_lists(words: int) -> int:
-    """Inverted lists for ``words`` vectors: about sqrt(n), a power of two, so that a list holds
-    some thousand vectors and the lists probed are a few per cent of the index."""
-    return int(2 ** round(np.log2(max(words, 1) ** 0.5)))
+    """Inverted lists for ``words`` vectors: the power of two at or under sqrt(n), so that a list
+    holds sqrt(n) to 2 sqrt(n) vectors and the lists probed are a few per cent of the index.
+    Filling costs n times the lists, so not more."""
+    return int(2 ** np.floor(np.log2(max(words, 1) ** 0.5)))
+
+
+def flat_index(blocks: Iterable[np.ndarray], d: int):
+    """An exact inner-product index of the vectors of ``blocks`` ([W, D] each, in word order)."""
+    import faiss
+
+    index = faiss.IndexFlatIP(d)
+    for block in blocks:
+        if len(block):
+            index.add(block)
+    return index
 
 
 def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: int, ondisk: Path):
-    """The index of one layer's word vectors and its description for the manifest.
+    """The approximate index of one layer's word vectors, or None for an exact one (filled from
+    the shards when opened), and its description for the manifest.
     ``blocks()`` yields the vectors shard by shard, afresh each call: each pass holds one
     shard's block beside the index, not every shard's at once (memory-mapped blocks count in
     the process's resident memory while they are mapped). An approximate index keeps its
@@ -363,14 +386,11 @@ def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: 
     for block in blocks():
         n, d = n + len(block), block.shape[1]
     if n <= approximate_above:
-        index = faiss.IndexFlatIP(d)
-        for block in blocks():
-            if len(block):
-                index.add(block)
-        return index, {"kind": "IndexFlatIP"}
+        return None, {"kind": "IndexFlatIP", "ntotal": n}  # filled when opened: flat_index
     lists = ivf_lists(n)
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, lists, faiss.METRIC_INNER_PRODUCT)
-    step = max(1, n // (64 * lists))  # faiss's advice: some 40-256 points per list
+    index.cp.niter = TRAIN_ITERATIONS
+    step = max(1, n // (TRAIN_PER_LIST * lists))
     sample = np.concatenate([np.array(b[::step]) for b in blocks()])  # copies: the maps go
     index.train(np.ascontiguousarray(sample))
     del sample
@@ -435,29 +455,23 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
 
 
 def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tuple[int, dict]:
-    """Every layer's FAISS index, one layer in memory at a time; (words, kind per layer)."""
+    """Every approximate layer's FAISS index, one layer after another (faiss uses every CPU for
+    each); (words, kind per layer)."""
     import faiss
 
     (folder / FAISS).mkdir(exist_ok=True)
-
-    def build(layer: int) -> tuple[int, dict]:
+    words, kinds = 0, {}
+    for layer in layers:
         name = layer_name(layer)
         blocks = functools.partial(_word_means, folder, name)
         ondisk = folder / FAISS / f"{name}.ivfdata"
-        index, kind = _faiss_index(blocks, approximate_above, ondisk)
-        tmp = folder / FAISS / f".{name}.index.partial"
-        faiss.write_index(index, str(tmp))
-        os.replace(tmp, folder / FAISS / f"{name}.index")
-        return index.ntotal, kind
-
-    # every layer has the same words; their count decides the kind of index
-    shape = [b.shape for b in _word_means(folder, layer_name(layers[0]))]
-    n, d = sum(s[0] for s in shape), (shape[0][1] if shape else 0)
-    flat_pairs = n <= approximate_above and 2 * n * d * 4 <= FLAT_PARALLEL_BYTES
-    with ThreadPoolExecutor(WRITE_THREADS if flat_pairs else 1) as pool:
-        built = list(pool.map(build, layers))
-    kinds = {layer_name(layer): kind for layer, (_, kind) in zip(layers, built)}
-    return (built[-1][0] if built else 0), kinds
+        index, kinds[name] = _faiss_index(blocks, approximate_above, ondisk)
+        if index is not None:
+            tmp = folder / FAISS / f".{name}.index.partial"
+            faiss.write_index(index, str(tmp))
+            os.replace(tmp, folder / FAISS / f"{name}.index")
+        words = index.ntotal if index is not None else kinds[name]["ntotal"]
+    return words, kinds
 
 
 def _yield_to_forward() -> None:
@@ -601,8 +615,10 @@ def build_index(
     words, kinds = _build_faiss(folder, layers, approximate_above)
     manifest = {**plan, "tokens": tokens, "words": words, "shards": len(spans), "faiss": kinds}
     _write_json(folder / MANIFEST, manifest)
-    for means in (folder / SHARDS).glob("[0-9]" * 5 + "/words-*.npy"):
-        means.unlink()  # in the FAISS indexes now
+    for name, kind in kinds.items():
+        if kind["kind"] != "IndexFlatIP":
+            for means in (folder / SHARDS).glob("[0-9]" * 5 + f"/words-{name}.npy"):
+                means.unlink()  # in the inverted file's lists now
     return BuildResult(len(texts), tokens, words, len(spans), kept, layers)
 
 
@@ -684,13 +700,16 @@ class CorpusIndex:
             import faiss
 
             name = layer_name(layer)
-            # an approximate index's lists are mapped from its .ivfdata file, found beside it
-            # wherever the folder now is
-            path = str(self.folder / FAISS / f"{name}.index")
-            with stdout_to_stderr():  # faiss prints that the folder moved on stdout
-                index = faiss.read_index(path, faiss.IO_FLAG_ONDISK_SAME_DIR)
             kind = self.manifest.get("faiss", {}).get(name, {})
-            if "nprobe" in kind:
+            if kind.get("kind", "IndexFlatIP") == "IndexFlatIP":
+                words = (np.load(s / f"words-{name}.npy", mmap_mode="r") for s in self._shards())
+                index = flat_index(words, self.identity["hidden_size"])  # faiss copies them
+            else:
+                # the lists are mapped from the .ivfdata file, found beside the index wherever
+                # the folder now is
+                path = str(self.folder / FAISS / f"{name}.index")
+                with stdout_to_stderr():  # faiss prints that the folder moved on stdout
+                    index = faiss.read_index(path, faiss.IO_FLAG_ONDISK_SAME_DIR)
                 index.nprobe = kind["nprobe"]
             self._faiss[layer] = index
         return self._faiss[layer]
