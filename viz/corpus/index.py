@@ -421,6 +421,7 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
     file. Memory stays at one part, however large the corpus; in memory the lists would hold
     every word vector of the layer."""
     import faiss
+    from faiss.contrib.ivf_tools import add_preassigned
     from faiss.contrib.ondisk import merge_ondisk
 
     work = ondisk.with_name(f".{ondisk.stem}.parts")
@@ -431,6 +432,10 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
     faiss.write_index(index, trained)
     names: list[str] = []
     part, start = None, 0
+    # Each vector's list, its nearest centroid, by torch's matrix product: 4-5 times faster than
+    # faiss's quantizer search on this machine, the same lists (a query's nearest centroid is
+    # its copy's, so its copies stay in the first list probed)
+    centroids = torch.from_numpy(index.quantizer.reconstruct_n(0, index.nlist)).T  # [D, lists]
 
     def write(part) -> None:
         names.append(str(work / f"{len(names):05d}.index"))
@@ -441,7 +446,10 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
             continue
         if part is None:
             part = faiss.read_index(trained)
-        part.add_with_ids(block, np.arange(start, start + len(block), dtype=np.int64))
+        with torch.inference_mode():
+            lists = (torch.from_numpy(np.ascontiguousarray(block)) @ centroids).argmax(dim=1)
+        ids = np.arange(start, start + len(block), dtype=np.int64)
+        add_preassigned(part, block, lists.numpy().astype(np.int64), ids)
         start += len(block)
         if part.ntotal >= PART_WORDS:
             write(part)
