@@ -447,7 +447,7 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
         if part is None:
             part = faiss.read_index(trained)
         with torch.inference_mode():
-            lists = (torch.from_numpy(np.ascontiguousarray(block)) @ centroids).argmax(dim=1)
+            lists = (torch.from_numpy(np.array(block)) @ centroids).argmax(dim=1)  # [n]
         ids = np.arange(start, start + len(block), dtype=np.int64)
         add_preassigned(part, block, lists.numpy().astype(np.int64), ids)
         start += len(block)
@@ -485,10 +485,16 @@ def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tup
 def _yield_to_forward() -> None:
     """The writer thread at the lowest priority: it then runs in the gaps the forward's torch
     threads leave (between their parallel regions) instead of taking a CPU from one of them,
-    which stalls the others at the region's end."""
+    which stalls the others at the region's end. Linux's ``SCHED_IDLE``: a waking torch thread
+    takes the CPU back at once, where a thread at nice 19 may keep it for the rest of its slice
+    (bench/RESULTS.md §11)."""
+    tid = threading.get_native_id()
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        return
     if hasattr(os, "setpriority"):
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            os.setpriority(os.PRIO_PROCESS, tid, 19)
 
 
 @dataclass
