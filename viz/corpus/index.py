@@ -9,10 +9,10 @@ words an exact ``IndexFlatIP``, which holds nothing but the vectors, so it is fi
 shards' files when the index is opened instead of being written again; above, an inverted file
 (``IndexIVFFlat``, ``faiss/<layer>.index``) so that a query stays fast on millions of words,
 its inverted lists in ``faiss/<layer>.ivfdata``, mapped rather than loaded, and that layer's
-``words-<layer>.npy`` removed once it is built. The manifest names each layer's kind. ``plan.json`` is written first
-(model, layers, input fingerprint: what a resumed run must match), each shard appears by a
-rename once whole, and ``manifest.json`` is written last: a folder without it is not an index
-yet, however many shards it has.
+``words-<layer>.npy`` removed once it is built. The manifest names each layer's kind.
+``plan.json`` is written first (model, layers, input fingerprint: what a resumed run must
+match), each shard appears by a rename once whole, and ``manifest.json`` is written last: a
+folder without it is not an index yet, however many shards it has.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ FORMAT = "viz-corpus-index"
 VERSION = 2
 PLAN, MANIFEST, SHARDS, FAISS = "plan.json", "manifest.json", "shards", "faiss"
 SHARD_LINES = 256  # lines per shard: what an interrupted run can lose, and the memory bound
-# Above this many words in a layer, an exact scan costs more than ~40 ms a query on 2 CPUs
+# Above this many words in a layer, an exact scan nears 30 ms a query on 2 CPUs (p95 33 ms at
+# 131,300 words, 49 ms at 262,600): an inverted file instead
 APPROXIMATE_ABOVE = 100_000
 # k-means of an inverted file: points per list and iterations. faiss warns under 39 points a
 # list; more points or iterations did not change recall@10 here (bench/bench_corpus.py) and
@@ -63,14 +64,11 @@ NPROBE = 32
 PART_WORDS = 32_768
 # Threads writing a shard's layers, and building flat FAISS indexes (Parquet, numpy and faiss
 # release the GIL): during the forward at the lowest priority, in the gaps its own threads
-# leave; after it (the last shard, the indexes) on every CPU of a 2-CPU machine
+# leave; after it (the last shard) on every CPU of a 2-CPU machine
 WRITE_THREADS = 2
 # Vector Parquet columns: dictionary encoding and statistics are useless on float vectors and
 # cost most of the write; random floats barely compress, so no codec either
 VECTOR_WRITE = {"compression": "none", "use_dictionary": False, "write_statistics": False}
-# A vector is one fixed-size binary value (D little-endian float32): Parquet then writes the
-# bytes as they are, where a list of D floats costs a repetition and a definition level per
-# float, 3-4 times the CPU of the whole write
 
 
 @dataclass
@@ -209,7 +207,9 @@ def _read_json(path: Path) -> dict | None:
 
 def _vector_table(vectors: np.ndarray) -> pa.Table:
     """[N, D] float32 -> a table with one column ``vector`` of fixed-size binary values, each
-    a row's D little-endian float32 (the array's own buffer, no copy)."""
+    a row's D little-endian float32 (the array's own buffer, no copy). Parquet writes those
+    bytes as they are; a list of D floats would cost a repetition and a definition level per
+    float, 3-4 times the CPU of the whole write."""
     n, d = vectors.shape
     data = np.ascontiguousarray(vectors, dtype="<f4")
     column = pa.Array.from_buffers(pa.binary(d * 4), n, [None, pa.py_buffer(data)])
@@ -348,7 +348,7 @@ def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
-    """Unit rows, float32, a new array: one copy and one pass more, no temporaries."""
+    """Unit rows as a new float32 array, normalised in place after one copy."""
     out = np.array(vectors, dtype=np.float32)
     norms = np.sqrt(np.einsum("...d,...d->...", out, out))
     out /= np.maximum(norms, 1e-12)[..., None]
