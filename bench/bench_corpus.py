@@ -232,8 +232,10 @@ def main() -> None:
     parts = {
         "token vectors (Parquet, float32)": folder_bytes(shards, "tokens-*.parquet"),
         "line vectors (Parquet)": folder_bytes(shards, "lines-*.parquet"),
+        # an exact layer's FAISS index is filled from the shards' word vectors when opened
         "FAISS (word vectors, unit)": folder_bytes(last / FAISS, "*.index")
-        + folder_bytes(last / FAISS, "*.ivfdata"),
+        + folder_bytes(last / FAISS, "*.ivfdata")
+        + folder_bytes(shards, "words-*.npy"),
         "tables (tokens, words, lines)": sum(
             folder_bytes(shards, n) for n in ("tokens.parquet", "words.parquet", "lines.parquet")
         ),

@@ -102,11 +102,18 @@ def test_word_means_kept_and_averaged_again_agree(bundled, tmp_path):
     from viz.corpus.index import SHARDS, _word_means
 
     build_index(bundled, CORPUS, None, tmp_path / "idx", [0, 6], shard_lines=3)
-    assert not list((tmp_path / "idx" / SHARDS).rglob("words-*.npy"))  # in FAISS now
-    again = np.concatenate(list(_word_means(tmp_path / "idx", "L6")))
+    kept = sorted((tmp_path / "idx" / SHARDS).rglob("words-L6.npy"))
+    assert len(kept) == 3  # an exact layer's index is filled from them when opened
     index = CorpusIndex(tmp_path / "idx")
     stored = index.faiss(6).reconstruct_n(0, index.faiss(6).ntotal)
+    for path in kept:
+        path.unlink()
+    again = np.concatenate(list(_word_means(tmp_path / "idx", "L6")))
     np.testing.assert_allclose(stored, again, atol=1e-5)
+    assert all(path.exists() for path in kept)  # averaged again, and kept
+    # an inverted file holds its layer's vectors: the shards' copies go
+    build_index(bundled, CORPUS, None, tmp_path / "ivf", [6], shard_lines=3, approximate_above=0)
+    assert not list((tmp_path / "ivf" / SHARDS).rglob("words-*.npy"))
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -216,6 +223,13 @@ def test_errors(tiny_encoders, bundled, tmp_path):
     assert code(neighbors, encoder, index, QUERY, "bank", 2) == "index_layer_missing"
     assert code(neighbors, encoder, index, QUERY, "banks", 1) == "word_not_in_text"
     assert code(neighbors, encoder, index, QUERY, "bank", 1, k=0) == "neighbors_k"
+    # an index, or an interrupted build, of an older format: rebuild, not misread or resume
+    for name in (MANIFEST, "plan.json"):
+        old = json.loads((folder / name).read_text(encoding="utf-8"))
+        (folder / name).write_text(json.dumps({**old, "version": 1}), encoding="utf-8")
+    assert code(CorpusIndex, folder) == "index_version"
+    (folder / MANIFEST).unlink()
+    assert code(build_index, encoder, CORPUS, None, folder, [0, 1]) == "index_version"
 
 
 def test_inputs(tmp_path):

@@ -2,16 +2,17 @@
 
 A folder holds, per shard of lines (``shards/00000/``), the token table (line, position, token,
 word, offsets), the words (pieces merged), the lines (text, label) and, per layer, every token's
-vector and every line's mean-pooled vector, all Parquet; then ``faiss/<layer>.index``, an
-inner-product index of the words' normalised mean vectors (inner product of unit vectors is the
-cosine): exact (``IndexFlatIP``) up to ``APPROXIMATE_ABOVE`` words, an inverted file
-(``IndexIVFFlat``) above, so that a query stays fast on millions of words, its inverted lists
-in ``faiss/<layer>.ivfdata``, mapped rather than loaded; the manifest names each layer's kind.
-The word means are computed while a shard is in memory and kept beside it
-(``words-<layer>.npy``) until the FAISS indexes are built. ``plan.json`` is written first
-(model, layers, input fingerprint: what a resumed run must match), each shard appears by a
-rename once whole, and ``manifest.json`` is written last: a folder without it is not an index
-yet, however many shards it has.
+vector and every line's mean-pooled vector, all Parquet, and the words' normalised mean
+vectors (``words-<layer>.npy``, computed while the shard is in memory). A FAISS inner-product
+index searches those (inner product of unit vectors is the cosine): up to ``APPROXIMATE_ABOVE``
+words an exact ``IndexFlatIP``, which holds nothing but the vectors, so it is filled from the
+shards' files when the index is opened instead of being written again; above, an inverted file
+(``IndexIVFFlat``, ``faiss/<layer>.index``) so that a query stays fast on millions of words,
+its inverted lists in ``faiss/<layer>.ivfdata``, mapped rather than loaded, and that layer's
+``words-<layer>.npy`` removed once it is built. The manifest names each layer's kind.
+``plan.json`` is written first (model, layers, input fingerprint: what a resumed run must
+match), each shard appears by a rename once whole, and ``manifest.json`` is written last: a
+folder without it is not an index yet, however many shards it has.
 """
 
 from __future__ import annotations
@@ -42,11 +43,19 @@ from viz.names import layer_name
 from viz.tokens import display_tokens, word_groups, word_texts
 
 FORMAT = "viz-corpus-index"
-VERSION = 1
+# 2: vectors as fixed-size binary (float32, little-endian), not lists of floats; an exact
+# layer's FAISS index filled from the shards' word vectors, not a file of its own
+VERSION = 2
 PLAN, MANIFEST, SHARDS, FAISS = "plan.json", "manifest.json", "shards", "faiss"
 SHARD_LINES = 256  # lines per shard: what an interrupted run can lose, and the memory bound
-# Above this many words in a layer, an exact scan costs more than ~40 ms a query on 2 CPUs
+# Above this many words in a layer, an exact scan nears 30 ms a query on 2 CPUs (p95 33 ms at
+# 131,300 words, 49 ms at 262,600): an inverted file instead
 APPROXIMATE_ABOVE = 100_000
+# k-means of an inverted file: points per list and iterations. faiss warns under 39 points a
+# list; more points or iterations did not change recall@10 here (bench/bench_corpus.py) and
+# the training is most of the build
+TRAIN_PER_LIST = 40
+TRAIN_ITERATIONS = 10
 # Lists probed per query: a sentence's own copies are in the query's nearest list (the same
 # vector has the same nearest centroid), and more lists raise the recall of the rest
 NPROBE = 32
@@ -55,10 +64,8 @@ NPROBE = 32
 PART_WORDS = 32_768
 # Threads writing a shard's layers, and building flat FAISS indexes (Parquet, numpy and faiss
 # release the GIL): during the forward at the lowest priority, in the gaps its own threads
-# leave; after it (the last shard, the indexes) on every CPU of a 2-CPU machine
+# leave; after it (the last shard) on every CPU of a 2-CPU machine
 WRITE_THREADS = 2
-# Flat indexes are built two layers at a time only while two layers' word vectors fit in this
-FLAT_PARALLEL_BYTES = 512 * 2**20
 # Vector Parquet columns: dictionary encoding and statistics are useless on float vectors and
 # cost most of the write; random floats barely compress, so no codec either
 VECTOR_WRITE = {"compression": "none", "use_dictionary": False, "write_statistics": False}
@@ -74,7 +81,7 @@ class LineRows:
     starts: list[int]
     ends: list[int]
     words: list[str]  # per word, its characters
-    token_vectors: np.ndarray  # float32 [K, T, D]
+    token_vectors: np.ndarray  # float32 [K, T, D], maybe a view into its batch's tensor
     line_vector: np.ndarray  # float32 [K, D], mean over the tokens (as ``extract``'s mean)
     word_vectors: np.ndarray  # float32 [K, W, D], each word's mean over its pieces
 
@@ -140,7 +147,7 @@ def encode_lines(
                         starts=[o[0] for o in offsets],
                         ends=[o[1] for o in offsets],
                         words=labels,
-                        token_vectors=np.ascontiguousarray(per_text[b, :, :n]),
+                        token_vectors=per_text[b, :, :n],  # a view: written once, later
                         line_vector=pooled_np[b],
                     ),
                 )
@@ -199,17 +206,24 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _vector_table(vectors: np.ndarray) -> pa.Table:
-    """[N, D] float32 -> a table with one fixed-size list column ``vector``."""
+    """[N, D] float32 -> a table with one column ``vector`` of fixed-size binary values, each
+    a row's D little-endian float32 (the array's own buffer, no copy). Parquet writes those
+    bytes as they are; a list of D floats would cost a repetition and a definition level per
+    float, 3-4 times the CPU of the whole write."""
     n, d = vectors.shape
-    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
-    return pa.table({"vector": pa.FixedSizeListArray.from_arrays(flat, d)})
+    data = np.ascontiguousarray(vectors, dtype="<f4")
+    column = pa.Array.from_buffers(pa.binary(d * 4), n, [None, pa.py_buffer(data)])
+    return pa.table({"vector": column})
 
 
 def read_vectors(path: Path) -> np.ndarray:
     """A ``vector`` column written by ``_vector_table`` -> [N, D] float32."""
     column = pq.read_table(path, columns=["vector"]).column("vector").combine_chunks()
-    d = column.type.list_size
-    return column.values.to_numpy(zero_copy_only=False).reshape(-1, d)
+    d = column.type.byte_width // 4
+    if not len(column):
+        return np.zeros((0, d), np.float32)
+    flat = np.frombuffer(column.buffers()[1], "<f4", len(column) * d, column.offset * d * 4)
+    return flat.reshape(-1, d).astype(np.float32, copy=False)
 
 
 def write_shard(
@@ -292,8 +306,9 @@ def write_shard(
             pq.write_table(_vector_table(tokens), tmp / f"tokens-{name}.parquet", **VECTOR_WRITE)
             lines_v = np.stack([r.line_vector[k] for r in rows])
             pq.write_table(_vector_table(lines_v), tmp / f"lines-{name}.parquet", **VECTOR_WRITE)
-            means = np.concatenate([r.word_vectors[k] for r in rows])  # [W, D]
-            np.save(tmp / f"words-{name}.npy", normalise(means))
+            means = np.concatenate([r.word_vectors[k] for r in rows])  # [W, D], a copy
+            means /= np.maximum(np.sqrt(np.einsum("wd,wd->w", means, means)), 1e-12)[:, None]
+            np.save(tmp / f"words-{name}.npy", means)
 
         with ThreadPoolExecutor(WRITE_THREADS, initializer=_yield_to_forward) as pool:
             list(pool.map(layer_files, range(len(layers)), layers))
@@ -306,8 +321,8 @@ def write_shard(
 
 def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
     """Per shard, the words' normalised mean vectors at layer ``name`` [W, D], in word order:
-    kept beside the shard when it was written, else (a build interrupted after the FAISS
-    indexes began) averaged again from its token vectors."""
+    kept beside the shard when it was written, else averaged again from its token vectors and
+    kept (an exact layer's index is filled from those files)."""
     for shard in sorted((folder / SHARDS).glob("[0-9]" * 5)):
         kept = shard / f"words-{name}.npy"
         if kept.exists():
@@ -318,29 +333,49 @@ def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
         line = table.column("line").to_numpy()
         widx = table.column("word_index").to_numpy()
         keep = widx >= 0
-        if not keep.any():
-            yield np.zeros((0, vectors.shape[1]), np.float32)
-            continue
         v, ln, wi = vectors[keep], line[keep], widx[keep]
         starts = np.flatnonzero(np.r_[True, (ln[1:] != ln[:-1]) | (wi[1:] != wi[:-1])])
-        sums = np.add.reduceat(v.astype(np.float64), starts, axis=0)
+        if not len(v):
+            starts = starts[:0]
+        sums = np.add.reduceat(v.astype(np.float64), starts, axis=0) if len(v) else v
         counts = np.diff(np.r_[starts, len(v)])[:, None]
-        yield normalise((sums / counts).astype(np.float32))
+        means = normalise((sums / np.maximum(counts, 1)).astype(np.float32))
+        tmp = shard / f".words-{name}.npy.partial"
+        with tmp.open("wb") as f:
+            np.save(f, means)
+        os.replace(tmp, kept)
+        yield means
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    """Unit rows as a new float32 array, normalised in place after one copy."""
+    out = np.array(vectors, dtype=np.float32)
+    norms = np.sqrt(np.einsum("...d,...d->...", out, out))
+    out /= np.maximum(norms, 1e-12)[..., None]
+    return out
 
 
 def ivf_lists(words: int) -> int:
-    """Inverted lists for ``words`` vectors: about sqrt(n), a power of two, so that a list holds
-    some thousand vectors and the lists probed are a few per cent of the index."""
-    return int(2 ** round(np.log2(max(words, 1) ** 0.5)))
+    """Inverted lists for ``words`` vectors: the power of two at or under sqrt(n), so that a list
+    holds sqrt(n) to 2 sqrt(n) vectors and the lists probed are a few per cent of the index.
+    Filling costs n times the lists, so not more."""
+    return int(2 ** np.floor(np.log2(max(words, 1) ** 0.5)))
+
+
+def flat_index(blocks: Iterable[np.ndarray], d: int):
+    """An exact inner-product index of the vectors of ``blocks`` ([W, D] each, in word order)."""
+    import faiss
+
+    index = faiss.IndexFlatIP(d)
+    for block in blocks:
+        if len(block):
+            index.add(block)
+    return index
 
 
 def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: int, ondisk: Path):
-    """The index of one layer's word vectors and its description for the manifest.
+    """The approximate index of one layer's word vectors, or None for an exact one (filled from
+    the shards when opened), and its description for the manifest.
     ``blocks()`` yields the vectors shard by shard, afresh each call: each pass holds one
     shard's block beside the index, not every shard's at once (memory-mapped blocks count in
     the process's resident memory while they are mapped). An approximate index keeps its
@@ -351,14 +386,11 @@ def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: 
     for block in blocks():
         n, d = n + len(block), block.shape[1]
     if n <= approximate_above:
-        index = faiss.IndexFlatIP(d)
-        for block in blocks():
-            if len(block):
-                index.add(block)
-        return index, {"kind": "IndexFlatIP"}
+        return None, {"kind": "IndexFlatIP", "ntotal": n}  # filled when opened: flat_index
     lists = ivf_lists(n)
     index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, lists, faiss.METRIC_INNER_PRODUCT)
-    step = max(1, n // (64 * lists))  # faiss's advice: some 40-256 points per list
+    index.cp.niter = TRAIN_ITERATIONS
+    step = max(1, n // (TRAIN_PER_LIST * lists))
     sample = np.concatenate([np.array(b[::step]) for b in blocks()])  # copies: the maps go
     index.train(np.ascontiguousarray(sample))
     del sample
@@ -389,6 +421,7 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
     file. Memory stays at one part, however large the corpus; in memory the lists would hold
     every word vector of the layer."""
     import faiss
+    from faiss.contrib.ivf_tools import add_preassigned
     from faiss.contrib.ondisk import merge_ondisk
 
     work = ondisk.with_name(f".{ondisk.stem}.parts")
@@ -399,6 +432,10 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
     faiss.write_index(index, trained)
     names: list[str] = []
     part, start = None, 0
+    # Each vector's list, its nearest centroid, by torch's matrix product: 4-5 times faster than
+    # faiss's quantizer search on this machine, the same lists (a query's nearest centroid is
+    # its copy's, so its copies stay in the first list probed)
+    centroids = torch.from_numpy(index.quantizer.reconstruct_n(0, index.nlist)).T  # [D, lists]
 
     def write(part) -> None:
         names.append(str(work / f"{len(names):05d}.index"))
@@ -409,7 +446,10 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
             continue
         if part is None:
             part = faiss.read_index(trained)
-        part.add_with_ids(block, np.arange(start, start + len(block), dtype=np.int64))
+        with torch.inference_mode():
+            lists = (torch.from_numpy(np.array(block)) @ centroids).argmax(dim=1)  # [n]
+        ids = np.arange(start, start + len(block), dtype=np.int64)
+        add_preassigned(part, block, lists.numpy().astype(np.int64), ids)
         start += len(block)
         if part.ntotal >= PART_WORDS:
             write(part)
@@ -423,38 +463,38 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
 
 
 def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tuple[int, dict]:
-    """Every layer's FAISS index, one layer in memory at a time; (words, kind per layer)."""
+    """Every approximate layer's FAISS index, one layer after another (faiss uses every CPU for
+    each); (words, kind per layer)."""
     import faiss
 
     (folder / FAISS).mkdir(exist_ok=True)
-
-    def build(layer: int) -> tuple[int, dict]:
+    words, kinds = 0, {}
+    for layer in layers:
         name = layer_name(layer)
         blocks = functools.partial(_word_means, folder, name)
         ondisk = folder / FAISS / f"{name}.ivfdata"
-        index, kind = _faiss_index(blocks, approximate_above, ondisk)
-        tmp = folder / FAISS / f".{name}.index.partial"
-        faiss.write_index(index, str(tmp))
-        os.replace(tmp, folder / FAISS / f"{name}.index")
-        return index.ntotal, kind
-
-    # every layer has the same words; their count decides the kind of index
-    shape = [b.shape for b in _word_means(folder, layer_name(layers[0]))]
-    n, d = sum(s[0] for s in shape), (shape[0][1] if shape else 0)
-    flat_pairs = n <= approximate_above and 2 * n * d * 4 <= FLAT_PARALLEL_BYTES
-    with ThreadPoolExecutor(WRITE_THREADS if flat_pairs else 1) as pool:
-        built = list(pool.map(build, layers))
-    kinds = {layer_name(layer): kind for layer, (_, kind) in zip(layers, built)}
-    return (built[-1][0] if built else 0), kinds
+        index, kinds[name] = _faiss_index(blocks, approximate_above, ondisk)
+        if index is not None:
+            tmp = folder / FAISS / f".{name}.index.partial"
+            faiss.write_index(index, str(tmp))
+            os.replace(tmp, folder / FAISS / f"{name}.index")
+        words = index.ntotal if index is not None else kinds[name]["ntotal"]
+    return words, kinds
 
 
 def _yield_to_forward() -> None:
     """The writer thread at the lowest priority: it then runs in the gaps the forward's torch
     threads leave (between their parallel regions) instead of taking a CPU from one of them,
-    which stalls the others at the region's end."""
+    which stalls the others at the region's end. Linux's ``SCHED_IDLE``: a waking torch thread
+    takes the CPU back at once, where a thread at nice 19 may keep it for the rest of its slice
+    (bench/RESULTS.md §11)."""
+    tid = threading.get_native_id()
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        return
     if hasattr(os, "setpriority"):
         with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            os.setpriority(os.PRIO_PROCESS, tid, 19)
 
 
 @dataclass
@@ -480,6 +520,8 @@ def _prepare(folder: Path, plan: dict) -> int:
         if any(folder.iterdir()):
             raise UserError("index_out_not_empty", path=str(folder))
     else:
+        if old.get("version") != plan["version"]:
+            raise UserError("index_version", path=str(folder), version=old.get("version"))
         if old.get("identity") != plan["identity"]:
             raise UserError(
                 "index_other_model",
@@ -587,8 +629,10 @@ def build_index(
     words, kinds = _build_faiss(folder, layers, approximate_above)
     manifest = {**plan, "tokens": tokens, "words": words, "shards": len(spans), "faiss": kinds}
     _write_json(folder / MANIFEST, manifest)
-    for means in (folder / SHARDS).glob("[0-9]" * 5 + "/words-*.npy"):
-        means.unlink()  # in the FAISS indexes now
+    for name, kind in kinds.items():
+        if kind["kind"] != "IndexFlatIP":
+            for means in (folder / SHARDS).glob("[0-9]" * 5 + f"/words-{name}.npy"):
+                means.unlink()  # in the inverted file's lists now
     return BuildResult(len(texts), tokens, words, len(spans), kept, layers)
 
 
@@ -670,13 +714,16 @@ class CorpusIndex:
             import faiss
 
             name = layer_name(layer)
-            # an approximate index's lists are mapped from its .ivfdata file, found beside it
-            # wherever the folder now is
-            path = str(self.folder / FAISS / f"{name}.index")
-            with stdout_to_stderr():  # faiss prints that the folder moved on stdout
-                index = faiss.read_index(path, faiss.IO_FLAG_ONDISK_SAME_DIR)
             kind = self.manifest.get("faiss", {}).get(name, {})
-            if "nprobe" in kind:
+            if kind.get("kind", "IndexFlatIP") == "IndexFlatIP":
+                words = (np.load(s / f"words-{name}.npy", mmap_mode="r") for s in self._shards())
+                index = flat_index(words, self.identity["hidden_size"])  # faiss copies them
+            else:
+                # the lists are mapped from the .ivfdata file, found beside the index wherever
+                # the folder now is
+                path = str(self.folder / FAISS / f"{name}.index")
+                with stdout_to_stderr():  # faiss prints that the folder moved on stdout
+                    index = faiss.read_index(path, faiss.IO_FLAG_ONDISK_SAME_DIR)
                 index.nprobe = kind["nprobe"]
             self._faiss[layer] = index
         return self._faiss[layer]
