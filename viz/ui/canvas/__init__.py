@@ -187,22 +187,24 @@ def model_view(
     fill: float,
     layers: int,
     heads: int,
-    open_head: tuple[int, int | None],
+    open_head: int | None,
     title: str,
     texts: Texts,
     words: tuple[str, str],
     on_open,
 ) -> None:
     """Every layer x head as thumbnails (``png``: ``model_view_grid`` as a PNG), the open head
-    outlined (0-based; head None when the heads are averaged). A click on a thumbnail runs
-    ``on_open``; the head clicked is then ``head_clicked(key)``."""
+    (0-based; None when the heads are averaged) outlined at the slider's layer. A click on a
+    thumbnail runs ``on_open``; the head clicked is then ``head_clicked(key)``."""
     data = {
         "kind": "grid",
         "png": png,
         "fill": fill,
         "layers": layers,
         "heads": heads,
-        "open": [int(open_head[0]) + 1, _int_or_none(open_head[1])],
+        # the open head's column; its row is the slider's layer, which the browser knows (a
+        # layer step then leaves this message, and its image, unchanged)
+        "open_head": _int_or_none(open_head[1]),
         "layer_labels": [f"L{n}" for n in range(1, layers + 1)],
         "head_labels": [f"H{n}" for n in range(1, heads + 1)],
         "title": title,

@@ -686,11 +686,11 @@ function drawGrid(root) {
   ctx.textAlign = "right";
   data.layer_labels.forEach((name, l) => ctx.fillText(name, g.left - 6, g.top + (l + 0.45) * g.cell));
   // the head open in the heatmap: its layer follows the slider at once
-  const layer = Math.min(S.layer ?? data.open[0], data.layers);
-  if (data.open[1] !== null) {
+  const layer = Math.min(S.layer ?? 1, data.layers);
+  if (data.open_head !== null) {
     ctx.strokeStyle = BOUNDARY;
     ctx.lineWidth = 2;
-    ctx.strokeRect(g.left + data.open[1] * g.cell - 1.5, g.top + (layer - 1) * g.cell - 1.5,
+    ctx.strokeRect(g.left + data.open_head * g.cell - 1.5, g.top + (layer - 1) * g.cell - 1.5,
       g.cell * data.fill + 3, g.cell * data.fill + 3);
   }
   describe(root, data.title, [data.layer_labels, data.head_labels]);

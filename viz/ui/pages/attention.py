@@ -348,7 +348,7 @@ def render(t: Trace, key: TraceKey) -> None:
             fill,
             t.facts.num_layers,
             t.facts.num_heads,
-            (layer, None if average or mode == "rollout" else head),
+            None if average or mode == "rollout" else head,
             tr("model_view"),
             replace(texts, click_help=tr("model_view_click")),
             (tr("w_layer"), tr("w_head")),
