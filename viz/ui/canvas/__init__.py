@@ -204,7 +204,7 @@ def model_view(
         "heads": heads,
         # the open head's column; its row is the slider's layer, which the browser knows (a
         # layer step then leaves this message, and its image, unchanged)
-        "open_head": _int_or_none(open_head[1]),
+        "open_head": _int_or_none(open_head),
         "layer_labels": [f"L{n}" for n in range(1, layers + 1)],
         "head_labels": [f"H{n}" for n in range(1, heads + 1)],
         "title": title,
