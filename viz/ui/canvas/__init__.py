@@ -52,7 +52,6 @@ def _int_or_none(value) -> int | None:
 class Texts:
     """What the component writes, in the reader's language."""
 
-    layer: str
     query: str
     key: str
     value: str

@@ -115,6 +115,32 @@ function download(root, canvas, name) {
   a.click();
 }
 
+// ------------------------------------------------------------------ a chart's frame
+// The title, PNG button, canvas and tooltip every chart has, built once per element;
+// `extra` (HTML of ours, never user text) goes between the title and the canvas. On every
+// call: the new data, the trigger, the button's words, and a redraw when the layer moves.
+// Returns the canvas when the frame is new, for the caller to attach its own events.
+function frame(root, data, setTriggerValue, draw, extra = "") {
+  let built = null;
+  if (!root.__vizBuilt) {
+    root.innerHTML = `<div class="viz-head"><div class="viz-title"></div>
+      <button class="viz-png" type="button"></button></div>${extra}
+      <canvas class="viz-canvas"></canvas><div class="viz-tip" hidden></div>`;
+    root.__vizBuilt = true;
+    built = root.querySelector("canvas");
+    root.querySelector(".viz-png").addEventListener("click", () =>
+      download(root, built, root.__vizData.download));
+    new ResizeObserver(() => later(root, draw)).observe(root);
+  }
+  root.__vizSetTrigger = setTriggerValue;
+  root.__vizData = data;
+  const button = root.querySelector(".viz-png");
+  button.textContent = data.png_label;
+  button.title = data.png_help;
+  listen(root, (now) => (now ? draw(root) : later(root, draw)));
+  return built;
+}
+
 // ------------------------------------------------------------------ the layer slider
 function slider(root, data, setTriggerValue) {
   if (!root.__vizBuilt) {
@@ -208,28 +234,17 @@ function shadeImage(values, R, C, scale, palette) {
   return off;
 }
 
-function heatmap(root, data) {
-  if (!root.__vizBuilt) {
-    root.innerHTML = `<div class="viz-head"><div class="viz-title"></div>
-      <button class="viz-png" type="button"></button></div>
-      <canvas class="viz-canvas"></canvas><div class="viz-tip" hidden></div>`;
-    root.__vizBuilt = true;
-    root.querySelector(".viz-png").addEventListener("click", () =>
-      download(root, root.querySelector("canvas"), root.__vizData.download));
-    const canvas = root.querySelector("canvas");
+function heatmap(root, data, setTriggerValue) {
+  const canvas = frame(root, data, setTriggerValue, drawHeatmap);
+  if (canvas) {
     canvas.addEventListener("mousemove", (e) => hoverHeatmap(root, e));
     canvas.addEventListener("mouseleave", (e) => tip(root, e, null));
-    new ResizeObserver(() => later(root, drawHeatmap)).observe(root);
   }
-  root.__vizData = data;
   root.__vizPalette ||= bytes(data.palette);
   if (root.__vizId !== data.id) root.__vizCache = new Map();
   root.__vizId = data.id;
-  root.querySelector(".viz-png").textContent = data.png_label;
-  root.querySelector(".viz-png").title = data.png_help;
   const fresh = !S.sets.has(data.id);
   decodeSet(data);
-  listen(root, (now) => (now ? drawHeatmap(root) : later(root, drawHeatmap)));
   if (fresh) for (const fn of S.listeners) fn(false); // a head view may wait for these values
   else later(root, drawHeatmap);
 }
@@ -380,6 +395,14 @@ function hoverHeatmap(root, e) {
 // ------------------------------------------------------------------ the head view
 const BINS = [[0.0, 0.1, 0.15], [0.1, 0.3, 0.35], [0.3, 0.6, 0.6], [0.6, 1.01, 0.95]];
 
+function scaleTop(values, normalise) {
+  // lengths and shares (not raw weights) are drawn against the layer's largest, for 0..1 opacity
+  if (!normalise) return 1;
+  let top = 1e-9;
+  for (let n = 0; n < values.length; n++) top = Math.max(top, values[n]);
+  return top;
+}
+
 function headLines(data, layer) {
   // [{h, q, k, w}] of the layer: every head's (sent sparse) or the heatmap's own matrix
   if (data.lines) {
@@ -390,11 +413,7 @@ function headLines(data, layer) {
   const set = S.sets.get(data.source);
   if (!set || !set.values) return null;
   const m = set.values[layer];
-  let top = 1;
-  if (data.normalise) {
-    top = 1e-9;
-    for (let n = 0; n < m.length; n++) top = Math.max(top, m[n]);
-  }
+  const top = scaleTop(m, data.normalise);
   const C = data.right.length;
   const floor = data.focus === null ? data.threshold : data.threshold / 5;
   const h = [], q = [], k = [], w = [];
@@ -409,13 +428,9 @@ function headLines(data, layer) {
 }
 
 function heads(root, data, setTriggerValue) {
-  if (!root.__vizBuilt) {
-    root.innerHTML = `<div class="viz-head"><div class="viz-title"></div>
-      <button class="viz-png" type="button"></button></div><div class="viz-legend"></div>
-      <canvas class="viz-canvas"></canvas><div class="viz-tip" hidden></div>`;
-    root.__vizBuilt = true;
+  const canvas = frame(root, data, setTriggerValue, drawHeads, `<div class="viz-legend"></div>`);
+  if (canvas) {
     root.__vizHidden = new Set();
-    const canvas = root.querySelector("canvas");
     canvas.addEventListener("mousemove", (e) => hoverHeads(root, e));
     canvas.addEventListener("mouseleave", (e) => {
       root.__vizHover = null;
@@ -426,14 +441,7 @@ function heads(root, data, setTriggerValue) {
       const at = tokenAt(root, e);
       if (at && at.side === 0) root.__vizSetTrigger("focus", root.__vizData.left_positions[at.index]);
     });
-    root.querySelector(".viz-png").addEventListener("click", () =>
-      download(root, canvas, root.__vizData.download));
-    new ResizeObserver(() => later(root, drawHeads)).observe(root);
   }
-  root.__vizSetTrigger = setTriggerValue;
-  root.__vizData = data;
-  root.querySelector(".viz-png").textContent = data.png_label;
-  root.querySelector(".viz-png").title = data.png_help;
   const legend = root.querySelector(".viz-legend");
   legend.replaceChildren();
   (data.head_names || []).forEach((name, h) => {
@@ -451,7 +459,6 @@ function heads(root, data, setTriggerValue) {
     });
     legend.appendChild(b);
   });
-  listen(root, (now) => (now ? drawHeads(root) : later(root, drawHeads)));
   later(root, drawHeads);
 }
 
@@ -575,11 +582,7 @@ function strongestOf(data, layer, at) {
   const m = set.values[layer];
   const C = data.right.length;
   const R = data.left.length;
-  let top = 1;
-  if (data.normalise) {
-    top = 1e-9;
-    for (let n = 0; n < m.length; n++) top = Math.max(top, m[n]);
-  }
+  const top = scaleTop(m, data.normalise);
   const out = { h: [], q: [], k: [], w: [] };
   const count = at.side === 0 ? C : R;
   for (let o = 0; o < count; o++) {
@@ -615,12 +618,8 @@ function hoverHeads(root, e) {
 
 // ------------------------------------------------------------------ the model view
 function grid(root, data, setTriggerValue) {
-  if (!root.__vizBuilt) {
-    root.innerHTML = `<div class="viz-head"><div class="viz-title"></div>
-      <button class="viz-png" type="button"></button></div>
-      <canvas class="viz-canvas"></canvas><div class="viz-tip" hidden></div>`;
-    root.__vizBuilt = true;
-    const canvas = root.querySelector("canvas");
+  const canvas = frame(root, data, setTriggerValue, drawGrid);
+  if (canvas) {
     canvas.addEventListener("mousemove", (e) => {
       const at = thumbAt(root, e);
       canvas.style.cursor = at ? "pointer" : "default";
@@ -634,14 +633,7 @@ function grid(root, data, setTriggerValue) {
       setLayer(at.layer); // the slider, the heatmap and the head view follow when the run ends
       root.__vizSetTrigger("open", [at.layer, at.head]);
     });
-    root.querySelector(".viz-png").addEventListener("click", () =>
-      download(root, canvas, root.__vizData.download));
-    new ResizeObserver(() => later(root, drawGrid)).observe(root);
   }
-  root.__vizSetTrigger = setTriggerValue;
-  root.__vizData = data;
-  root.querySelector(".viz-png").textContent = data.png_label;
-  root.querySelector(".viz-png").title = data.png_help;
   if (root.__vizSrc !== data.png) {
     root.__vizSrc = data.png;
     root.__vizImage = null;
@@ -652,7 +644,6 @@ function grid(root, data, setTriggerValue) {
     };
     img.src = data.png;
   }
-  listen(root, (now) => (now ? drawGrid(root) : later(root, drawGrid)));
   later(root, drawGrid);
 }
 
@@ -716,7 +707,7 @@ export default function (component) {
   root.dataset.kind = data.kind;
   root.classList.toggle("viz-chart", data.kind !== "slider");
   if (data.kind === "slider") slider(root, data, setTriggerValue);
-  else if (data.kind === "heatmap") heatmap(root, data);
+  else if (data.kind === "heatmap") heatmap(root, data, setTriggerValue);
   else if (data.kind === "grid") grid(root, data, setTriggerValue);
   else heads(root, data, setTriggerValue);
   return () => {

@@ -294,7 +294,6 @@ def render(t: Trace, key: TraceKey) -> None:
     else:
         axes = (tr("axis_to_key"), tr("axis_from_query"))
     texts = canvas.Texts(
-        layer=tr("layer"),
         query=tr("w_query"),
         key=tr("w_key"),
         value=value_name,
@@ -383,7 +382,7 @@ def head_view(
         key=HV_HEADS,
         horizontal=True,
         format_func=labeller(lambda h: f"head_view_{h}"),
-        disabled=heads_at(0) is None,  # rollout has no heads
+        disabled=mode == "rollout",  # rollout has no heads
     )
     if max(len(r), len(c)) > HEAD_VIEW_MAX_TOKENS:
         st.info(tr("head_view_long", n=HEAD_VIEW_MAX_TOKENS, t=max(len(r), len(c))))
@@ -391,7 +390,7 @@ def head_view(
     labels, positions = opened
     st.session_state[HEAD_VIEW_ROWS] = [int(p) for p in positions[r]]
     stacks, head_names, what = None, None, head_name
-    if many == "all" and heads_at(0) is not None:
+    if many == "all" and mode != "rollout":
         stacks = []
         for n in range(layers):
             matrices = prepared(heads_at(n))[0]  # [H, T', T']
