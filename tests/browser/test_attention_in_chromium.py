@@ -155,6 +155,44 @@ def test_a_layer_step_repaints_in_the_browser_before_the_server_answers(server, 
     assert shown == pytest.approx(float(t.attentions[3, 0, 0, 0]), abs=1e-6)
 
 
+SLIDER_GEOMETRY = """() => {
+    const box = (e) => e.getBoundingClientRect();
+    const centre = (r) => [r.x + r.width / 2, r.y + r.height / 2];
+    const ours = document.querySelector('input.viz-range');
+    const value = box(document.querySelector('output.viz-value'));
+    // Streamlit's head slider: its thumb is the round element in it (no role or test id)
+    const head = [...document.querySelector('[data-testid=stSlider]').querySelectorAll('div')]
+        .find((e) => getComputedStyle(e).borderRadius === '100%');
+    const headValue = box(document.querySelector('[data-testid=stSliderThumbValue]'));
+    return {
+        input: [box(ours).x, box(ours).width], centre: centre(box(ours)), value: centre(value),
+        headThumb: centre(box(head)), headValue: centre(headValue), headSize: box(head).width,
+        fill: getComputedStyle(ours.parentElement).getPropertyValue('--viz-at'),
+    };
+}"""
+
+
+def test_the_layer_slider_is_drawn_like_the_head_slider_beside_it(server, browser):
+    """Our layer slider (a canvas component's range input) sits on the same line as
+    Streamlit's head slider, with its value above the thumb, in the same place, and the track
+    filled up to the thumb: at layer 1 empty, after End full."""
+    page = attention_page(browser, server, layer="1", head="1")
+    page.locator('[data-testid="stSliderThumbValue"]').first.wait_for(timeout=30_000)
+    g = page.evaluate(SLIDER_GEOMETRY)
+    assert g["fill"].strip() == "0"
+    assert abs(g["centre"][1] - g["headThumb"][1]) <= 2  # the tracks on one line
+    assert abs(g["value"][1] - g["headValue"][1]) <= 2  # the values on one line
+    thumb = g["headSize"]
+    assert abs(g["value"][0] - (g["input"][0] + thumb / 2)) <= 2  # the value over the thumb
+    page.locator("input.viz-range").focus()
+    page.keyboard.press("End")
+    page.wait_for_url("**layer=6**", timeout=30_000)
+    g = page.evaluate(SLIDER_GEOMETRY)
+    assert g["fill"].strip() == "1"
+    assert abs(g["value"][0] - (g["input"][0] + g["input"][1] - thumb / 2)) <= 2
+    assert page.locator("output.viz-value").text_content() == "6"
+
+
 def test_a_layer_step_reruns_only_the_page_and_keeps_the_share_link_current(server, browser):
     """A step of the layer slider reruns the page alone (a fragment), yet the sidebar's share
     link, written by the page into the sidebar, follows the new layer, once."""

@@ -150,7 +150,7 @@ function slider(root, data, setTriggerValue) {
     root.__vizBuilt = true;
     const input = root.querySelector("input");
     input.addEventListener("input", () => {
-      root.querySelector("output").textContent = input.value;
+      shown(root, input);
       setLayer(Number(input.value), true);
     });
     input.addEventListener("change", () => {
@@ -177,8 +177,16 @@ function slider(root, data, setTriggerValue) {
   S.seq = data.seq;
   layer = Math.min(Math.max(1, layer), data.layers);
   input.value = layer;
-  root.querySelector("output").textContent = layer;
+  shown(root, input);
   setLayer(layer);
+}
+
+// the value above the thumb, and the track filled up to it
+function shown(root, input) {
+  root.querySelector("output").textContent = input.value;
+  const span = Number(input.max) - Number(input.min);
+  const at = span > 0 ? (Number(input.value) - Number(input.min)) / span : 0;
+  root.querySelector(".viz-track").style.setProperty("--viz-at", String(at));
 }
 
 // ------------------------------------------------------------------ the heatmap
