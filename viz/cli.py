@@ -455,6 +455,7 @@ def run_extract(args: argparse.Namespace) -> None:
                 blocks = stream_pooled(
                     args.model, args.allow_pickle, lines, layers, args.pooling,
                     args.batch_size, limit, args.ray_address, args.actors, args.actor_gpus,
+                    stats=stats,
                 )  # fmt: skip
 
             def rows() -> Iterator[np.ndarray]:

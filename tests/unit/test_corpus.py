@@ -332,9 +332,19 @@ def test_ray_engine_equals_local(ray_cluster, tiny_mlm_folder, tmp_path, capsys)
         )
         build_index(encoder, texts, labels, out, layers, 2, shard_lines=8, engine=engine)
         _same_index(CorpusIndex(tmp_path / "l8"), CorpusIndex(out))
+    # extract: the same vectors, and the same summary (blank, cut, [UNK] counts from the actors)
+    lines = CORPUS * 3 + ["银行 and 银子", "a line far longer than the eight tokens kept of it"]
+    text.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    summaries = {}
     for engine in ("local", "ray"):
         out = tmp_path / f"{engine}.npy"
-        assert main(["extract", *common, "--out", str(out), "--engine", engine]) == 0
+        args = ["extract", *common, "--out", str(out), "--engine", engine, "--max-tokens", "8"]
+        assert main(args) == 0
+        summaries[engine] = capsys.readouterr().err.split(str(out))[-1]
     local, ray = np.load(tmp_path / "local.npy"), np.load(tmp_path / "ray.npy")
-    assert local.shape == ray.shape == (len(CORPUS) * 3, 3, 32)
+    assert local.shape == ray.shape == (len(lines), 3, 32)
     np.testing.assert_allclose(ray, local, atol=1e-5)
+    assert "blank" in summaries["local"] and "cut to 8" in summaries["local"]
+    assert "[UNK]" in summaries["local"]
+    assert summaries["ray"] == summaries["local"]

@@ -261,19 +261,24 @@ def _runs(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 class _Pooler:
-    """One actor for ``extract``: a batch of lines in, their pooled vectors [K, D] out."""
+    """One actor for ``extract``: a batch of lines in, their pooled vectors [K, D] out, and
+    the batch's counts for the summary (``ExtractStats``, as JSON on the batch's first row)."""
 
-    def __init__(self, model, allow_pickle, layers, pooling, batch_size, max_tokens, cpus):
+    def __init__(
+        self, model, allow_pickle, layers, pooling, batch_size, max_tokens, cpus, longer_than
+    ):
         from viz.models import load_encoder
 
         _threads(cpus)
         self.encoder = load_encoder(model, allow_pickle=allow_pickle)
         self.layers, self.pooling = layers, pooling
         self.batch_size, self.max_tokens = batch_size, max_tokens
+        self.longer_than = longer_than
 
     def __call__(self, batch: pa.Table) -> pa.Table:
-        from viz.extract import sentence_embeddings
+        from viz.extract import ExtractStats, sentence_embeddings
 
+        stats = ExtractStats(longer_than=self.longer_than)
         vectors = sentence_embeddings(
             self.encoder,
             batch.column("text").to_pylist(),
@@ -281,13 +286,20 @@ class _Pooler:
             self.pooling,
             self.batch_size,
             self.max_tokens,
+            stats,
         )
+        counts = {f: getattr(stats, f) for f in COUNTS}
         return pa.table(
             {
                 "line": batch.column("line"),
                 "vector": pa.array([v.tobytes() for v in vectors], pa.binary()),
+                "stats": pa.array([json.dumps(counts)] + [None] * (len(vectors) - 1), pa.string()),
             }
         )
+
+
+# what the actors count for extract's summary: every field of ExtractStats but its setting
+COUNTS = ("blank", "cut", "cut_chars", "tokens", "unknown", "unknown_texts", "longer")
 
 
 def stream_pooled(
@@ -301,8 +313,10 @@ def stream_pooled(
     address: str | None = None,
     actors: int = LOCAL_CPUS,
     gpus: float = 0.0,
+    stats=None,
 ) -> Iterator[np.ndarray]:
-    """``viz.extract.stream_sentence_embeddings`` on Ray: ``[n, K, D]`` blocks in input order."""
+    """``viz.extract.stream_sentence_embeddings`` on Ray: ``[n, K, D]`` blocks in input order;
+    ``stats`` (an ``ExtractStats``) gets the actors' counts added up, as the local engine's."""
     texts = list(lines)
     table = pa.table(
         {"line": pa.array(range(len(texts)), pa.int64()), "text": pa.array(texts, pa.string())}
@@ -321,6 +335,7 @@ def stream_pooled(
                 batch_size,
                 max_tokens,
                 cpus,
+                None if stats is None else stats.longer_than,
             ),  # fmt: skip
             batch_size=rows,
             batch_format="pyarrow",
@@ -334,6 +349,10 @@ def stream_pooled(
             if numbers != list(range(expected, expected + len(numbers))):
                 raise RuntimeError("Ray returned lines out of order")  # our bug: preserve_order
             expected += len(numbers)
+            for counts in batch.column("stats").to_pylist():
+                if counts is not None and stats is not None:
+                    for name, value in json.loads(counts).items():
+                        setattr(stats, name, getattr(stats, name) + value)
             yield np.stack(
                 [
                     np.frombuffer(v, np.float32).reshape(len(layers), -1)
