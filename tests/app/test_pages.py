@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
+import torch
 
 from tests.drivers import TINY_CONFIGS, charts, layer_shown, new_app, no_problem, set_layer
 from viz.ui.pages import PAGE_NAMES
@@ -156,3 +158,59 @@ def test_switching_to_a_smaller_model_keeps_the_page_working(tiny_folders):
         assert no_problem(at), (view, [e.value for e in at.exception])
     at.sidebar.radio(key="view").set_value("attention").run()
     assert layer_shown(at) == 2 and at.slider(key="head").value == 4
+
+
+@pytest.fixture(scope="module")
+def twelve_layers(tokenizer, tmp_path_factory) -> str:
+    """A tiny random BERT of 12 layers (bert-base's depth), saved to a folder."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        hidden_size=32, num_hidden_layers=12, num_attention_heads=4, intermediate_size=64,
+        vocab_size=tokenizer.vocab_size, max_position_embeddings=128,
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("tiny-12")
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_norm_mode_is_norm_based_attention_at_every_layer_and_computed_once(
+    twelve_layers, monkeypatch
+):
+    """Norm-based mode sends every layer's ‖α f(x)‖ of the open head (and of the average):
+    exactly ``norm_based`` of the library's trace. Its norms are kept for every layer in one
+    entry: a later run (another head) computes none again, on a model of 12 layers (an entry
+    a layer, eight kept, made every run compute all twelve)."""
+    from tests.drivers import canvases, floats
+    from viz import load_encoder, trace
+    from viz.analysis import attention as attn
+    from viz.weights import layer_weights
+
+    calls = []
+    real = attn.value_norms
+    monkeypatch.setattr(attn, "value_norms", lambda *a: calls.append(1) or real(*a))
+    text = "The bank by the river flooded again."
+    at = new_app(model=twelve_layers, text=text, attention_mode="norm", head="3")
+    assert no_problem(at), [e.value for e in at.exception]
+    assert len(calls) == 12
+    encoder = load_encoder(twelve_layers)
+    t = trace(encoder, text)
+    T = t.num_tokens
+    expected = [
+        attn.norm_based(t.attentions[n], t.values[n], layer_weights(encoder, n).w_o)
+        for n in range(12)
+    ]
+    calls.clear()  # norm_based's own
+    heat = canvases(at)["attention_heatmap"]
+    for n, sent in enumerate(heat["values"]):
+        np.testing.assert_allclose(floats(sent, (T, T)), expected[n][2], rtol=1e-6, atol=1e-7)
+    at.checkbox(key="average").check().run()
+    heat = canvases(at)["attention_heatmap"]
+    for n, sent in enumerate(heat["values"]):
+        mean = expected[n].mean(axis=0)
+        np.testing.assert_allclose(floats(sent, (T, T)), mean, rtol=1e-5, atol=1e-7)
+    at.checkbox(key="average").uncheck().run()
+    at.slider(key="head").set_value(1).run()
+    assert no_problem(at) and not calls  # no later run computed a norm again

@@ -77,17 +77,22 @@ def rollout(attentions: np.ndarray, residual: bool = True) -> np.ndarray:
     return out
 
 
+def value_norms(values: np.ndarray, out_weight: np.ndarray) -> np.ndarray:
+    """‖f(x_j)‖ = ‖v_j W_O^h‖ per head and token: what each token sends through each head, its
+    size (Kobayashi et al. 2020). values [H, T, dk], out_weight [D, H*dk] -> [H, T] float64."""
+    H, T, dk = values.shape
+    W = out_weight.reshape(out_weight.shape[0], H, dk).transpose(1, 2, 0)  # [H, dk, D]
+    transformed = np.einsum("htk,hkd->htd", values.astype(np.float64), W)  # [H, T, D]
+    return np.linalg.norm(transformed, axis=-1)
+
+
 def norm_based(attentions: np.ndarray, values: np.ndarray, out_weight: np.ndarray) -> np.ndarray:
     """Norm-based attention (Kobayashi et al. 2020) for one layer: ‖α_ij · f(x_j)‖, where
     f(x_j) = v_j W_O^h is what token j sends through head h.
 
     attentions [H, T, T], values [H, T, dk], out_weight [D, H*dk] (torch Linear layout)
     -> [H, T, T]."""
-    H, T, dk = values.shape
-    W = out_weight.reshape(out_weight.shape[0], H, dk).transpose(1, 2, 0)  # [H, dk, D]
-    transformed = np.einsum("htk,hkd->htd", values.astype(np.float64), W)  # [H, T, D]
-    norms = np.linalg.norm(transformed, axis=-1)  # [H, T] = ‖f(x_j)‖ per head
-    return attentions * norms[:, None, :]
+    return attentions * value_norms(values, out_weight)[:, None, :]
 
 
 def in_window(positions: np.ndarray, window: tuple[int, int] | None) -> np.ndarray:

@@ -76,9 +76,23 @@ def rollouts(key: TraceKey) -> np.ndarray:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def norm_attention(key: TraceKey, layer: int) -> np.ndarray:
-    t, w = get_trace(key), layer_weights(get_encoder(key.model), layer)
-    return attn.norm_based(t.attentions[layer], t.values[layer], w.w_o).astype(np.float32)
+def value_norms(key: TraceKey) -> np.ndarray:
+    """[L, H, T] float64: ‖f(x_j)‖ of every layer, head and token. Norm-based attention is the
+    weights times these, so a layer's one head costs a product of [T, T], and one entry holds
+    every layer (an entry a layer would be evicted in turn by a model of more layers than
+    entries, and every run would compute them all again)."""
+    t, encoder = get_trace(key), get_encoder(key.model)
+    return np.stack(
+        [attn.value_norms(t.values[n], layer_weights(encoder, n).w_o) for n in range(len(t.values))]
+    )
+
+
+def norm_attention(key: TraceKey, layer: int, head: int | None = None) -> np.ndarray:
+    """Norm-based attention of ``layer``: [H, T, T], or [T, T] of one ``head``, float32."""
+    t, norms = get_trace(key), value_norms(key)[layer]
+    if head is None:
+        return (t.attentions[layer] * norms[:, None, :]).astype(np.float32)
+    return (t.attentions[layer, head] * norms[head][None, :]).astype(np.float32)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -236,6 +250,8 @@ def render(t: Trace, key: TraceKey) -> None:
     def matrix_at(n: int) -> np.ndarray:
         if mode == "rollout":
             return rollouts(key)[n]
+        if mode == "norm" and not average:
+            return norm_attention(key, n, head)
         stack = heads_at(n)
         return stack.mean(axis=0) if average else stack[head]
 
