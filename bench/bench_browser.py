@@ -480,6 +480,24 @@ def bytes_per_view(browser, url: str, text: str, size: int) -> dict:
     return {"open": opened, "switch": switched}
 
 
+def layer_titles(layer: int, charts: int) -> list[tuple[int, str]]:
+    """What the charts show once they are at ``layer``: the heatmap's title (chart 0) and, with
+    3 charts, the head view's (chart 2), each up to the layer's number and its comma."""
+    heatmap, heads = (
+        tr_in("en", k).split("{layer}")[0] for k in ("attention_title", "head_view_title")
+    )
+    return [(0, f"{heatmap}{layer},")] + ([(2, f"{heads}{layer},")] if charts == 3 else [])
+
+
+def layer_thumb(page):
+    """The attention page's layer slider: the canvas page's own (viz/ui/canvas); Streamlit's
+    first slider on an app from before it (--before)."""
+    thumb = page.locator("input.viz-range")
+    if not thumb.count():
+        thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    return thumb
+
+
 def slider_in_browser(browser, urls: dict[str, str], text: str, moves: int) -> dict:
     """Move the layer slider with the keyboard, 1 -> 6 -> 1 ..., timing each move; the servers
     take turns."""
@@ -488,7 +506,7 @@ def slider_in_browser(browser, urls: dict[str, str], text: str, moves: int) -> d
         tab = Tab(browser)
         tab.page.goto(view_url(url, "attention", text))
         tab.wait(0, attention_charts(128))
-        thumb = tab.page.locator('[data-testid="stSlider"] input[type="range"]').first
+        thumb = layer_thumb(tab.page)
         low, high = int(thumb.get_attribute("min")), int(thumb.get_attribute("max"))
         pages[name] = {"tab": tab, "thumb": thumb, "layer": low, "low": low, "high": high}
     timings: dict = {name: [] for name in urls}
@@ -505,8 +523,7 @@ def slider_in_browser(browser, urls: dict[str, str], text: str, moves: int) -> d
             thumb.focus()
             since = p["tab"].reset()
             thumb.press("ArrowRight" if step > 0 else "ArrowLeft")
-            label = f"{tr_in('en', 'layer')} {p['layer']},"  # the heatmap's and head view's titles
-            t = p["tab"].wait(since, 3, [(0, label), (2, label)])
+            t = p["tab"].wait(since, 3, layer_titles(p["layer"], 3))
             t["bytes"] = frames_summary(p["tab"].frames)["total"]
             if i:
                 timings[name].append(t)
@@ -597,10 +614,7 @@ def steps_in_browser(browser, urls: dict[str, str], texts: Texts, steps: int) ->
             tab.page.goto(view_url(url, "attention", text))
             charts = attention_charts(size)
             tab.wait(0, charts)
-            # the canvas page's own slider; Streamlit's on an app from before it (--before)
-            thumb = tab.page.locator("input.viz-range")
-            if not thumb.count():
-                thumb = tab.page.locator('[data-testid="stSlider"] input[type="range"]').first
+            thumb = layer_thumb(tab.page)
             low, high = (
                 int(thumb.get_attribute("min")),
                 int(thumb.get_attribute("max")),
@@ -610,13 +624,7 @@ def steps_in_browser(browser, urls: dict[str, str], texts: Texts, steps: int) ->
     timings: dict = {key: {"step": [], "no-op": []} for key in pages}
 
     def expect(p: dict) -> list:
-        # the heatmap's and the head view's titles up to the layer's number and the comma
-        heatmap, heads = (
-            tr_in("en", k).split("{layer}")[0] for k in ("attention_title", "head_view_title")
-        )
-        return [(0, f"{heatmap}{p['layer']},")] + (
-            [(2, f"{heads}{p['layer']},")] if p["charts"] == 3 else []
-        )
+        return layer_titles(p["layer"], p["charts"])
 
     def step(p: dict) -> dict:
         up = p.get("up", True)
@@ -726,13 +734,17 @@ def bench_apptest(text: str, reps: int) -> dict:
         raise RuntimeError(at.exception[0].message)
     if not any("128 tokens" in c.value for c in at.caption):
         raise RuntimeError("the AppTest page does not show 128 tokens")
-    layers = at.slider(key="layer")
-    n_layers, n_heads = layers.max, at.slider(key="head").max
+    # the layer slider is the page's canvas component (viz/ui/canvas): moved as its callback
+    # records a step (tests/drivers.py set_layer); the head, Streamlit's slider
+    n_layers = _harness.canvases(at)["attention_layer"]["layers"]
+    n_heads = at.slider(key="head").max
     state = {"layer": 1, "head": 1}
 
     def change(key: str, n: int) -> Callable[[], object]:
         def run() -> object:
             state[key] = state[key] % n + 1  # a new value every time
+            if key == "layer":
+                return _harness.set_layer(at, state[key])
             return at.slider(key=key).set_value(state[key]).run()
 
         return run
