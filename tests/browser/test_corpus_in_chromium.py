@@ -66,3 +66,23 @@ def test_clicking_a_word_of_the_sentence_shows_its_neighbours(server):
         page.goto(page.url)  # the link reopens the page on that word
         wait_for_charts(page, 2)
         assert "'river'" in _same_word_title(page)
+
+
+def test_a_repeated_word_is_chosen_by_its_own_pill(server):
+    """Two "bank"s in the sentence are two pills, "bank¹" and "bank²" (Streamlit's pills tell
+    options apart by their label: alike, a click on the first left the second chosen)."""
+    text = "The bank by the river flooded, so the bank closed."
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        page.goto(f"{server}/?view=corpus&text={text.replace(' ', '+')}&corpus_word=10")
+        wait_for_charts(page, 2, timeout=240_000)
+        strip = page.locator(".st-key-corpus_word")
+        second = strip.get_by_role("radio", name="bank²", exact=True)
+        assert second.get_attribute("aria-checked") == "true"
+        strip.get_by_role("radio", name="bank¹", exact=True).click()
+        page.wait_for_url("**corpus_word=2&**", timeout=30_000)
+        wait_for_charts(page, 2)
+        first = strip.get_by_role("radio", name="bank¹", exact=True)
+        assert first.get_attribute("aria-checked") == "true"
+        assert second.get_attribute("aria-checked") == "false"
+        assert page.locator(ERRORS).count() == 0

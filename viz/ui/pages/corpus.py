@@ -285,6 +285,24 @@ def _map(index: CorpusIndex, folder: str, stamp: float, layer: int) -> None:
         st.caption(tr("corpus_probe_hint"))
 
 
+SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _numbered(labels: dict[int, str]) -> dict[int, str]:
+    """Each label, a repeated one with its occurrence as a superscript ("bank¹", "bank²"):
+    Streamlit's pills tell their options apart by the label shown, so two alike would be one
+    (a click on the first "bank" left the second chosen)."""
+    total: dict[str, int] = {}
+    for text in labels.values():
+        total[text] = total.get(text, 0) + 1
+    seen: dict[str, int] = {}
+    out = {}
+    for g, text in labels.items():
+        seen[text] = seen.get(text, 0) + 1
+        out[g] = text + str(seen[text]).translate(SUPERSCRIPTS) if total[text] > 1 else text
+    return out
+
+
 def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, layer) -> None:
     st.subheader(tr("corpus_neighbours_header"))
     keep, labels = word_choices(t)
@@ -296,12 +314,13 @@ def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, laye
     if st.session_state.get(WORD) not in first:  # a new sentence, or a stale link
         start = word_to_mask(t)
         st.session_state[WORD] = start if start in first else first[0]
+    shown = _numbered({g: plain(labels[g]) for g in first})
     word = st.pills(
         tr("corpus_word"),
         first,
         required=True,
         key=WORD,
-        format_func=lambda g: plain(labels[g]),
+        format_func=shown.get,
         width="stretch",
     )
     k = st.slider(tr("corpus_k"), 1, 50, value=10, key=K)
