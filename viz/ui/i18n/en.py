@@ -517,7 +517,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "corpus_same_here": "At {layer}, {n} of the {k} neighbours are '{word}' itself; the chart below counts them at every layer (at the embeddings every occurrence of a word is alike; deeper, only those used in the same sense stay close).",
         "corpus_neurons_header": "Neurons",
         "corpus_neuron_layer": "Layer of the feed-forward neuron",
-        "corpus_neuron": "Neuron (0 to {f} − 1)",
+        "corpus_neuron": "Neuron (0 to {last})",
         "corpus_sentence_neurons": "The sidebar sentence: each token's three most active neurons at layer {layer}.",
         "corpus_neurons_start": "Finding what a neuron fires on runs the first {n} lines through the model once for this layer (then every neuron of the layer is instant).",
         "corpus_neurons_run": "Find the top tokens at layer {layer}",

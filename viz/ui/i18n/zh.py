@@ -517,7 +517,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "corpus_same_here": "在 {layer} 层，{k} 个近邻中有 {n} 个就是“{word}”本身；下图逐层统计这个数（在嵌入层，一个词的每次出现都相似；越往深层，只有同一词义的用法才保持接近）。",
         "corpus_neurons_header": "神经元",
         "corpus_neuron_layer": "前馈神经元所在的层",
-        "corpus_neuron": "神经元（0 到 {f} − 1）",
+        "corpus_neuron": "神经元（0 到 {last}）",
         "corpus_sentence_neurons": "侧边栏句子：第 {layer} 层每个词元最活跃的三个神经元。",
         "corpus_neurons_start": "查找神经元被什么激活，需要把前 {n} 行在这一层运行一次（之后这一层的每个神经元都会立即显示）。",
         "corpus_neurons_run": "查找第 {layer} 层激活最强的词元",

@@ -218,14 +218,18 @@ def choose_index(key: TraceKey) -> CorpusIndex | None:
     if source == "demo":
         folder = demo_folder(key.model)
         if not (folder / MANIFEST).exists():
-            st.caption(tr("corpus_demo_help", n=480))
-            if not st.button(tr("corpus_demo_build"), key="corpus_demo_build"):
+            offer = st.empty()  # the offer goes once the demo is built
+            with offer.container():
+                st.caption(tr("corpus_demo_help", n=480))
+                pressed = st.button(tr("corpus_demo_build"), key="corpus_demo_build")
+            if not pressed:
                 return None
             try:
                 _build_demo(key.model, folder)
             except UserError as err:
                 st.error(message(err))
                 return None
+            offer.empty()
     else:
         typed = st.text_input(tr("corpus_folder"), key=FOLDER, placeholder="/data/my-index")
         if not typed.strip():
@@ -358,7 +362,7 @@ def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None
         tr("corpus_neuron_layer"), 1, f.num_layers, value=f.num_layers, key=NEURON_LAYER
     )
     neuron = c2.number_input(
-        tr("corpus_neuron", f=f.ffn_size), 0, f.ffn_size - 1, value=0, step=1, key=NEURON
+        tr("corpus_neuron", last=f.ffn_size - 1), 0, f.ffn_size - 1, value=0, step=1, key=NEURON
     )
     if t.ffn_activations is not None:
         pick = ~t.special
