@@ -57,11 +57,10 @@ APPROXIMATE_ABOVE = 100_000
 TRAIN_PER_LIST = 40
 TRAIN_ITERATIONS = 10
 # Lists probed per query: a sentence's own copies are in the query's nearest list (the same
-# vector has the same nearest centroid), and more lists raise the recall of the rest
-NPROBE = 32
-# Word vectors per part while an approximate index is filled (about 50 MB at D = 384): the
-# build's memory beside the model, whatever the corpus
-PART_WORDS = 32_768
+# vector has the same nearest centroid), and more lists raise the recall of the rest. With
+# lists about sqrt(n) / 2 (``ivf_lists``), 16 probe the same share of the vectors as 32 of
+# sqrt(n) lists did, at half the training and assignment
+NPROBE = 16
 # Threads writing a shard's layers, and building flat FAISS indexes (Parquet, numpy and faiss
 # release the GIL): during the forward at the lowest priority, in the gaps its own threads
 # leave; after it (the last shard) on every CPU of a 2-CPU machine
@@ -356,10 +355,11 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def ivf_lists(words: int) -> int:
-    """Inverted lists for ``words`` vectors: the power of two at or under sqrt(n), so that a list
-    holds sqrt(n) to 2 sqrt(n) vectors and the lists probed are a few per cent of the index.
-    Filling costs n times the lists, so not more."""
-    return int(2 ** np.floor(np.log2(max(words, 1) ** 0.5)))
+    """Inverted lists for ``words`` vectors: the power of two at or under sqrt(n) / 2, so that a
+    list holds 2 sqrt(n) to 4 sqrt(n) vectors and the ``NPROBE`` lists probed are a few per cent
+    of the index. Assigning costs n times the lists and training (``TRAIN_PER_LIST`` points a
+    list) the square of the lists, so not more."""
+    return max(1, int(2 ** np.floor(np.log2(max(words, 1) ** 0.5 / 2))))
 
 
 def flat_index(blocks: Iterable[np.ndarray], d: int):
@@ -415,51 +415,50 @@ def stdout_to_stderr() -> Iterator[None]:
 
 def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path) -> None:
     """Fill the trained, empty IVF ``index`` with the vectors of ``blocks()``, its inverted
-    lists in the file ``ondisk``, which searches map (faiss's ``OnDiskInvertedLists``, as in
-    its ``demo_ondisk_ivf.py``): each part of the layer (shard blocks added one by one, no
-    copy) goes into its own small index on disk, and faiss merges their lists into the one
-    file. Memory stays at one part, however large the corpus; in memory the lists would hold
-    every word vector of the layer."""
+    lists in the file ``ondisk``, which searches map (faiss's ``OnDiskInvertedLists``). Two
+    passes: the first assigns each vector its list and counts the lists' sizes, so the file is
+    laid out once, as faiss's own merge lays it out (list after list, codes then ids); the
+    second writes each shard's vectors into their lists' places in the mapped file. Memory
+    stays at one shard's block and a list number per word, however large the corpus, and the
+    vectors are copied once (no parts written and merged)."""
     import faiss
-    from faiss.contrib.ivf_tools import add_preassigned
-    from faiss.contrib.ondisk import merge_ondisk
 
-    work = ondisk.with_name(f".{ondisk.stem}.parts")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
     ondisk.unlink(missing_ok=True)
-    trained = str(work / "trained.index")
-    faiss.write_index(index, trained)
-    names: list[str] = []
-    part, start = None, 0
+    nlist, code_size = index.nlist, index.code_size
     # Each vector's list, its nearest centroid, by torch's matrix product: 4-5 times faster than
     # faiss's quantizer search on this machine, the same lists (a query's nearest centroid is
     # its copy's, so its copies stay in the first list probed)
-    centroids = torch.from_numpy(index.quantizer.reconstruct_n(0, index.nlist)).T  # [D, lists]
-
-    def write(part) -> None:
-        names.append(str(work / f"{len(names):05d}.index"))
-        faiss.write_index(part, names[-1])
-
+    centroids = torch.from_numpy(index.quantizer.reconstruct_n(0, nlist)).T  # [D, lists]
+    assigned: list[np.ndarray] = []
     for block in blocks():
-        if not len(block):
-            continue
-        if part is None:
-            part = faiss.read_index(trained)
         with torch.inference_mode():
-            lists = (torch.from_numpy(np.array(block)) @ centroids).argmax(dim=1)  # [n]
-        ids = np.arange(start, start + len(block), dtype=np.int64)
-        add_preassigned(part, block, lists.numpy().astype(np.int64), ids)
-        start += len(block)
-        if part.ntotal >= PART_WORDS:
-            write(part)
-            part = None
-    if part is not None:
-        write(part)
-        part = None
+            near = (torch.from_numpy(np.asarray(block)) @ centroids).argmax(dim=1)  # [n]
+        assigned.append(near.numpy().astype(np.int32))
+    every = np.concatenate(assigned) if assigned else np.zeros(0, np.int32)
+    sizes = np.bincount(every, minlength=nlist).astype(np.uint64)
+    del every
+    lists = faiss.OnDiskInvertedLists(nlist, code_size, str(ondisk))
+    lists.set_all_lists_sizes(faiss.swig_ptr(sizes))
     with stdout_to_stderr():  # faiss prints the file's resizing on stdout
-        merge_ondisk(index, names, str(ondisk))
-    shutil.rmtree(work)
+        lists.update_totsize(int(sizes.sum()) * (8 + code_size))
+    filled = np.zeros(nlist, np.int64)
+    start = 0
+    for block, near in zip(blocks(), assigned):
+        order = np.argsort(near, kind="stable")  # by list, word order kept within each
+        codes = np.asarray(block)[order].view(np.uint8)  # [n, 4 D], a copy
+        ids = (order + start).astype(np.int64)
+        by_list = near[order]
+        firsts = np.flatnonzero(np.r_[True, by_list[1:] != by_list[:-1]]).tolist()
+        for a, b in zip(firsts, [*firsts[1:], len(order)]) if len(order) else ():
+            k = int(by_list[a])
+            lists.update_entries(
+                k, int(filled[k]), b - a, faiss.swig_ptr(ids[a:b]), faiss.swig_ptr(codes[a:b])
+            )
+            filled[k] += b - a
+        start += len(order)
+    index.replace_invlists(lists, True)
+    lists.this.disown()  # the index owns it now
+    index.ntotal = start
 
 
 def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tuple[int, dict]:
