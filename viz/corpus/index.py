@@ -204,15 +204,22 @@ def _read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) and value.get("format") == FORMAT else None
 
 
-def _vector_table(vectors: np.ndarray) -> pa.Table:
-    """[N, D] float32 -> a table with one column ``vector`` of fixed-size binary values, each
-    a row's D little-endian float32 (the array's own buffer, no copy). Parquet writes those
-    bytes as they are; a list of D floats would cost a repetition and a definition level per
-    float, 3-4 times the CPU of the whole write."""
-    n, d = vectors.shape
-    data = np.ascontiguousarray(vectors, dtype="<f4")
-    column = pa.Array.from_buffers(pa.binary(d * 4), n, [None, pa.py_buffer(data)])
-    return pa.table({"vector": column})
+def _vector_table(vectors: np.ndarray | Sequence[np.ndarray]) -> pa.Table:
+    """[N, D] float32, or several [n, D] blocks in order -> a table with one column ``vector``
+    of fixed-size binary values, each a row's D little-endian float32 (each block's own
+    buffer, no copy: a shard's token vectors are written from the batches' arrays as they
+    are, not concatenated first). Parquet writes those bytes as they are; a list of D floats
+    would cost a repetition and a definition level per float, 3-4 times the CPU of the whole
+    write."""
+    blocks = [vectors] if isinstance(vectors, np.ndarray) else list(vectors)
+    d = blocks[0].shape[1]
+    chunks = []
+    for block in blocks:
+        data = np.ascontiguousarray(block, dtype="<f4")
+        chunks.append(
+            pa.Array.from_buffers(pa.binary(d * 4), len(data), [None, pa.py_buffer(data)])
+        )
+    return pa.table({"vector": pa.chunked_array(chunks, pa.binary(d * 4))})
 
 
 def read_vectors(path: Path) -> np.ndarray:
@@ -301,7 +308,7 @@ def write_shard(
 
         def layer_files(k: int, layer: int) -> None:
             name = layer_name(layer)
-            tokens = np.concatenate([r.token_vectors[k] for r in rows])  # [sum T, D]
+            tokens = [r.token_vectors[k] for r in rows]  # [T, D] each, in line order
             pq.write_table(_vector_table(tokens), tmp / f"tokens-{name}.parquet", **VECTOR_WRITE)
             lines_v = np.stack([r.line_vector[k] for r in rows])
             pq.write_table(_vector_table(lines_v), tmp / f"lines-{name}.parquet", **VECTOR_WRITE)
@@ -432,7 +439,7 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
     assigned: list[np.ndarray] = []
     for block in blocks():
         with torch.inference_mode():
-            near = (torch.from_numpy(np.asarray(block)) @ centroids).argmax(dim=1)  # [n]
+            near = (torch.from_numpy(np.array(block)) @ centroids).argmax(dim=1)  # [n]
         assigned.append(near.numpy().astype(np.int32))
     every = np.concatenate(assigned) if assigned else np.zeros(0, np.int32)
     sizes = np.bincount(every, minlength=nlist).astype(np.uint64)
