@@ -82,11 +82,98 @@ class LineRows:
     words: list[str]  # per word, its characters
     token_vectors: np.ndarray  # float32 [K, T, D], maybe a view into its batch's tensor
     line_vector: np.ndarray  # float32 [K, D], mean over the tokens (as ``extract``'s mean)
-    word_vectors: np.ndarray  # float32 [K, W, D], each word's mean over its pieces
+    # float32 [K, W, D], each word's mean over its pieces (``word_means``); None when not asked
+    # for: a shard's writer averages them from the token vectors itself
+    word_vectors: np.ndarray | None
+
+
+@dataclass
+class Forwarded:
+    """One line after the forward pass, before its labels and word means (``label_lines``),
+    which a local build computes on the shard writer's thread, beside the next forward."""
+
+    line: int
+    encoding: object  # the tokenizer's ``Encoding`` of the line
+    text: str  # the characters of the line that were read
+    tokens: int  # T, special tokens included
+    token_vectors: np.ndarray  # float32 [K, T, D], a view into its batch's tensor
+    line_vector: np.ndarray  # float32 [K, D]
 
 
 def _limit(encoder: Encoder, max_tokens: int | None) -> int:
     return min(max_tokens or encoder.facts.max_tokens, encoder.facts.max_tokens)
+
+
+def forward_lines(
+    encoder: Encoder,
+    lines: Sequence[int],
+    texts: Sequence[str],
+    layers: list[int],
+    batch_size: int,
+    max_tokens: int | None = None,
+) -> list[Forwarded]:
+    """``texts`` (numbered ``lines``) through the model, in the given order, from
+    ``viz.extract``'s batches (shortest first, so little padding): vectors only."""
+    limit = _limit(encoder, max_tokens)
+    read = [text[: max_chars(limit)] for text in texts]
+    encoded = tokenize_cut(encoder, read, limit)  # once: the forward's, and the offsets and words
+    out: list[Forwarded | None] = [None] * len(texts)
+    batches = _forward_batches(encoder, texts, layers, batch_size, limit, encoded=encoded)
+    for index, hidden, mask in batches:
+        with torch.inference_mode():
+            m = mask[None, :, :, None].to(hidden.dtype)  # [1, B, T, 1]
+            pooled = ((hidden * m).sum(dim=2) / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
+        per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
+        pooled_np = pooled.float().cpu().numpy()  # [B, K, D]
+        for b, (i, n) in enumerate(zip(index, mask.sum(dim=1).tolist())):
+            # a view: written once, later
+            vectors = per_text[b, :, :n]
+            out[i] = Forwarded(
+                int(lines[i]), encoded.encodings[i], read[i], n, vectors, pooled_np[b]
+            )
+    return out  # type: ignore[return-value]
+
+
+def label_lines(
+    encoder: Encoder, forwarded: Sequence[Forwarded], word_vectors: bool = True
+) -> list[LineRows]:
+    """Each forwarded line's token labels, words and offsets (Python on the tokenizer's lists),
+    and with ``word_vectors`` its words' mean vectors."""
+    unknown = getattr(encoder.tokenizer, "unk_token", None)
+    out = []
+    # plain lists throughout, as the tokenizer gives them: the label functions index them
+    # element by element, several times slower on numpy arrays
+    for f in forwarded:
+        enc, n, text = f.encoding, f.tokens, f.text
+        special = enc.special_tokens_mask[:n]
+        word_ids = [-1 if w is None or sp else w for w, sp in zip(enc.word_ids[:n], special)]
+        offsets = enc.offsets[:n]
+        zeros = [0] * n
+        shown = display_tokens(
+            tuple(enc.tokens[:n]), special, word_ids, offsets, zeros, text, None, unknown
+        )
+        groups = [g for g in word_groups(word_ids) if word_ids[g[0]] >= 0]
+        word_index = [-1] * n
+        for w, group in enumerate(groups):
+            for t in group:
+                word_index[t] = w
+        means = None
+        if word_vectors:
+            means = word_means(f.token_vectors, np.zeros(n, np.int64), np.array(word_index))
+        out.append(
+            LineRows(
+                line=f.line,
+                tokens=list(shown),
+                word_index=word_index,
+                starts=[o[0] for o in offsets],
+                ends=[o[1] for o in offsets],
+                words=word_texts(groups, shown, offsets, zeros, text, None),
+                token_vectors=f.token_vectors,
+                line_vector=f.line_vector,
+                word_vectors=means,
+            )
+        )
+    return out
 
 
 def encode_lines(
@@ -97,73 +184,35 @@ def encode_lines(
     batch_size: int,
     max_tokens: int | None = None,
 ) -> list[LineRows]:
-    """``LineRows`` for ``texts`` (numbered ``lines``), in the given order, from
-    ``viz.extract``'s batches (shortest first, so little padding)."""
-    limit = _limit(encoder, max_tokens)
-    read = [text[: max_chars(limit)] for text in texts]
-    encoded = tokenize_cut(encoder, read, limit)  # once: the forward's, and the offsets and words
-    out: list[LineRows | None] = [None] * len(texts)
-    batches = _forward_batches(encoder, texts, layers, batch_size, limit, encoded=encoded)
-    for index, hidden, mask in batches:
-        with torch.inference_mode():
-            m = mask[None, :, :, None].to(hidden.dtype)  # [1, B, T, 1]
-            pooled = ((hidden * m).sum(dim=2) / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
-        per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
-        pooled_np = pooled.float().cpu().numpy()  # [B, K, D]
-        K, B, T, D = hidden.shape
-        pieces: list[int] = []  # the batch's word tokens, as flat positions in it
-        owners: list[int] = []  # ... and their word's number in the batch
-        made: list[tuple[int, dict]] = []
-        words_before = 0
-        unknown = getattr(encoder.tokenizer, "unk_token", None)
-        # plain lists throughout, as the tokenizer gives them: the label functions index them
-        # element by element, several times slower on numpy arrays
-        for b, (i, n) in enumerate(zip(index, mask.sum(dim=1).tolist())):
-            enc = encoded.encodings[i]
-            special = enc.special_tokens_mask[:n]
-            word_ids = [-1 if w is None or sp else w for w, sp in zip(enc.word_ids[:n], special)]
-            offsets = enc.offsets[:n]
-            text = read[i]
-            zeros = [0] * n
-            shown = display_tokens(
-                tuple(enc.tokens[:n]), special, word_ids, offsets, zeros, text, None, unknown
-            )
-            groups = [g for g in word_groups(word_ids) if word_ids[g[0]] >= 0]
-            labels = word_texts(groups, shown, offsets, zeros, text, None)
-            word_index = [-1] * n
-            for w, group in enumerate(groups):
-                for t in group:
-                    word_index[t] = w
-                    pieces.append(b * T + t)
-                    owners.append(words_before + w)
-            made.append(
-                (
-                    words_before,
-                    dict(
-                        line=int(lines[i]),
-                        tokens=list(shown),
-                        word_index=word_index,
-                        starts=[o[0] for o in offsets],
-                        ends=[o[1] for o in offsets],
-                        words=labels,
-                        token_vectors=per_text[b, :, :n],  # a view: written once, later
-                        line_vector=pooled_np[b],
-                    ),
-                )
-            )
-            words_before += len(groups)
-        # every word's mean over its pieces, for the whole batch at once: [K, W, D]
-        with torch.inference_mode():
-            at = torch.tensor(pieces, dtype=torch.int64)
-            owner = torch.tensor(owners, dtype=torch.int64)
-            flat = hidden.reshape(K, B * T, D)[:, at].float()  # [K, P, D]
-            sums = torch.zeros(K, words_before, D).index_add_(1, owner, flat)
-            counts = torch.bincount(owner, minlength=words_before).clamp(min=1)
-            means = (sums / counts[None, :, None]).numpy()  # [K, W, D]
-        for (first, fields), i in zip(made, index):
-            W = len(fields["words"])
-            out[i] = LineRows(**fields, word_vectors=means[:, first : first + W])
-    return out  # type: ignore[return-value]
+    """``LineRows`` for ``texts`` (numbered ``lines``), in the given order: ``forward_lines``
+    then ``label_lines``."""
+    return label_lines(
+        encoder, forward_lines(encoder, lines, texts, layers, batch_size, max_tokens)
+    )
+
+
+def word_means(vectors: np.ndarray, line: np.ndarray, word_index: np.ndarray) -> np.ndarray:
+    """Each word's mean over its pieces: token vectors [..., N, D] with, per token, its line and
+    its word's index in the line (-1 for a special token; a word's pieces are consecutive)
+    -> [..., W, D], in token order. One definition for a query's words, a shard's and an
+    older shard's averaged again; summed in the same order, so the same bits for a line
+    alone and within its shard."""
+    keep = np.flatnonzero(word_index >= 0)
+    ln, wi = line[keep], word_index[keep]
+    d = vectors.shape[-1]
+    if not len(keep):
+        return np.zeros((*vectors.shape[:-2], 0, d), np.float32)
+    starts = np.flatnonzero(np.r_[True, (ln[1:] != ln[:-1]) | (wi[1:] != wi[:-1])])
+    counts = np.diff(np.r_[starts, len(keep)])
+    first = keep[starts]  # each word's first piece
+    sums = np.take(vectors, first, axis=-2)  # a copy
+    # then each word's j-th piece, for the words that have one: most words are one piece, so a
+    # few passes over ever fewer rows (np.add.reduceat is 5 times slower on rows of D floats)
+    for j in range(1, int(counts.max())):
+        more = np.flatnonzero(counts > j)
+        sums[..., more, :] += np.take(vectors, first[more] + j, axis=-2)
+    sums /= counts[:, None].astype(np.float32)
+    return sums
 
 
 # ---------------------------------------------------------------- the folder
@@ -204,22 +253,15 @@ def _read_json(path: Path) -> dict | None:
     return value if isinstance(value, dict) and value.get("format") == FORMAT else None
 
 
-def _vector_table(vectors: np.ndarray | Sequence[np.ndarray]) -> pa.Table:
-    """[N, D] float32, or several [n, D] blocks in order -> a table with one column ``vector``
-    of fixed-size binary values, each a row's D little-endian float32 (each block's own
-    buffer, no copy: a shard's token vectors are written from the batches' arrays as they
-    are, not concatenated first). Parquet writes those bytes as they are; a list of D floats
-    would cost a repetition and a definition level per float, 3-4 times the CPU of the whole
-    write."""
-    blocks = [vectors] if isinstance(vectors, np.ndarray) else list(vectors)
-    d = blocks[0].shape[1]
-    chunks = []
-    for block in blocks:
-        data = np.ascontiguousarray(block, dtype="<f4")
-        chunks.append(
-            pa.Array.from_buffers(pa.binary(d * 4), len(data), [None, pa.py_buffer(data)])
-        )
-    return pa.table({"vector": pa.chunked_array(chunks, pa.binary(d * 4))})
+def _vector_table(vectors: np.ndarray) -> pa.Table:
+    """[N, D] float32 -> a table with one column ``vector`` of fixed-size binary values, each
+    a row's D little-endian float32 (the array's own buffer, no copy). Parquet writes those
+    bytes as they are; a list of D floats would cost a repetition and a definition level per
+    float, 3-4 times the CPU of the whole write."""
+    n, d = vectors.shape
+    data = np.ascontiguousarray(vectors, dtype="<f4")
+    column = pa.Array.from_buffers(pa.binary(d * 4), n, [None, pa.py_buffer(data)])
+    return pa.table({"vector": column})
 
 
 def read_vectors(path: Path) -> np.ndarray:
@@ -308,11 +350,11 @@ def write_shard(
 
         def layer_files(k: int, layer: int) -> None:
             name = layer_name(layer)
-            tokens = [r.token_vectors[k] for r in rows]  # [T, D] each, in line order
+            tokens = np.concatenate([r.token_vectors[k] for r in rows])  # [sum T, D]
             pq.write_table(_vector_table(tokens), tmp / f"tokens-{name}.parquet", **VECTOR_WRITE)
             lines_v = np.stack([r.line_vector[k] for r in rows])
             pq.write_table(_vector_table(lines_v), tmp / f"lines-{name}.parquet", **VECTOR_WRITE)
-            means = np.concatenate([r.word_vectors[k] for r in rows])  # [W, D], a copy
+            means = word_means(tokens, line_col, widx)  # [W, D]
             means /= np.maximum(np.sqrt(np.einsum("wd,wd->w", means, means)), 1e-12)[:, None]
             np.save(tmp / f"words-{name}.npy", means)
 
@@ -338,14 +380,7 @@ def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
         table = pq.read_table(shard / "tokens.parquet", columns=["line", "word_index"])
         line = table.column("line").to_numpy()
         widx = table.column("word_index").to_numpy()
-        keep = widx >= 0
-        v, ln, wi = vectors[keep], line[keep], widx[keep]
-        starts = np.flatnonzero(np.r_[True, (ln[1:] != ln[:-1]) | (wi[1:] != wi[:-1])])
-        if not len(v):
-            starts = starts[:0]
-        sums = np.add.reduceat(v.astype(np.float64), starts, axis=0) if len(v) else v
-        counts = np.diff(np.r_[starts, len(v)])[:, None]
-        means = normalise((sums / np.maximum(counts, 1)).astype(np.float32))
+        means = normalise(word_means(vectors, line, widx))
         tmp = shard / f".words-{name}.npy.partial"
         with tmp.open("wb") as f:
             np.save(f, means)
@@ -601,7 +636,14 @@ def build_index(
     def local(todo: list[int], spans: list[tuple[int, int]]) -> Iterator[tuple[int, list]]:
         for n in todo:
             s, e = spans[n]
-            yield n, encode_lines(encoder, range(s, e), texts[s:e], layers, batch_size, limit)
+            yield n, forward_lines(encoder, range(s, e), texts[s:e], layers, batch_size, limit)
+
+    def write(n: int, rows: list, texts: Sequence[str], labels: Sequence[str] | None) -> int:
+        # the local engine's lines are labelled here, on the writer's thread: that Python then
+        # runs while the next shard's forward passes hold no lock on the interpreter
+        if rows and isinstance(rows[0], Forwarded):
+            rows = label_lines(encoder, rows, word_vectors=False)
+        return write_shard(folder, n, rows, texts, labels, layers)
 
     # A shard is written on a thread while the next one is encoded: Parquet and numpy release
     # the GIL, so the writing takes the CPU time the forward passes leave; one shard at a time
@@ -622,7 +664,7 @@ def build_index(
                 else:
                     pending.result()
             shard_labels = labels[s:e] if labels is not None else None
-            pending = writer.submit(write_shard, folder, n, rows, texts[s:e], shard_labels, layers)
+            pending = writer.submit(write, n, rows, texts[s:e], shard_labels)
             del rows
         if pending is not None:
             done_lines = pending.result()
