@@ -367,14 +367,16 @@ def write_shard(
     return len(rows)
 
 
-def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
+def _word_means(folder: Path, name: str, mapped: bool = True) -> Iterator[np.ndarray]:
     """Per shard, the words' normalised mean vectors at layer ``name`` [W, D], in word order:
     kept beside the shard when it was written, else averaged again from its token vectors and
-    kept (an exact layer's index is filled from those files)."""
+    kept (an exact layer's index is filled from those files). ``mapped``: the kept files
+    mapped (a pass that reads a few rows of each); else read (a pass that reads every row:
+    one read costs less than a page fault per 4 KiB)."""
     for shard in sorted((folder / SHARDS).glob("[0-9]" * 5)):
         kept = shard / f"words-{name}.npy"
         if kept.exists():
-            yield np.load(kept, mmap_mode="r")  # faiss copies what it keeps
+            yield np.load(kept, mmap_mode="r" if mapped else None)  # faiss copies what it keeps
             continue
         vectors = read_vectors(shard / f"tokens-{name}.parquet")
         table = pq.read_table(shard / "tokens.parquet", columns=["line", "word_index"])
@@ -415,7 +417,7 @@ def flat_index(blocks: Iterable[np.ndarray], d: int):
     return index
 
 
-def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: int, ondisk: Path):
+def _faiss_index(blocks: Callable[..., Iterable[np.ndarray]], approximate_above: int, ondisk: Path):
     """The approximate index of one layer's word vectors, or None for an exact one (filled from
     the shards when opened), and its description for the manifest.
     ``blocks()`` yields the vectors shard by shard, afresh each call: each pass holds one
@@ -455,12 +457,12 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path) -> None:
+def _ivf_on_disk(index, blocks: Callable[..., Iterable[np.ndarray]], ondisk: Path) -> None:
     """Fill the trained, empty IVF ``index`` with the vectors of ``blocks()``, its inverted
     lists in the file ``ondisk``, which searches map (faiss's ``OnDiskInvertedLists``). Two
     passes: the first assigns each vector its list and counts the lists' sizes, so the file is
     laid out once, as faiss's own merge lays it out (list after list, codes then ids); the
-    second writes each shard's vectors into their lists' places in the mapped file. Memory
+    second writes each shard's vectors into their lists' places in the file. Memory
     stays at one shard's block and a list number per word, however large the corpus, and the
     vectors are copied once (no parts written and merged)."""
     import faiss
@@ -472,9 +474,9 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
     # its copy's, so its copies stay in the first list probed)
     centroids = torch.from_numpy(index.quantizer.reconstruct_n(0, nlist)).T  # [D, lists]
     assigned: list[np.ndarray] = []
-    for block in blocks():
+    for block in blocks(mapped=False):
         with torch.inference_mode():
-            near = (torch.from_numpy(np.array(block)) @ centroids).argmax(dim=1)  # [n]
+            near = (torch.from_numpy(block) @ centroids).argmax(dim=1)  # [n]
         assigned.append(near.numpy().astype(np.int32))
     every = np.concatenate(assigned) if assigned else np.zeros(0, np.int32)
     sizes = np.bincount(every, minlength=nlist).astype(np.uint64)
@@ -483,21 +485,29 @@ def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path
     lists.set_all_lists_sizes(faiss.swig_ptr(sizes))
     with stdout_to_stderr():  # faiss prints the file's resizing on stdout
         lists.update_totsize(int(sizes.sum()) * (8 + code_size))
+    # where each list's codes and ids begin, as ``set_all_lists_sizes`` placed them
+    places = np.r_[0, np.cumsum(sizes.astype(np.int64) * (8 + code_size))[:-1]]
+    codes_at, ids_at = places, places + sizes.astype(np.int64) * code_size
     filled = np.zeros(nlist, np.int64)
     start = 0
-    for block, near in zip(blocks(), assigned):
-        order = np.argsort(near, kind="stable")  # by list, word order kept within each
-        codes = np.asarray(block)[order].view(np.uint8)  # [n, 4 D], a copy
-        ids = (order + start).astype(np.int64)
-        by_list = near[order]
-        firsts = np.flatnonzero(np.r_[True, by_list[1:] != by_list[:-1]]).tolist()
-        for a, b in zip(firsts, [*firsts[1:], len(order)]) if len(order) else ():
-            k = int(by_list[a])
-            lists.update_entries(
-                k, int(filled[k]), b - a, faiss.swig_ptr(ids[a:b]), faiss.swig_ptr(codes[a:b])
-            )
-            filled[k] += b - a
-        start += len(order)
+    # written through the file, not the mapping: the page cache is the same, and a write costs
+    # less than a page fault per 4 KiB of a new file
+    fd = os.open(ondisk, os.O_WRONLY)
+    try:
+        for block, near in zip(blocks(mapped=False), assigned):
+            order = np.argsort(near, kind="stable")  # by list, word order kept within each
+            codes = block[order].view(np.uint8)  # [n, 4 D], a copy
+            ids = (order + start).astype(np.int64)
+            by_list = near[order]
+            firsts = np.flatnonzero(np.r_[True, by_list[1:] != by_list[:-1]]).tolist()
+            for a, b in zip(firsts, [*firsts[1:], len(order)]) if len(order) else ():
+                k = int(by_list[a])
+                os.pwrite(fd, codes[a:b], int(codes_at[k] + filled[k] * code_size))
+                os.pwrite(fd, ids[a:b], int(ids_at[k] + filled[k] * 8))
+                filled[k] += b - a
+            start += len(order)
+    finally:
+        os.close(fd)
     index.replace_invlists(lists, True)
     lists.this.disown()  # the index owns it now
     index.ntotal = start
