@@ -48,6 +48,9 @@ FORMAT = "viz-corpus-index"
 VERSION = 2
 PLAN, MANIFEST, SHARDS, FAISS = "plan.json", "manifest.json", "shards", "faiss"
 SHARD_LINES = 256  # lines per shard: what an interrupted run can lose, and the memory bound
+# Shards whose lines are sorted by length together for the forward passes: 512 lines, as
+# ``extract`` sorts them
+SORT_SHARDS = 2
 # Above this many words in a layer, an exact scan nears 30 ms a query on 2 CPUs (p95 33 ms at
 # 131,300 words, 49 ms at 262,600): an inverted file instead
 APPROXIMATE_ABOVE = 100_000
@@ -644,9 +647,21 @@ def build_index(
         progress(sum(spans[n][1] - spans[n][0] for n in done))
 
     def local(todo: list[int], spans: list[tuple[int, int]]) -> Iterator[tuple[int, list]]:
-        for n in todo:
-            s, e = spans[n]
-            yield n, forward_lines(encoder, range(s, e), texts[s:e], layers, batch_size, limit)
+        # Shards encoded SORT_SHARDS at a time, their lines sorted by length together, as
+        # ``extract`` sorts its chunks: less padding (2% fewer tokens on the samples). The last
+        # shard alone: what is written after the last forward pass stays one shard.
+        head, last = todo[:-1], todo[-1:]
+        groups = [head[i : i + SORT_SHARDS] for i in range(0, len(head), SORT_SHARDS)]
+        groups += [last] if last else []
+        for group in groups:
+            numbers = [i for n in group for i in range(*spans[n])]
+            done = forward_lines(
+                encoder, numbers, [texts[i] for i in numbers], layers, batch_size, limit
+            )
+            for n in group:
+                s, e = spans[n]
+                yield n, done[: e - s]
+                done = done[e - s :]
 
     def write(n: int, rows: list, texts: Sequence[str], labels: Sequence[str] | None) -> int:
         # the local engine's lines are labelled here, on the writer's thread: that Python then
@@ -655,31 +670,31 @@ def build_index(
             rows = label_lines(encoder, rows, word_vectors=False)
         return write_shard(folder, n, rows, texts, labels, layers)
 
-    # A shard is written on a thread while the next one is encoded: Parquet and numpy release
-    # the GIL, so the writing takes the CPU time the forward passes leave; one shard at a time
-    # in flight keeps memory at two shards.
+    # A shard is written on a thread while the next ones are encoded: Parquet and numpy release
+    # the GIL, so the writing takes the CPU time the forward passes leave; at most SORT_SHARDS
+    # shards waiting to be written keeps memory at twice that many shards.
     with ThreadPoolExecutor(
         1, thread_name_prefix="viz-shard-writer", initializer=_yield_to_forward
     ) as writer:
-        pending: Future | None = None
+        pending: list[Future] = []
+
+        def wait(keep: int) -> None:
+            while len(pending) > keep:
+                done_lines = pending.pop(0).result()
+                if progress:
+                    progress(done_lines)
+
         for n, rows in (engine or local)(todo, spans):
             s, e = spans[n]
             if rows is None:  # written by the engine
                 if progress:
                     progress(e - s)
                 continue
-            if pending is not None:
-                if progress:
-                    progress(pending.result())
-                else:
-                    pending.result()
+            wait(SORT_SHARDS - 1)
             shard_labels = labels[s:e] if labels is not None else None
-            pending = writer.submit(write, n, rows, texts[s:e], shard_labels)
+            pending.append(writer.submit(write, n, rows, texts[s:e], shard_labels))
             del rows
-        if pending is not None:
-            done_lines = pending.result()
-            if progress:
-                progress(done_lines)
+        wait(0)
     tokens = sum(
         pq.read_metadata(folder / SHARDS / f"{n:05d}" / "tokens.parquet").num_rows
         for n in range(len(spans))
