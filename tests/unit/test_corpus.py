@@ -72,16 +72,17 @@ def test_own_copies_first_with_the_approximate_index(bundled, tmp_path):
 
 
 def test_the_approximate_index_keeps_its_lists_on_disk_and_moves_with_the_folder(
-    bundled, tmp_path, monkeypatch, capfd
+    bundled, tmp_path, capfd
 ):
-    """Filled part by part (here 10 words a part), the lists merged into one mapped file; the
-    folder moved elsewhere still opens, and probing every list gives the exact index's answer."""
+    """Filled shard by shard (3 lines a shard) into one mapped file of lists; the folder moved
+    elsewhere still opens, and probing every list gives the exact index's answer."""
     import shutil
 
     from viz.corpus import index as corpus_index
 
-    monkeypatch.setattr(corpus_index, "PART_WORDS", 10)
-    build_index(bundled, CORPUS, LABELS, tmp_path / "idx", [6], approximate_above=0)
+    build_index(
+        bundled, CORPUS, LABELS, tmp_path / "idx", [6], shard_lines=3, approximate_above=0
+    )
     build_index(bundled, CORPUS, LABELS, tmp_path / "flat", [6])
     faiss_dir = tmp_path / "idx" / corpus_index.FAISS
     assert sorted(p.name for p in faiss_dir.iterdir()) == ["L6.index", "L6.ivfdata"]

@@ -48,6 +48,9 @@ FORMAT = "viz-corpus-index"
 VERSION = 2
 PLAN, MANIFEST, SHARDS, FAISS = "plan.json", "manifest.json", "shards", "faiss"
 SHARD_LINES = 256  # lines per shard: what an interrupted run can lose, and the memory bound
+# Shards whose lines are sorted by length together for the forward passes: 512 lines, as
+# ``extract`` sorts them
+SORT_SHARDS = 2
 # Above this many words in a layer, an exact scan nears 30 ms a query on 2 CPUs (p95 33 ms at
 # 131,300 words, 49 ms at 262,600): an inverted file instead
 APPROXIMATE_ABOVE = 100_000
@@ -57,11 +60,10 @@ APPROXIMATE_ABOVE = 100_000
 TRAIN_PER_LIST = 40
 TRAIN_ITERATIONS = 10
 # Lists probed per query: a sentence's own copies are in the query's nearest list (the same
-# vector has the same nearest centroid), and more lists raise the recall of the rest
-NPROBE = 32
-# Word vectors per part while an approximate index is filled (about 50 MB at D = 384): the
-# build's memory beside the model, whatever the corpus
-PART_WORDS = 32_768
+# vector has the same nearest centroid), and more lists raise the recall of the rest. With
+# lists about sqrt(n) / 2 (``ivf_lists``), 16 probe the same share of the vectors as 32 of
+# sqrt(n) lists did, at half the training and assignment
+NPROBE = 16
 # Threads writing a shard's layers, and building flat FAISS indexes (Parquet, numpy and faiss
 # release the GIL): during the forward at the lowest priority, in the gaps its own threads
 # leave; after it (the last shard) on every CPU of a 2-CPU machine
@@ -83,11 +85,98 @@ class LineRows:
     words: list[str]  # per word, its characters
     token_vectors: np.ndarray  # float32 [K, T, D], maybe a view into its batch's tensor
     line_vector: np.ndarray  # float32 [K, D], mean over the tokens (as ``extract``'s mean)
-    word_vectors: np.ndarray  # float32 [K, W, D], each word's mean over its pieces
+    # float32 [K, W, D], each word's mean over its pieces (``word_means``); None when not asked
+    # for: a shard's writer averages them from the token vectors itself
+    word_vectors: np.ndarray | None
+
+
+@dataclass
+class Forwarded:
+    """One line after the forward pass, before its labels and word means (``label_lines``),
+    which a local build computes on the shard writer's thread, beside the next forward."""
+
+    line: int
+    encoding: object  # the tokenizer's ``Encoding`` of the line
+    text: str  # the characters of the line that were read
+    tokens: int  # T, special tokens included
+    token_vectors: np.ndarray  # float32 [K, T, D], a view into its batch's tensor
+    line_vector: np.ndarray  # float32 [K, D]
 
 
 def _limit(encoder: Encoder, max_tokens: int | None) -> int:
     return min(max_tokens or encoder.facts.max_tokens, encoder.facts.max_tokens)
+
+
+def forward_lines(
+    encoder: Encoder,
+    lines: Sequence[int],
+    texts: Sequence[str],
+    layers: list[int],
+    batch_size: int,
+    max_tokens: int | None = None,
+) -> list[Forwarded]:
+    """``texts`` (numbered ``lines``) through the model, in the given order, from
+    ``viz.extract``'s batches (shortest first, so little padding): vectors only."""
+    limit = _limit(encoder, max_tokens)
+    read = [text[: max_chars(limit)] for text in texts]
+    encoded = tokenize_cut(encoder, read, limit)  # once: the forward's, and the offsets and words
+    out: list[Forwarded | None] = [None] * len(texts)
+    batches = _forward_batches(encoder, texts, layers, batch_size, limit, encoded=encoded)
+    for index, hidden, mask in batches:
+        with torch.inference_mode():
+            m = mask[None, :, :, None].to(hidden.dtype)  # [1, B, T, 1]
+            pooled = ((hidden * m).sum(dim=2) / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
+        per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
+        pooled_np = pooled.float().cpu().numpy()  # [B, K, D]
+        for b, (i, n) in enumerate(zip(index, mask.sum(dim=1).tolist())):
+            # a view: written once, later
+            vectors = per_text[b, :, :n]
+            out[i] = Forwarded(
+                int(lines[i]), encoded.encodings[i], read[i], n, vectors, pooled_np[b]
+            )
+    return out  # type: ignore[return-value]
+
+
+def label_lines(
+    encoder: Encoder, forwarded: Sequence[Forwarded], word_vectors: bool = True
+) -> list[LineRows]:
+    """Each forwarded line's token labels, words and offsets (Python on the tokenizer's lists),
+    and with ``word_vectors`` its words' mean vectors."""
+    unknown = getattr(encoder.tokenizer, "unk_token", None)
+    out = []
+    # plain lists throughout, as the tokenizer gives them: the label functions index them
+    # element by element, several times slower on numpy arrays
+    for f in forwarded:
+        enc, n, text = f.encoding, f.tokens, f.text
+        special = enc.special_tokens_mask[:n]
+        word_ids = [-1 if w is None or sp else w for w, sp in zip(enc.word_ids[:n], special)]
+        offsets = enc.offsets[:n]
+        zeros = [0] * n
+        shown = display_tokens(
+            tuple(enc.tokens[:n]), special, word_ids, offsets, zeros, text, None, unknown
+        )
+        groups = [g for g in word_groups(word_ids) if word_ids[g[0]] >= 0]
+        word_index = [-1] * n
+        for w, group in enumerate(groups):
+            for t in group:
+                word_index[t] = w
+        means = None
+        if word_vectors:
+            means = word_means(f.token_vectors, np.zeros(n, np.int64), np.array(word_index))
+        out.append(
+            LineRows(
+                line=f.line,
+                tokens=list(shown),
+                word_index=word_index,
+                starts=[o[0] for o in offsets],
+                ends=[o[1] for o in offsets],
+                words=word_texts(groups, shown, offsets, zeros, text, None),
+                token_vectors=f.token_vectors,
+                line_vector=f.line_vector,
+                word_vectors=means,
+            )
+        )
+    return out
 
 
 def encode_lines(
@@ -98,73 +187,35 @@ def encode_lines(
     batch_size: int,
     max_tokens: int | None = None,
 ) -> list[LineRows]:
-    """``LineRows`` for ``texts`` (numbered ``lines``), in the given order, from
-    ``viz.extract``'s batches (shortest first, so little padding)."""
-    limit = _limit(encoder, max_tokens)
-    read = [text[: max_chars(limit)] for text in texts]
-    encoded = tokenize_cut(encoder, read, limit)  # once: the forward's, and the offsets and words
-    out: list[LineRows | None] = [None] * len(texts)
-    batches = _forward_batches(encoder, texts, layers, batch_size, limit, encoded=encoded)
-    for index, hidden, mask in batches:
-        with torch.inference_mode():
-            m = mask[None, :, :, None].to(hidden.dtype)  # [1, B, T, 1]
-            pooled = ((hidden * m).sum(dim=2) / m.sum(dim=2).clamp(min=1.0)).transpose(0, 1)
-        per_text = hidden.permute(1, 0, 2, 3).float().cpu().numpy()  # [B, K, T, D]
-        pooled_np = pooled.float().cpu().numpy()  # [B, K, D]
-        K, B, T, D = hidden.shape
-        pieces: list[int] = []  # the batch's word tokens, as flat positions in it
-        owners: list[int] = []  # ... and their word's number in the batch
-        made: list[tuple[int, dict]] = []
-        words_before = 0
-        unknown = getattr(encoder.tokenizer, "unk_token", None)
-        # plain lists throughout, as the tokenizer gives them: the label functions index them
-        # element by element, several times slower on numpy arrays
-        for b, (i, n) in enumerate(zip(index, mask.sum(dim=1).tolist())):
-            enc = encoded.encodings[i]
-            special = enc.special_tokens_mask[:n]
-            word_ids = [-1 if w is None or sp else w for w, sp in zip(enc.word_ids[:n], special)]
-            offsets = enc.offsets[:n]
-            text = read[i]
-            zeros = [0] * n
-            shown = display_tokens(
-                tuple(enc.tokens[:n]), special, word_ids, offsets, zeros, text, None, unknown
-            )
-            groups = [g for g in word_groups(word_ids) if word_ids[g[0]] >= 0]
-            labels = word_texts(groups, shown, offsets, zeros, text, None)
-            word_index = [-1] * n
-            for w, group in enumerate(groups):
-                for t in group:
-                    word_index[t] = w
-                    pieces.append(b * T + t)
-                    owners.append(words_before + w)
-            made.append(
-                (
-                    words_before,
-                    dict(
-                        line=int(lines[i]),
-                        tokens=list(shown),
-                        word_index=word_index,
-                        starts=[o[0] for o in offsets],
-                        ends=[o[1] for o in offsets],
-                        words=labels,
-                        token_vectors=per_text[b, :, :n],  # a view: written once, later
-                        line_vector=pooled_np[b],
-                    ),
-                )
-            )
-            words_before += len(groups)
-        # every word's mean over its pieces, for the whole batch at once: [K, W, D]
-        with torch.inference_mode():
-            at = torch.tensor(pieces, dtype=torch.int64)
-            owner = torch.tensor(owners, dtype=torch.int64)
-            flat = hidden.reshape(K, B * T, D)[:, at].float()  # [K, P, D]
-            sums = torch.zeros(K, words_before, D).index_add_(1, owner, flat)
-            counts = torch.bincount(owner, minlength=words_before).clamp(min=1)
-            means = (sums / counts[None, :, None]).numpy()  # [K, W, D]
-        for (first, fields), i in zip(made, index):
-            W = len(fields["words"])
-            out[i] = LineRows(**fields, word_vectors=means[:, first : first + W])
-    return out  # type: ignore[return-value]
+    """``LineRows`` for ``texts`` (numbered ``lines``), in the given order: ``forward_lines``
+    then ``label_lines``."""
+    return label_lines(
+        encoder, forward_lines(encoder, lines, texts, layers, batch_size, max_tokens)
+    )
+
+
+def word_means(vectors: np.ndarray, line: np.ndarray, word_index: np.ndarray) -> np.ndarray:
+    """Each word's mean over its pieces: token vectors [..., N, D] with, per token, its line and
+    its word's index in the line (-1 for a special token; a word's pieces are consecutive)
+    -> [..., W, D], in token order. One definition for a query's words, a shard's and an
+    older shard's averaged again; summed in the same order, so the same bits for a line
+    alone and within its shard."""
+    keep = np.flatnonzero(word_index >= 0)
+    ln, wi = line[keep], word_index[keep]
+    d = vectors.shape[-1]
+    if not len(keep):
+        return np.zeros((*vectors.shape[:-2], 0, d), np.float32)
+    starts = np.flatnonzero(np.r_[True, (ln[1:] != ln[:-1]) | (wi[1:] != wi[:-1])])
+    counts = np.diff(np.r_[starts, len(keep)])
+    first = keep[starts]  # each word's first piece
+    sums = np.take(vectors, first, axis=-2)  # a copy
+    # then each word's j-th piece, for the words that have one: most words are one piece, so a
+    # few passes over ever fewer rows (np.add.reduceat is 5 times slower on rows of D floats)
+    for j in range(1, int(counts.max())):
+        more = np.flatnonzero(counts > j)
+        sums[..., more, :] += np.take(vectors, first[more] + j, axis=-2)
+    sums /= counts[:, None].astype(np.float32)
+    return sums
 
 
 # ---------------------------------------------------------------- the folder
@@ -306,7 +357,7 @@ def write_shard(
             pq.write_table(_vector_table(tokens), tmp / f"tokens-{name}.parquet", **VECTOR_WRITE)
             lines_v = np.stack([r.line_vector[k] for r in rows])
             pq.write_table(_vector_table(lines_v), tmp / f"lines-{name}.parquet", **VECTOR_WRITE)
-            means = np.concatenate([r.word_vectors[k] for r in rows])  # [W, D], a copy
+            means = word_means(tokens, line_col, widx)  # [W, D]
             means /= np.maximum(np.sqrt(np.einsum("wd,wd->w", means, means)), 1e-12)[:, None]
             np.save(tmp / f"words-{name}.npy", means)
 
@@ -319,27 +370,22 @@ def write_shard(
     return len(rows)
 
 
-def _word_means(folder: Path, name: str) -> Iterator[np.ndarray]:
+def _word_means(folder: Path, name: str, mapped: bool = True) -> Iterator[np.ndarray]:
     """Per shard, the words' normalised mean vectors at layer ``name`` [W, D], in word order:
     kept beside the shard when it was written, else averaged again from its token vectors and
-    kept (an exact layer's index is filled from those files)."""
+    kept (an exact layer's index is filled from those files). ``mapped``: the kept files
+    mapped (a pass that reads a few rows of each); else read (a pass that reads every row:
+    one read costs less than a page fault per 4 KiB)."""
     for shard in sorted((folder / SHARDS).glob("[0-9]" * 5)):
         kept = shard / f"words-{name}.npy"
         if kept.exists():
-            yield np.load(kept, mmap_mode="r")  # faiss copies what it keeps
+            yield np.load(kept, mmap_mode="r" if mapped else None)  # faiss copies what it keeps
             continue
         vectors = read_vectors(shard / f"tokens-{name}.parquet")
         table = pq.read_table(shard / "tokens.parquet", columns=["line", "word_index"])
         line = table.column("line").to_numpy()
         widx = table.column("word_index").to_numpy()
-        keep = widx >= 0
-        v, ln, wi = vectors[keep], line[keep], widx[keep]
-        starts = np.flatnonzero(np.r_[True, (ln[1:] != ln[:-1]) | (wi[1:] != wi[:-1])])
-        if not len(v):
-            starts = starts[:0]
-        sums = np.add.reduceat(v.astype(np.float64), starts, axis=0) if len(v) else v
-        counts = np.diff(np.r_[starts, len(v)])[:, None]
-        means = normalise((sums / np.maximum(counts, 1)).astype(np.float32))
+        means = normalise(word_means(vectors, line, widx))
         tmp = shard / f".words-{name}.npy.partial"
         with tmp.open("wb") as f:
             np.save(f, means)
@@ -356,10 +402,11 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def ivf_lists(words: int) -> int:
-    """Inverted lists for ``words`` vectors: the power of two at or under sqrt(n), so that a list
-    holds sqrt(n) to 2 sqrt(n) vectors and the lists probed are a few per cent of the index.
-    Filling costs n times the lists, so not more."""
-    return int(2 ** np.floor(np.log2(max(words, 1) ** 0.5)))
+    """Inverted lists for ``words`` vectors: the power of two at or under sqrt(n) / 2, so that a
+    list holds 2 sqrt(n) to 4 sqrt(n) vectors and the ``NPROBE`` lists probed are a few per cent
+    of the index. Assigning costs n times the lists and training (``TRAIN_PER_LIST`` points a
+    list) the square of the lists, so not more."""
+    return max(1, int(2 ** np.floor(np.log2(max(words, 1) ** 0.5 / 2))))
 
 
 def flat_index(blocks: Iterable[np.ndarray], d: int):
@@ -373,7 +420,7 @@ def flat_index(blocks: Iterable[np.ndarray], d: int):
     return index
 
 
-def _faiss_index(blocks: Callable[[], Iterable[np.ndarray]], approximate_above: int, ondisk: Path):
+def _faiss_index(blocks: Callable[..., Iterable[np.ndarray]], approximate_above: int, ondisk: Path):
     """The approximate index of one layer's word vectors, or None for an exact one (filled from
     the shards when opened), and its description for the manifest.
     ``blocks()`` yields the vectors shard by shard, afresh each call: each pass holds one
@@ -413,53 +460,60 @@ def stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _ivf_on_disk(index, blocks: Callable[[], Iterable[np.ndarray]], ondisk: Path) -> None:
+def _ivf_on_disk(index, blocks: Callable[..., Iterable[np.ndarray]], ondisk: Path) -> None:
     """Fill the trained, empty IVF ``index`` with the vectors of ``blocks()``, its inverted
-    lists in the file ``ondisk``, which searches map (faiss's ``OnDiskInvertedLists``, as in
-    its ``demo_ondisk_ivf.py``): each part of the layer (shard blocks added one by one, no
-    copy) goes into its own small index on disk, and faiss merges their lists into the one
-    file. Memory stays at one part, however large the corpus; in memory the lists would hold
-    every word vector of the layer."""
+    lists in the file ``ondisk``, which searches map (faiss's ``OnDiskInvertedLists``). Two
+    passes: the first assigns each vector its list and counts the lists' sizes, so the file is
+    laid out once, as faiss's own merge lays it out (list after list, codes then ids); the
+    second writes each shard's vectors into their lists' places in the file. Memory
+    stays at one shard's block and a list number per word, however large the corpus, and the
+    vectors are copied once (no parts written and merged)."""
     import faiss
-    from faiss.contrib.ivf_tools import add_preassigned
-    from faiss.contrib.ondisk import merge_ondisk
 
-    work = ondisk.with_name(f".{ondisk.stem}.parts")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
     ondisk.unlink(missing_ok=True)
-    trained = str(work / "trained.index")
-    faiss.write_index(index, trained)
-    names: list[str] = []
-    part, start = None, 0
+    nlist, code_size = index.nlist, index.code_size
     # Each vector's list, its nearest centroid, by torch's matrix product: 4-5 times faster than
     # faiss's quantizer search on this machine, the same lists (a query's nearest centroid is
     # its copy's, so its copies stay in the first list probed)
-    centroids = torch.from_numpy(index.quantizer.reconstruct_n(0, index.nlist)).T  # [D, lists]
-
-    def write(part) -> None:
-        names.append(str(work / f"{len(names):05d}.index"))
-        faiss.write_index(part, names[-1])
-
-    for block in blocks():
-        if not len(block):
-            continue
-        if part is None:
-            part = faiss.read_index(trained)
+    centroids = torch.from_numpy(index.quantizer.reconstruct_n(0, nlist)).T  # [D, lists]
+    assigned: list[np.ndarray] = []
+    for block in blocks(mapped=False):
         with torch.inference_mode():
-            lists = (torch.from_numpy(np.array(block)) @ centroids).argmax(dim=1)  # [n]
-        ids = np.arange(start, start + len(block), dtype=np.int64)
-        add_preassigned(part, block, lists.numpy().astype(np.int64), ids)
-        start += len(block)
-        if part.ntotal >= PART_WORDS:
-            write(part)
-            part = None
-    if part is not None:
-        write(part)
-        part = None
+            near = (torch.from_numpy(block) @ centroids).argmax(dim=1)  # [n]
+        assigned.append(near.numpy().astype(np.int32))
+    every = np.concatenate(assigned) if assigned else np.zeros(0, np.int32)
+    sizes = np.bincount(every, minlength=nlist).astype(np.uint64)
+    del every
+    lists = faiss.OnDiskInvertedLists(nlist, code_size, str(ondisk))
+    lists.set_all_lists_sizes(faiss.swig_ptr(sizes))
     with stdout_to_stderr():  # faiss prints the file's resizing on stdout
-        merge_ondisk(index, names, str(ondisk))
-    shutil.rmtree(work)
+        lists.update_totsize(int(sizes.sum()) * (8 + code_size))
+    # where each list's codes and ids begin, as ``set_all_lists_sizes`` placed them
+    places = np.r_[0, np.cumsum(sizes.astype(np.int64) * (8 + code_size))[:-1]]
+    codes_at, ids_at = places, places + sizes.astype(np.int64) * code_size
+    filled = np.zeros(nlist, np.int64)
+    start = 0
+    # written through the file, not the mapping: the page cache is the same, and a write costs
+    # less than a page fault per 4 KiB of a new file
+    fd = os.open(ondisk, os.O_WRONLY)
+    try:
+        for block, near in zip(blocks(mapped=False), assigned):
+            order = np.argsort(near, kind="stable")  # by list, word order kept within each
+            codes = block[order].view(np.uint8)  # [n, 4 D], a copy
+            ids = (order + start).astype(np.int64)
+            by_list = near[order]
+            firsts = np.flatnonzero(np.r_[True, by_list[1:] != by_list[:-1]]).tolist()
+            for a, b in zip(firsts, [*firsts[1:], len(order)]) if len(order) else ():
+                k = int(by_list[a])
+                os.pwrite(fd, codes[a:b], int(codes_at[k] + filled[k] * code_size))
+                os.pwrite(fd, ids[a:b], int(ids_at[k] + filled[k] * 8))
+                filled[k] += b - a
+            start += len(order)
+    finally:
+        os.close(fd)
+    index.replace_invlists(lists, True)
+    lists.this.disown()  # the index owns it now
+    index.ntotal = start
 
 
 def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tuple[int, dict]:
@@ -593,35 +647,54 @@ def build_index(
         progress(sum(spans[n][1] - spans[n][0] for n in done))
 
     def local(todo: list[int], spans: list[tuple[int, int]]) -> Iterator[tuple[int, list]]:
-        for n in todo:
-            s, e = spans[n]
-            yield n, encode_lines(encoder, range(s, e), texts[s:e], layers, batch_size, limit)
+        # Shards encoded SORT_SHARDS at a time, their lines sorted by length together, as
+        # ``extract`` sorts its chunks: less padding (2% fewer tokens on the samples). The last
+        # shard alone: what is written after the last forward pass stays one shard.
+        head, last = todo[:-1], todo[-1:]
+        groups = [head[i : i + SORT_SHARDS] for i in range(0, len(head), SORT_SHARDS)]
+        groups += [last] if last else []
+        for group in groups:
+            numbers = [i for n in group for i in range(*spans[n])]
+            done = forward_lines(
+                encoder, numbers, [texts[i] for i in numbers], layers, batch_size, limit
+            )
+            for n in group:
+                s, e = spans[n]
+                yield n, done[: e - s]
+                done = done[e - s :]
 
-    # A shard is written on a thread while the next one is encoded: Parquet and numpy release
-    # the GIL, so the writing takes the CPU time the forward passes leave; one shard at a time
-    # in flight keeps memory at two shards.
+    def write(n: int, rows: list, texts: Sequence[str], labels: Sequence[str] | None) -> int:
+        # the local engine's lines are labelled here, on the writer's thread: that Python then
+        # runs while the next shard's forward passes hold no lock on the interpreter
+        if rows and isinstance(rows[0], Forwarded):
+            rows = label_lines(encoder, rows, word_vectors=False)
+        return write_shard(folder, n, rows, texts, labels, layers)
+
+    # A shard is written on a thread while the next ones are encoded: Parquet and numpy release
+    # the GIL, so the writing takes the CPU time the forward passes leave; at most SORT_SHARDS
+    # shards waiting to be written keeps memory at twice that many shards.
     with ThreadPoolExecutor(
         1, thread_name_prefix="viz-shard-writer", initializer=_yield_to_forward
     ) as writer:
-        pending: Future | None = None
+        pending: list[Future] = []
+
+        def wait(keep: int) -> None:
+            while len(pending) > keep:
+                done_lines = pending.pop(0).result()
+                if progress:
+                    progress(done_lines)
+
         for n, rows in (engine or local)(todo, spans):
             s, e = spans[n]
             if rows is None:  # written by the engine
                 if progress:
                     progress(e - s)
                 continue
-            if pending is not None:
-                if progress:
-                    progress(pending.result())
-                else:
-                    pending.result()
+            wait(SORT_SHARDS - 1)
             shard_labels = labels[s:e] if labels is not None else None
-            pending = writer.submit(write_shard, folder, n, rows, texts[s:e], shard_labels, layers)
+            pending.append(writer.submit(write, n, rows, texts[s:e], shard_labels))
             del rows
-        if pending is not None:
-            done_lines = pending.result()
-            if progress:
-                progress(done_lines)
+        wait(0)
     tokens = sum(
         pq.read_metadata(folder / SHARDS / f"{n:05d}" / "tokens.parquet").num_rows
         for n in range(len(spans))

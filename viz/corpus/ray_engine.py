@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from viz.corpus.index import LineRows, encode_lines, write_shard
+from viz.corpus.index import LineRows, forward_lines, label_lines, write_shard
 from viz.errors import UserError
 
 LOCAL_CPUS = 2
@@ -116,7 +116,7 @@ class _LineEncoder:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         texts = batch.column("text").to_pylist()
-        rows = encode_lines(
+        forwarded = forward_lines(
             self.encoder,
             batch.column("line").to_pylist(),
             texts,
@@ -124,6 +124,8 @@ class _LineEncoder:
             self.batch_size,
             self.max_tokens,
         )
+        # a shard written here needs no word means per line: its writer averages them
+        rows = label_lines(self.encoder, forwarded, word_vectors=self.folder is None)
         if self.folder is not None:
             (shard,) = set(batch.column("shard").to_pylist())
             labels = batch.column("label").to_pylist() if "label" in batch.column_names else None
