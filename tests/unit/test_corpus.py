@@ -80,9 +80,7 @@ def test_the_approximate_index_keeps_its_lists_on_disk_and_moves_with_the_folder
 
     from viz.corpus import index as corpus_index
 
-    build_index(
-        bundled, CORPUS, LABELS, tmp_path / "idx", [6], shard_lines=3, approximate_above=0
-    )
+    build_index(bundled, CORPUS, LABELS, tmp_path / "idx", [6], shard_lines=3, approximate_above=0)
     build_index(bundled, CORPUS, LABELS, tmp_path / "flat", [6])
     faiss_dir = tmp_path / "idx" / corpus_index.FAISS
     assert sorted(p.name for p in faiss_dir.iterdir()) == ["L6.index", "L6.ivfdata"]

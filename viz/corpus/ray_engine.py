@@ -1,8 +1,8 @@
 """The Ray Data engine for ``index`` and ``extract``: the lines as a Ray dataset, mapped in
 batches by a pool of actors that each load the model once (``map_batches`` with a callable
 class and ``concurrency=N``: Ray's actor-pool strategy). Each actor runs the local engine's own
-code on its batch (``forward_lines`` and ``label_lines``, ``pooled_embeddings``), so the vectors are the local
-engine's, up to padding in a different batch (float32 noise, well under 1e-5).
+code on its batch (``forward_lines`` and ``label_lines``, ``pooled_embeddings``), so the
+vectors are the local engine's, up to padding in a different batch (float32 noise, well under 1e-5).
 
 With no address it starts a local cluster of 2 CPUs (one per actor) and stops it at the end;
 with one (``auto``, ``ray://head:10001``) it joins that cluster and ships the lines through its
