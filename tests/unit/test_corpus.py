@@ -347,3 +347,18 @@ def test_ray_engine_equals_local(ray_cluster, tiny_mlm_folder, tmp_path, capsys)
     assert "blank" in summaries["local"] and "cut to 8" in summaries["local"]
     assert "[UNK]" in summaries["local"]
     assert summaries["ray"] == summaries["local"]
+
+
+def test_a_shard_of_blank_lines_only(tiny_encoders, tmp_path):
+    """A shard whose every line is blank has no words: it is written (its lines, their special
+    tokens) and the index opens and answers, where the build used to crash on it."""
+    encoder = tiny_encoders["bert"]
+    texts = ["", " ", "", *CORPUS[:4]]
+    build_index(encoder, texts, None, tmp_path / "idx", [0, 2], batch_size=2, shard_lines=3)
+    index = CorpusIndex(tmp_path / "idx")
+    assert index.texts() == texts
+    assert sorted(set(index.table("tokens").column("line").to_pylist())) == list(range(7))
+    words = index.table("words").column("line").to_pylist()
+    assert min(words) == 3  # no word in the blank shard
+    for layer in (0, 2):
+        assert index.faiss(layer).ntotal == len(words)

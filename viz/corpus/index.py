@@ -307,7 +307,7 @@ def write_shard(
         # a word's pieces are consecutive tokens: runs of one (line, word index)
         keep = np.flatnonzero(widx >= 0)
         k_line, k_w = line_col[keep], widx[keep]
-        edge = np.r_[True, (k_line[1:] != k_line[:-1]) | (k_w[1:] != k_w[:-1])]
+        edge = np.r_[True, (k_line[1:] != k_line[:-1]) | (k_w[1:] != k_w[:-1])][: len(keep)]
         firsts = keep[edge]
         lasts = keep[np.r_[edge[1:], True]] if len(keep) else keep
         i32 = pa.int32()
