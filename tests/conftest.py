@@ -108,3 +108,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = Path(str(item.fspath)).parent.name
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_corpus_dir(tmp_path_factory):
+    """The Corpus page's demo index in a folder of this run, not the machine's shared one
+    (``/tmp/viz-corpus``): a demo built there by hand would change what the pages show."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VIZ_CORPUS_DIR", str(tmp_path_factory.mktemp("viz-corpus")))
+    yield
+    mp.undo()

@@ -4,6 +4,8 @@ on an index's labels."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.drivers import charts, new_app, no_problem
@@ -57,11 +59,14 @@ def test_an_index_shows_map_neighbours_and_neurons(demo_dir):
     kwic = at.dataframe[0].value
     assert list(kwic.columns) == ["cosine", "line", "left", "word", "right", "label"]
     assert kwic["word"].iloc[0].lower() == "bank"
+    # the left context aligned right: a narrow cell drops its far end, not the keyword's side
+    assert json.loads(at.dataframe[0].proto.columns)["left"]["alignment"] == "right"
     at.button(key="corpus_neurons_run").click().run()
     assert no_problem(at), [e.value for e in at.exception]
     top = at.dataframe[-1].value
     assert list(top.columns) == ["activation", "line", "left", "token", "right"]
     assert top["activation"].is_monotonic_decreasing
+    assert json.loads(at.dataframe[-1].proto.columns)["left"]["alignment"] == "right"
     at.radio(key="corpus_method").set_value("t-SNE").run()
     assert no_problem(at) and charts(at) == 2
     at.select_slider(key="corpus_layer").set_value(0).run()

@@ -47,9 +47,15 @@ def column_labels(frame: pd.DataFrame) -> dict[str, str]:
     return {c: tr(f"col_{c}") for c in frame.columns if has(f"col_{c}")}
 
 
-def table(frame: pd.DataFrame, target=None, **kwargs) -> object:
-    """``st.dataframe`` with translated column names."""
-    return (target or st).dataframe(frame, column_config=column_labels(frame), **kwargs)
+def table(frame: pd.DataFrame, target=None, right: tuple[str, ...] = (), **kwargs) -> object:
+    """``st.dataframe`` with translated column names; the columns ``right`` aligned right (a
+    keyword's left context: a cell too narrow then drops the far end, not the words beside
+    the keyword)."""
+    config: dict = column_labels(frame)
+    for c in right:
+        if c in frame.columns:
+            config[c] = st.column_config.TextColumn(config.get(c, c), alignment="right")
+    return (target or st).dataframe(frame, column_config=config, **kwargs)
 
 
 def layer_head_controls(

@@ -338,7 +338,7 @@ def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, laye
         for n in found[layer]
     ]
     st.caption(tr("corpus_neighbours_help", k=k, word=text, layer=layer_name(layer)))
-    table(pd.DataFrame(rows), hide_index=True, width="stretch")
+    table(pd.DataFrame(rows), hide_index=True, width="stretch", right=("left",))
     counts = same_word_counts(text, found)
     here = counts[index.layers.index(layer)]
     st.caption(tr("corpus_same_here", n=here, k=k, word=text, layer=layer_name(layer)))
@@ -398,7 +398,7 @@ def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None
             }
         )
     st.caption(tr("corpus_neurons_help", layer=layer, neuron=int(neuron), n=len(acts.values)))
-    table(pd.DataFrame(rows), hide_index=True, width="stretch")
+    table(pd.DataFrame(rows), hide_index=True, width="stretch", right=("left",))
 
 
 def render(t: Trace, key: TraceKey) -> None:
