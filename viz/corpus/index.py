@@ -421,8 +421,9 @@ def flat_index(blocks: Iterable[np.ndarray], d: int):
 
 
 def _faiss_index(blocks: Callable[..., Iterable[np.ndarray]], approximate_above: int, ondisk: Path):
-    """The approximate index of one layer's word vectors, or None for an exact one (filled from
-    the shards when opened), and its description for the manifest.
+    """The approximate index of one layer's word vectors, trained and laid out, with the
+    function that fills its lists (``_ivf_on_disk``), or None for an exact one (filled from the
+    shards when opened); and its description for the manifest.
     ``blocks()`` yields the vectors shard by shard, afresh each call: each pass holds one
     shard's block beside the index, not every shard's at once (memory-mapped blocks count in
     the process's resident memory while they are mapped). An approximate index keeps its
@@ -441,31 +442,39 @@ def _faiss_index(blocks: Callable[..., Iterable[np.ndarray]], approximate_above:
     sample = np.concatenate([np.array(b[::step]) for b in blocks()])  # copies: the maps go
     index.train(np.ascontiguousarray(sample))
     del sample
-    _ivf_on_disk(index, blocks, ondisk)
+    fill = _ivf_on_disk(index, blocks, ondisk)
     index.nprobe = min(NPROBE, lists)
-    return index, {"kind": "IndexIVFFlat", "nlist": lists, "nprobe": index.nprobe, "ondisk": True}
+    kind = {"kind": "IndexIVFFlat", "nlist": lists, "nprobe": index.nprobe, "ondisk": True}
+    return (index, fill), kind
 
 
 @contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """File descriptor 1 points at 2 meanwhile: what faiss's C++ prints stays out of the
-    standard output, which the CLI's ``--json`` keeps for its answer."""
+def faiss_quiet() -> Iterator[None]:
+    """File descriptor 1 points at the null device meanwhile (a few milliseconds): faiss's C++
+    prints notes meant for its developers there ("resizing ... to ... bytes"), which would
+    break the CLI's ``--json`` answer and mean nothing to a user."""
     sys.stdout.flush()
     saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(null, 1)
+        os.close(null)
         yield
     finally:
         os.dup2(saved, 1)
         os.close(saved)
 
 
-def _ivf_on_disk(index, blocks: Callable[..., Iterable[np.ndarray]], ondisk: Path) -> None:
-    """Fill the trained, empty IVF ``index`` with the vectors of ``blocks()``, its inverted
-    lists in the file ``ondisk``, which searches map (faiss's ``OnDiskInvertedLists``). Two
-    passes: the first assigns each vector its list and counts the lists' sizes, so the file is
-    laid out once, as faiss's own merge lays it out (list after list, codes then ids); the
-    second writes each shard's vectors into their lists' places in the file. Memory
+def _ivf_on_disk(
+    index, blocks: Callable[..., Iterable[np.ndarray]], ondisk: Path
+) -> Callable[[], None]:
+    """Lay out the trained, empty IVF ``index``'s inverted lists in the file ``ondisk``, which
+    searches map (faiss's ``OnDiskInvertedLists``), and return the function that fills them
+    with the vectors of ``blocks()``. Two passes: the first, here, assigns each vector its list
+    and counts the lists' sizes, so the file is laid out once, as faiss's own merge lays it out
+    (list after list, codes then ids); the second, the function returned, writes each shard's
+    vectors into their lists' places in the file. It is one thread's reading and writing, so
+    it can run beside the next layer's training and assignment, which use every CPU. Memory
     stays at one shard's block and a list number per word, however large the corpus, and the
     vectors are copied once (no parts written and merged)."""
     import faiss
@@ -486,53 +495,70 @@ def _ivf_on_disk(index, blocks: Callable[..., Iterable[np.ndarray]], ondisk: Pat
     del every
     lists = faiss.OnDiskInvertedLists(nlist, code_size, str(ondisk))
     lists.set_all_lists_sizes(faiss.swig_ptr(sizes))
-    with stdout_to_stderr():  # faiss prints the file's resizing on stdout
+    with faiss_quiet():  # faiss prints the file's resizing
         lists.update_totsize(int(sizes.sum()) * (8 + code_size))
     # where each list's codes and ids begin, as ``set_all_lists_sizes`` placed them
     places = np.r_[0, np.cumsum(sizes.astype(np.int64) * (8 + code_size))[:-1]]
     codes_at, ids_at = places, places + sizes.astype(np.int64) * code_size
-    filled = np.zeros(nlist, np.int64)
-    start = 0
-    # written through the file, not the mapping: the page cache is the same, and a write costs
-    # less than a page fault per 4 KiB of a new file
-    fd = os.open(ondisk, os.O_WRONLY)
-    try:
-        for block, near in zip(blocks(mapped=False), assigned):
-            order = np.argsort(near, kind="stable")  # by list, word order kept within each
-            codes = block[order].view(np.uint8)  # [n, 4 D], a copy
-            ids = (order + start).astype(np.int64)
-            by_list = near[order]
-            firsts = np.flatnonzero(np.r_[True, by_list[1:] != by_list[:-1]]).tolist()
-            for a, b in zip(firsts, [*firsts[1:], len(order)]) if len(order) else ():
-                k = int(by_list[a])
-                os.pwrite(fd, codes[a:b], int(codes_at[k] + filled[k] * code_size))
-                os.pwrite(fd, ids[a:b], int(ids_at[k] + filled[k] * 8))
-                filled[k] += b - a
-            start += len(order)
-    finally:
-        os.close(fd)
-    index.replace_invlists(lists, True)
-    lists.this.disown()  # the index owns it now
-    index.ntotal = start
+
+    def fill() -> None:
+        filled = np.zeros(nlist, np.int64)
+        start = 0
+        # written through the file, not the mapping: the page cache is the same, and a write
+        # costs less than a page fault per 4 KiB of a new file
+        fd = os.open(ondisk, os.O_WRONLY)
+        try:
+            for block, near in zip(blocks(mapped=False), assigned):
+                order = np.argsort(near, kind="stable")  # by list, word order kept within each
+                codes = block[order].view(np.uint8)  # [n, 4 D], a copy
+                ids = (order + start).astype(np.int64)
+                by_list = near[order]
+                firsts = np.flatnonzero(np.r_[True, by_list[1:] != by_list[:-1]]).tolist()
+                for a, b in zip(firsts, [*firsts[1:], len(order)]) if len(order) else ():
+                    k = int(by_list[a])
+                    os.pwrite(fd, codes[a:b], int(codes_at[k] + filled[k] * code_size))
+                    os.pwrite(fd, ids[a:b], int(ids_at[k] + filled[k] * 8))
+                    filled[k] += b - a
+                start += len(order)
+        finally:
+            os.close(fd)
+        index.replace_invlists(lists, True)
+        lists.this.disown()  # the index owns it now
+        index.ntotal = start
+
+    return fill
 
 
 def _build_faiss(folder: Path, layers: list[int], approximate_above: int) -> tuple[int, dict]:
-    """Every approximate layer's FAISS index, one layer after another (faiss uses every CPU for
-    each); (words, kind per layer)."""
+    """Every approximate layer's FAISS index: each layer trained and assigned in turn (faiss and
+    torch use every CPU for each), its lists filled and written on a thread beside the next
+    layer's; (words, kind per layer)."""
     import faiss
+
+    def finish(index, fill: Callable[[], None], name: str) -> int:
+        fill()
+        tmp = folder / FAISS / f".{name}.index.partial"
+        faiss.write_index(index, str(tmp))
+        os.replace(tmp, folder / FAISS / f"{name}.index")
+        return index.ntotal
 
     (folder / FAISS).mkdir(exist_ok=True)
     words, kinds = 0, {}
-    for layer in layers:
-        name = layer_name(layer)
-        blocks = functools.partial(_word_means, folder, name)
-        ondisk = folder / FAISS / f"{name}.ivfdata"
-        index, kinds[name] = _faiss_index(blocks, approximate_above, ondisk)
-        if index is not None:
-            tmp = folder / FAISS / f".{name}.index.partial"
-            faiss.write_index(index, str(tmp))
-            os.replace(tmp, folder / FAISS / f"{name}.index")
-        words = index.ntotal if index is not None else kinds[name]["ntotal"]
+    with ThreadPoolExecutor(1, thread_name_prefix="viz-ivf-fill") as filler:
+        filling = []  # at most one layer's lists wait to be filled while the next is trained
+        for layer in layers:
+            name = layer_name(layer)
+            blocks = functools.partial(_word_means, folder, name)
+            ondisk = folder / FAISS / f"{name}.ivfdata"
+            built, kinds[name] = _faiss_index(blocks, approximate_above, ondisk)
+            if built is None:
+                words = kinds[name]["ntotal"]
+                continue
+            if filling:
+                words = filling.pop().result()
+            filling.append(filler.submit(finish, *built, name))
+        if filling:
+            words = filling.pop().result()
     return words, kinds
 
 
@@ -795,7 +821,7 @@ class CorpusIndex:
                 # the lists are mapped from the .ivfdata file, found beside the index wherever
                 # the folder now is
                 path = str(self.folder / FAISS / f"{name}.index")
-                with stdout_to_stderr():  # faiss prints that the folder moved on stdout
+                with faiss_quiet():  # faiss prints that the folder moved
                     index = faiss.read_index(path, faiss.IO_FLAG_ONDISK_SAME_DIR)
                 index.nprobe = kind["nprobe"]
             self._faiss[layer] = index
