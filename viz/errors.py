@@ -253,7 +253,15 @@ MESSAGES: dict[str, str] = {
     "word_not_in_text": "'{word}' is not a word of the text; its words: {words}.",
     "neighbors_k": "--k must be at least 1.",
     "ray_missing": "The Ray engine needs Ray Data: pip install 'ray[data]'.",
-    "ray_connect": "Could not join the Ray cluster at {address}: {detail}",
+    "ray_connect": (
+        "Could not join the Ray cluster at {address}: start one with `ray start --head` and give "
+        "the address it prints, or leave out --ray-address for a local cluster. Ray said: {detail}"
+    ),
+    "ray_unreachable": (
+        "No Ray cluster answers at {address} (nothing accepted a connection within {seconds} s): "
+        "start one with `ray start --head` and give the address it prints, or leave out "
+        "--ray-address for a local cluster."
+    ),
     "ray_address_local": "--ray-address needs --engine ray (the local engine runs here).",
     "ray_actors": "--actors must be at least 1 and --actor-gpus at least 0.",
     # viz.syntax: annotations, syntactic heads, token probes

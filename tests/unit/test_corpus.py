@@ -362,3 +362,58 @@ def test_a_shard_of_blank_lines_only(tiny_encoders, tmp_path):
     assert min(words) == 3  # no word in the blank shard
     for layer in (0, 2):
         assert index.faiss(layer).ntotal == len(words)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # free once closed: nothing listens there
+
+
+def test_ray_address_without_a_cluster_fails_in_seconds(tiny_mlm_folder, tmp_path, capsys):
+    """Nothing at --ray-address: a UserError saying what to do, in seconds (ray.init waited a
+    minute and more there, deaf to SIGTERM), before the model loads."""
+    import time
+
+    pytest.importorskip("ray")
+    text = tmp_path / "c.txt"
+    text.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    address = f"127.0.0.1:{_closed_port()}"
+    args = ["index", "--input", str(text), "--model", tiny_mlm_folder, "--quiet"]
+    args += ["--out", str(tmp_path / "idx"), "--engine", "ray", "--ray-address", address]
+    start = time.monotonic()
+    assert main(args) == 2
+    assert time.monotonic() - start < 15
+    err = capsys.readouterr().err
+    assert f"No Ray cluster answers at {address}" in err
+    assert "ray start --head" in err and "leave out --ray-address" in err
+    assert not (tmp_path / "idx").exists()
+    from viz.corpus.ray_engine import cluster
+
+    with pytest.raises(UserError) as caught, cluster(f"ray://{address}"):
+        pass
+    assert caught.value.code == "ray_unreachable"
+
+
+@pytest.mark.slow
+def test_a_ray_run_says_only_its_summary(tiny_mlm_folder, tmp_path):
+    """A normal --engine ray run, in a process of its own (Ray's C++ logs go to its stderr):
+    no Ray warnings (token authentication, restartable actors, an actor pool larger than its
+    input), only our summary."""
+    import os
+    import subprocess
+    import sys
+
+    text = tmp_path / "c.txt"
+    text.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    args = ["index", "--input", str(text), "--model", tiny_mlm_folder, "--quiet"]
+    args += ["--out", str(tmp_path / "idx"), "--engine", "ray"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "viz", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    (summary,) = done.stderr.splitlines()
+    assert summary.startswith(f"wrote {tmp_path / 'idx'}: 8 lines, ")

@@ -100,11 +100,16 @@ def add_parsers(sub, model_options) -> None:
 
 
 def check_engine(args: argparse.Namespace) -> None:
-    """--ray-address and --actors make sense only with --engine ray."""
+    """--ray-address and --actors make sense only with --engine ray; a cluster must answer
+    at --ray-address."""
     if args.engine == "local" and args.ray_address:
         raise UserError("ray_address_local")
     if args.actors < 1 or args.actor_gpus < 0:
         raise UserError("ray_actors")
+    if args.engine == "ray" and args.ray_address:
+        from viz.corpus.ray_engine import probe
+
+        probe(args.ray_address)  # before the model loads: no cluster there is said in seconds
 
 
 def run_index(args: argparse.Namespace) -> None:
