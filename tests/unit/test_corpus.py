@@ -417,3 +417,20 @@ def test_a_ray_run_says_only_its_summary(tiny_mlm_folder, tmp_path):
     assert done.returncode == 0, done.stderr
     (summary,) = done.stderr.splitlines()
     assert summary.startswith(f"wrote {tmp_path / 'idx'}: 8 lines, ")
+
+
+def test_the_index_summary_counts_what_it_cut(tiny_mlm_folder, tmp_path, capsys):
+    """Lines cut to --max-tokens, and table rows with no text, counted in the summary (as
+    extract counts its lines), not said line by line."""
+    long = "a line far longer than the eight tokens kept of it"
+    rows = ['{"text": "The bank."}', '{"text": null}', '{"text": 5}', "{}"]
+    rows += [json.dumps({"text": long}), json.dumps({"text": long + " again"})]
+    (tmp_path / "c.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["index", "--input", str(tmp_path / "c.jsonl"), "--model", tiny_mlm_folder]
+    assert main([*args, "--out", str(tmp_path / "idx"), "--max-tokens", "8", "--quiet"]) == 0
+    (summary,) = capsys.readouterr().err.splitlines()
+    assert summary.endswith(
+        "; 3 rows with no text in the column 'text' (missing, null, or not a string), indexed "
+        "as blank lines; 2 lines longer than 8 tokens, cut to 8"
+    )
+    assert CorpusIndex(tmp_path / "idx").texts()[1:4] == ["", "", ""]

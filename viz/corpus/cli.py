@@ -161,14 +161,42 @@ def run_index(args: argparse.Namespace) -> None:
             progress=bar.update,
             engine=engine,
         )
-    resumed = ""
+    notes = ""
     if result.resumed:
-        resumed = f"; {result.resumed} of {result.shards} shards kept from before"
+        notes = f"; {result.resumed} of {result.shards} shards kept from before"
+    notes += _cuts_note(encoder, corpus, args.max_tokens, args.text_column or "text")
     print(
         f"wrote {args.out}: {result.lines} lines, {result.tokens} tokens, {result.words} words "
-        f"x layers {', '.join(map(layer_name, layers))}{resumed}",
+        f"x layers {', '.join(map(layer_name, layers))}{notes}",
         file=sys.stderr,
     )
+
+
+def _cuts_note(encoder, corpus, max_tokens: int | None, column: str) -> str:
+    """What the summary says of the lines the index did not read whole, as ``extract``'s
+    does: counted, not said line by line."""
+    from viz.cli import _lines_count
+    from viz.corpus.index import _limit, count_cuts
+    from viz.extract import max_chars
+
+    limit = _limit(encoder, max_tokens)
+    chars = max_chars(limit)
+    cut, cut_chars = count_cuts(encoder, corpus.texts, max_tokens)
+    notes = ""
+    if corpus.not_text:
+        rows = f"{corpus.not_text} row{'' if corpus.not_text == 1 else 's'}"
+        notes += (
+            f"; {rows} with no text in the column '{column}' (missing, null, or not a "
+            "string), indexed as blank lines"
+        )
+    if cut:
+        notes += f"; {_lines_count(cut)} longer than {limit} tokens, cut to {limit}"
+    if cut_chars:
+        notes += (
+            f"; {_lines_count(cut_chars)} longer than {chars} characters, cut to {chars} "
+            "before tokenising"
+        )
+    return notes
 
 
 def _kwic(rows, width: int = 40) -> str:
