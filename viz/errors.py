@@ -237,6 +237,15 @@ MESSAGES: dict[str, str] = {
         "labels): resume it with the same ones, or give a new folder."
     ),
     "index_missing": "There is no folder {path}: build an index there first (python -m viz index).",
+    "index_is_file": (
+        "{path} is a file, not an index folder: give the folder that `python -m viz index "
+        "--out` wrote."
+    ),
+    "index_complete_other": (
+        "{path} is already a complete index, of another input or other options ({lines} "
+        "lines, layers {layers}, model {model}): to rebuild it, delete the folder or give "
+        "another --out."
+    ),
     "index_incomplete": (
         "{path} is an index whose build did not finish: run the same `python -m viz index` "
         "again to resume it."

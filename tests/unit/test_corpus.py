@@ -216,7 +216,7 @@ def test_errors(tiny_encoders, bundled, tmp_path):
     assert code(build_index, encoder, CORPUS, None, other, [0]) == "index_out_not_empty"
     assert (other / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert code(build_index, bundled, CORPUS, None, folder, [0, 1]) == "index_other_model"
-    assert code(build_index, encoder, CORPUS[:3], None, folder, [0, 1]) == "index_other_input"
+    assert code(build_index, encoder, CORPUS[:3], None, folder, [0, 1]) == "index_complete_other"
     index = CorpusIndex(folder)
     assert code(neighbors, bundled, index, QUERY, "bank", 1) == "index_other_model"
     assert code(neighbors, encoder, index, QUERY, "bank", 2) == "index_layer_missing"
@@ -229,6 +229,8 @@ def test_errors(tiny_encoders, bundled, tmp_path):
     assert code(CorpusIndex, folder) == "index_version"
     (folder / MANIFEST).unlink()
     assert code(build_index, encoder, CORPUS, None, folder, [0, 1]) == "index_version"
+    (folder / "plan.json").write_text(json.dumps({**old, "version": 2}), encoding="utf-8")
+    assert code(build_index, encoder, CORPUS[:3], None, folder, [0, 1]) == "index_other_input"
 
 
 def test_inputs(tmp_path):
@@ -284,7 +286,7 @@ def test_cli_index_then_neighbors_json(tmp_path, capsys):
     assert "not a corpus index" in capsys.readouterr().err
     no_labels = [a for a in args if a not in ("--label-column", "topic")]
     assert main(no_labels) == 2  # the same lines without their labels: another input
-    assert "another input" in capsys.readouterr().err
+    assert "is already a complete index, of another input" in capsys.readouterr().err
     with_address = [*args, "--ray-address", "auto"]
     assert main(with_address) == 2 and "--engine ray" in capsys.readouterr().err
 

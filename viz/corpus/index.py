@@ -607,6 +607,14 @@ def _prepare(folder: Path, plan: dict) -> int:
                 theirs=old.get("identity", {}).get("model"),
                 ours=plan["identity"]["model"],
             )
+        if old != plan and (folder / MANIFEST).exists():
+            raise UserError(
+                "index_complete_other",
+                path=str(folder),
+                lines=old.get("lines"),
+                layers=", ".join(map(layer_name, old.get("layers", []))),
+                model=old["identity"].get("model"),
+            )
         if old != plan:
             raise UserError("index_other_input", path=str(folder))
     _write_json(folder / PLAN, plan)
@@ -741,6 +749,8 @@ class CorpusIndex:
 
     def __init__(self, folder: Path) -> None:
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise UserError("index_is_file", path=str(folder))
         if not folder.is_dir():
             raise UserError("index_missing", path=str(folder))
         manifest = _read_json(folder / MANIFEST)

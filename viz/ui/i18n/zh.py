@@ -625,6 +625,8 @@ ERRORS: dict[str, str] = {
     "index_other_model": "{path} 是模型“{theirs}”的索引，不是“{ours}”的：请用 --model {theirs} 查询它，或在新文件夹中为这个模型另建索引。",
     "index_other_input": "{path} 中是另一份输入或其他选项（层、--max-tokens、标签）的部分索引：请用相同的输入和选项继续，或给出新文件夹。",
     "index_missing": "没有文件夹 {path}：请先在那里建立索引（python -m viz index）。",
+    "index_is_file": "{path} 是一个文件，不是索引文件夹：请给出 `python -m viz index --out` 写入的文件夹。",
+    "index_complete_other": "{path} 已经是一个完整的索引，属于另一份输入或其他选项（{lines} 行，层 {layers}，模型 {model}）：要重建它，请删除该文件夹或给出另一个 --out。",
     "index_incomplete": "{path} 的索引没有建完：再次运行同样的 `python -m viz index` 即可从中断处继续。",
     "not_an_index": "{path} 不是语料索引（没有 manifest.json）：请用 `python -m viz index --input FILE --out {path}` 建立。",
     "index_version": "{path} 的索引格式版本为 {version}，当前版本无法读取：请重新建立。",
