@@ -36,6 +36,8 @@ EPILOG = """examples:
   python -m viz extract --input sentences.txt --layers all --pooling mean --out emb.npy
   python -m viz extract --input sentences.txt --layers last4 --concat --out last4.npy
   some-command | python -m viz extract --input - --out emb.npy
+  python -m viz index --input corpus.txt --layers emb,L3,L6 --out corpus-index
+  python -m viz neighbors corpus-index --text "The bank by the river." --word bank --layer L3
 """
 
 
