@@ -113,6 +113,10 @@ MESSAGES: dict[str, str] = {
     # viz.extract: embeddings of many sentences
     "layers_invalid": "--layers '{spec}' is not 'all', 'last4' or numbers like 0,3,6.",
     "layers_empty": "--layers is empty: give 'all', 'last4' or numbers like 0,3,6.",
+    "layer_invalid": (
+        "--layer '{spec}' is not a layer: give one number, 0 (the embeddings) to {last} or -1 "
+        "for the last, or a name like emb or L3."
+    ),
     "layer_missing": (
         "Layer {layer} does not exist: this model has layers 0 (embeddings) to {num_layers}."
     ),
@@ -260,6 +264,12 @@ MESSAGES: dict[str, str] = {
     ),
     "index_layer_missing": "Layer {layer} is not in this index; it has: {layers}.",
     "word_not_in_text": "'{word}' is not a word of the text; its words: {words}.",
+    "word_occurs_once": (
+        "--occurrence {occurrence}: '{word}' occurs once in the text; give 1 (the default)."
+    ),
+    "word_occurrences": (
+        "--occurrence {occurrence}: '{word}' occurs {count} times in the text; give 1 to {count}."
+    ),
     "neighbors_k": "--k must be at least 1.",
     "ray_missing": "The Ray engine needs Ray Data: pip install 'ray[data]'.",
     "ray_connect": (

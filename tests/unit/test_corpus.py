@@ -436,3 +436,81 @@ def test_the_index_summary_counts_what_it_cut(tiny_mlm_folder, tmp_path, capsys)
         "as blank lines; 2 lines longer than 8 tokens, cut to 8"
     )
     assert CorpusIndex(tmp_path / "idx").texts()[1:4] == ["", "", ""]
+
+
+# ---------------------------------------------------------------- the CLI's words and messages
+
+CHINESE = ["我在银行存钱", "他去银行取钱。"]
+
+
+@pytest.fixture(scope="module")
+def labelled_index(bundled, tmp_path_factory):
+    """The corpus and two Chinese lines with their labels, at emb and L6 of the bundled model."""
+    folder = tmp_path_factory.mktemp("labelled")
+    rows = [{"text": t, "topic": lab} for t, lab in zip(CORPUS + CHINESE, LABELS + ["zh", "zh"])]
+    (folder / "c.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    args = ["index", "--input", str(folder / "c.jsonl"), "--label-column", "topic"]
+    assert main([*args, "--out", str(folder / "idx"), "--layers", "emb,L6", "--quiet"]) == 0
+    return folder / "idx"
+
+
+def test_a_word_of_several_words(bundled, labelled_index, capsys, monkeypatch):
+    """银行 is two words of the English WordPiece vocabulary, one per character: the query is
+    their run, its vector the mean of their pieces (one word alone: the index's own bits), and
+    a piece read as [UNK] is said on stderr, in the locale's language."""
+    from viz.corpus.neighbors import locate, words_of
+
+    words, _, vectors = words_of(bundled, QUERY, [6])
+    one = locate(bundled, QUERY, "bank", [6])
+    assert one.words == [5] and one.unknown == 0
+    np.testing.assert_array_equal(one.vectors[0], vectors[0, 5])
+    run = locate(bundled, QUERY, "at  THE bank", [6])
+    assert run.words == [3, 4, 5] and run.text == "at the bank"
+    chinese = locate(bundled, CHINESE[0], "银行", [0, 6])
+    assert chinese.words == [2, 3] and chinese.text == "银行" and chinese.vectors.shape == (2, 384)
+    assert chinese.pieces == 2 and chinese.unknown == 1  # 银 is not in the vocabulary
+    query = ["neighbors", str(labelled_index), "--text", CHINESE[0], "--word", "银行"]
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    assert main([*query, "--json", "--k", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert {n["line"] for n in json.loads(out)} <= {8, 9}
+    assert err.startswith("warning: 1 of the 2 tokens of '银行' are [UNK] for this model")
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert main([*query, "--json", "--k", "3"]) == 0
+    assert capsys.readouterr().err.startswith("警告：“银行”的 2 个词元中有 1 个对该模型是 [UNK]")
+    assert main([*query, "--occurrence", "2"]) == 2  # errors speak the locale's language too
+    assert "“银行”在文本中只出现一次" in capsys.readouterr().err
+
+
+def test_cli_messages_name_what_the_user_typed(labelled_index, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    query = ["neighbors", str(labelled_index), "--text", "The bank by the bank.", "--word", "bank"]
+
+    def error(args) -> str:
+        assert main(args) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        return line
+
+    assert error([*query, "--layer", "foo"]).startswith("error: --layer 'foo' is not a layer:")
+    assert "0 (the embeddings) to 6" in error([*query, "--layer", "all"])
+    assert error([*query, "--occurrence", "3"]) == (
+        "error: --occurrence 3: 'bank' occurs 2 times in the text; give 1 to 2."
+    )
+    once = [*query[:3], "The bank.", "--word", "bank", "--occurrence", "2"]
+    assert "occurs once in the text" in error(once)
+    a_file = labelled_index.parent / "c.jsonl"
+    assert error(["neighbors", str(a_file), "--text", "x", "--word", "x"]) == (
+        f"error: {a_file} is a file, not an index folder: give the folder that "
+        "`python -m viz index --out` wrote."
+    )
+    again = ["index", "--input", str(a_file), "--out", str(labelled_index), "--quiet"]
+    assert error([*again, "--layers", "L6"]) == (
+        f"error: {labelled_index} is already a complete index, of another input or other "
+        "options (10 lines, layers emb, L6, model all-MiniLM-L6-v2): to rebuild it, delete the "
+        "folder or give another --out."
+    )
+    with pytest.raises(SystemExit):
+        main(["neighbors", "--help"])
+    assert "(default: the index's own model)" in " ".join(capsys.readouterr().out.split())

@@ -83,7 +83,12 @@ def add_parsers(sub, model_options) -> None:
     )
     n.add_argument("dir", type=Path, metavar="DIR", help="an index folder (python -m viz index)")
     n.add_argument("--text", required=True, help="the sentence the word occurs in")
-    n.add_argument("--word", required=True, help="the word (case is ignored)")
+    n.add_argument(
+        "--word",
+        required=True,
+        help="a word of the text, or several in a row (银行: two characters, each a word of an "
+        "English vocabulary); case is ignored",
+    )
     n.add_argument(
         "--occurrence", type=int, default=1, help="which occurrence of the word (default 1)"
     )
@@ -94,8 +99,7 @@ def add_parsers(sub, model_options) -> None:
         action="store_true",
         help="a JSON list of {line, position, token, context, score}",
     )
-    model_options(n)
-    n.set_defaults(model=None)  # the index's own model unless one is named
+    model_options(n, default=None, default_help="the index's own model")
     n.description += " The model is the index's own unless --model names it."
 
 
@@ -211,9 +215,10 @@ def _kwic(rows, width: int = 40) -> str:
 
 
 def run_neighbors(args: argparse.Namespace) -> None:
+    from viz.cli import say
     from viz.corpus.index import CorpusIndex
-    from viz.corpus.neighbors import neighbors
-    from viz.extract import parse_layers
+    from viz.corpus.neighbors import locate, search
+    from viz.extract import parse_one_layer
     from viz.models import load_encoder
 
     if args.k < 1:
@@ -221,8 +226,24 @@ def run_neighbors(args: argparse.Namespace) -> None:
     index = CorpusIndex(args.dir)
     encoder = load_encoder(args.model or index.identity["model"], allow_pickle=args.allow_pickle)
     index.check_model(encoder)
-    (layer,) = parse_layers(args.layer, encoder.facts.num_layers)[:1] or [None]
-    found = neighbors(encoder, index, args.text, args.word, layer, args.k, args.occurrence)
+    layer = parse_one_layer(args.layer, encoder.facts.num_layers)
+    index._check_layer(layer)
+    word = locate(
+        encoder, args.text, args.word, [layer], args.occurrence, index.manifest["max_tokens"]
+    )
+    if word.unknown:
+        unk = getattr(encoder.tokenizer, "unk_token", None)
+        print(
+            say(
+                "cli_word_unknown",
+                word=word.text,
+                unknown=word.unknown,
+                pieces=word.pieces,
+                unk=unk,
+            ),
+            file=sys.stderr,
+        )
+    found = search(index, layer, word.vectors[0], args.k)
     if args.json:
         json.dump([n.as_json() for n in found], sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")

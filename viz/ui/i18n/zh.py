@@ -415,6 +415,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "attr_agree_y": "Spearman ρ",
         "attr_agree_help": "两种度量各行（每个词元汲取自哪些词元）之间的 Spearman 秩相关，再对词元取平均。接近 1：该度量对词元的排序与注意力相同；接近 0 或为负：注意力误读了这一层的混合。",
     },
+    "cli": {
+        "cli_word_unknown": "警告：“{word}”的 {pieces} 个词元中有 {unknown} 个对该模型是 {unk}，模型把它们当作任何其他未知词：它的近邻说明不了什么。请换用词表覆盖它的模型。",
+    },
     "export": {
         "export_layer": "要导出的层（0 = 嵌入层）",
         "share_help": "页面地址包含模型、文本以及本页面的所有控件：复制它（或侧边栏中的链接）即可分享当前页面。每个图表工具栏中的相机图标可将其保存为图片。",
@@ -568,6 +571,7 @@ ERRORS: dict[str, str] = {
     "head_out_of_range": "注意力头的编号范围是 1 到 {num_heads}。",
     "layers_invalid": "--layers 的值“{spec}”既不是“all”、“last4”，也不是 0,3,6 这样的数字。",
     "layers_empty": "--layers 为空：请给出“all”、“last4”或 0,3,6 这样的数字。",
+    "layer_invalid": "--layer 的值“{spec}”不是一个层：请给出一个数字，0（嵌入层）到 {last}，或 -1 表示最后一层，或 emb、L3 这样的名称。",
     "layer_missing": "第 {layer} 层不存在：该模型的层为 0（嵌入层）到 {num_layers}。",
     "pooling_unknown": "未知的池化方式“{pooling}”：请使用 {choices} 之一。",
     "batch_size": "批大小必须至少为 1。",
@@ -632,6 +636,8 @@ ERRORS: dict[str, str] = {
     "index_version": "{path} 的索引格式版本为 {version}，当前版本无法读取：请重新建立。",
     "index_layer_missing": "索引中没有第 {layer} 层；它包含：{layers}。",
     "word_not_in_text": "“{word}”不是这段文本中的词；文本中的词：{words}。",
+    "word_occurs_once": "--occurrence {occurrence}：“{word}”在文本中只出现一次；请给 1（默认值）。",
+    "word_occurrences": "--occurrence {occurrence}：“{word}”在文本中出现 {count} 次；请给 1 到 {count}。",
     "neighbors_k": "--k 必须至少为 1。",
     "ray_missing": "Ray 引擎需要 Ray Data：pip install 'ray[data]'。",
     "ray_connect": "无法连接到位于 {address} 的 Ray 集群：请用 `ray start --head` 启动一个集群并给出它打印的地址，或去掉 --ray-address 以使用本地集群。Ray 的信息：{detail}",
