@@ -273,7 +273,8 @@ def test_cli_index_then_neighbors_json(tmp_path, capsys):
     assert main([*query, "--k", "3", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert len(found) == 3
-    assert all(list(n) == ["line", "position", "token", "context", "score"] for n in found)
+    keys = ["line", "position", "token", "context", "score", "label"]  # label: it has labels
+    assert all(list(n) == keys for n in found)
     assert {n["line"] for n in found[:2]} == COPIES and found[0]["context"] == QUERY
     assert found[0]["token"] == "bank" and isinstance(found[0]["position"], int)
     assert found[0]["score"] >= found[1]["score"] >= found[2]["score"]
@@ -421,23 +422,6 @@ def test_a_ray_run_says_only_its_summary(tiny_mlm_folder, tmp_path):
     assert summary.startswith(f"wrote {tmp_path / 'idx'}: 8 lines, ")
 
 
-def test_the_index_summary_counts_what_it_cut(tiny_mlm_folder, tmp_path, capsys):
-    """Lines cut to --max-tokens, and table rows with no text, counted in the summary (as
-    extract counts its lines), not said line by line."""
-    long = "a line far longer than the eight tokens kept of it"
-    rows = ['{"text": "The bank."}', '{"text": null}', '{"text": 5}', "{}"]
-    rows += [json.dumps({"text": long}), json.dumps({"text": long + " again"})]
-    (tmp_path / "c.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    args = ["index", "--input", str(tmp_path / "c.jsonl"), "--model", tiny_mlm_folder]
-    assert main([*args, "--out", str(tmp_path / "idx"), "--max-tokens", "8", "--quiet"]) == 0
-    (summary,) = capsys.readouterr().err.splitlines()
-    assert summary.endswith(
-        "; 3 rows with no text in the column 'text' (missing, null, or not a string), indexed "
-        "as blank lines; 2 lines longer than 8 tokens, cut to 8"
-    )
-    assert CorpusIndex(tmp_path / "idx").texts()[1:4] == ["", "", ""]
-
-
 # ---------------------------------------------------------------- the CLI's words and messages
 
 CHINESE = ["我在银行存钱", "他去银行取钱。"]
@@ -514,3 +498,67 @@ def test_cli_messages_name_what_the_user_typed(labelled_index, tmp_path, capsys,
     with pytest.raises(SystemExit):
         main(["neighbors", "--help"])
     assert "(default: the index's own model)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_index_summary_counts_what_it_cut(tiny_mlm_folder, tmp_path, capsys):
+    """Lines cut to --max-tokens, and table rows with no text, counted in the summary (as
+    extract counts its lines), not said line by line."""
+    long = "a line far longer than the eight tokens kept of it"
+    rows = ['{"text": "The bank."}', '{"text": null}', '{"text": 5}', "{}"]
+    rows += [json.dumps({"text": long}), json.dumps({"text": long + " again"})]
+    (tmp_path / "c.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["index", "--input", str(tmp_path / "c.jsonl"), "--model", tiny_mlm_folder]
+    assert main([*args, "--out", str(tmp_path / "idx"), "--max-tokens", "8", "--quiet"]) == 0
+    (summary,) = capsys.readouterr().err.splitlines()
+    assert summary.endswith(
+        "; 3 rows with no text in the column 'text' (missing, null, or not a string), indexed "
+        "as blank lines; 2 lines longer than 8 tokens, cut to 8"
+    )
+    assert CorpusIndex(tmp_path / "idx").texts()[1:4] == ["", "", ""]
+
+
+def test_the_neighbors_table(labelled_index, capsys, monkeypatch):
+    """The text output: the context cut between words (with …), spaced as in the line (no space
+    before a full stop), a label column, and a footer saying that lines count from 0; --json
+    gains the label."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    query = ["neighbors", str(labelled_index), "--text", QUERY, "--word", "bank", "--k", "8"]
+    assert main(query) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["score", "line", "label", "context"]
+    assert lines[-1] == "(line: the corpus line's number, counted from 0)"
+    (copy,) = [r for r in lines[1:-1] if r.endswith("money at the [bank] this morning.")][:1]
+    assert copy.split()[1] in ("1", "5") and copy.split()[2] == "money"
+    assert any(
+        r.endswith(" We sat on the [bank] and watched the boats go by slowly.") for r in lines
+    )
+    from viz.corpus.cli import _kwic
+    from viz.corpus.neighbors import Neighbor
+
+    line = (
+        "Far away, by the river and past the old mill, the (bank), a boat and a long way home "
+        "to the sea."
+    )
+    start = line.index("bank")
+    row = Neighbor(0, 9, "bank", line, 0.5, start, start + 4, "nature")
+    (cells,) = _kwic([row], labels=False).splitlines()[1:-1]
+    # 40 columns a side, cut between words; no space where the line has none
+    assert cells.endswith(
+        "  …the river and past the old mill, the ([bank]), a boat and a long way home to the…"
+    )
+    assert main([*query, "--json", "--k", "2"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    keys = ["line", "position", "token", "context", "score", "label"]
+    assert [list(n) for n in found] == [keys, keys] and found[0]["label"] == "money"
+
+
+def test_a_context_is_cut_between_words():
+    from viz.corpus.cli import _cut, _width
+
+    text = "the quick brown fox jumps over"
+    assert _cut(text, 40, keep_end=False) == text
+    assert _cut(text, 14, keep_end=False) == "the quick…"  # not "the quick bro…"
+    assert _cut(text, 14, keep_end=True) == "…jumps over"
+    assert _cut("unbelievably", 6, keep_end=False) == "unbel…"  # one word: cut inside it
+    assert _cut("我在银行存钱然后回家", 9, keep_end=False) == "我在银行…"  # 2 columns a character
+    assert _width("我在a") == 5

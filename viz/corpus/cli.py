@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import unicodedata
 from pathlib import Path
 
 from viz.errors import UserError
@@ -97,7 +98,8 @@ def add_parsers(sub, model_options) -> None:
     n.add_argument(
         "--json",
         action="store_true",
-        help="a JSON list of {line, position, token, context, score}",
+        help="a JSON list of {line, position, token, context, score}, and label when the "
+        "index has labels (line counts from 0)",
     )
     model_options(n, default=None, default_help="the index's own model")
     n.description += " The model is the index's own unless --model names it."
@@ -203,15 +205,60 @@ def _cuts_note(encoder, corpus, max_tokens: int | None, column: str) -> str:
     return notes
 
 
-def _kwic(rows, width: int = 40) -> str:
-    """A keyword-in-context table: the word centred between its left and right context."""
-    out = []
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: a wide (CJK) character two, a combining one none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _cut(text: str, width: int, keep_end: bool) -> str:
+    """``text`` in at most ``width`` columns: its end (``keep_end``, a left context) or its
+    start, cut between words (at a space; between any two characters of a text without
+    spaces, as Chinese), with … where it was cut."""
+    if _width(text) <= width:
+        return text
+    chars = list(text[::-1] if keep_end else text)
+    kept, used = [], 1  # the … takes a column
+    for c in chars:
+        used += _width(c)
+        if used > width:
+            break
+        kept.append(c)
+    piece = "".join(kept)
+    nxt = chars[len(kept)]
+    if " " in piece and not nxt.isspace():  # the cut fell inside a word: drop its part
+        piece = piece[: piece.rindex(" ")]
+    piece = piece.rstrip()
+    return "…" + piece[::-1] if keep_end else piece + "…"
+
+
+def _pad(text: str, width: int, right: bool = True) -> str:
+    gap = " " * max(0, width - _width(text))
+    return gap + text if right else text + gap
+
+
+def _kwic(rows, labels: bool, width: int = 40) -> str:
+    """A keyword-in-context table: the word between its left and right context (cut between
+    words, spaced as in the line), its line (counted from 0) and, with ``labels``, its
+    label."""
+    label_width = min(16, max([len("label")] + [_width(r.label) for r in rows]))
+    head = ["score", _pad("line", 6)] + (["label".ljust(label_width)] if labels else [])
+    out = ["  ".join([*head, "context"])]
     for r in rows:
-        left = " ".join(r.context[: r.start].split())[-width:]
-        right = " ".join(r.context[r.end :].split())[:width]
+        before, after = r.context[: r.start], r.context[r.end :]
+        left = _cut(" ".join(before.split()), width, keep_end=True)
+        right = _cut(" ".join(after.split()), width, keep_end=False)
         word = r.context[r.start : r.end] or r.token
-        out.append(f"{r.score:6.3f}  {r.line:>6}  {left:>{width}} [{word}] {right}")
-    return "\n".join(["score    line  context", *out])
+        left += " " if before[-1:].isspace() else ""
+        right = (" " if after[:1].isspace() else "") + right
+        cells = [f"{r.score:5.3f}", f"{r.line:>6}"]
+        if labels:
+            cells.append(_pad(_cut(r.label, label_width, False), label_width, right=False))
+        out.append("  ".join([*cells, f"{_pad(left, width + 1)}[{word}]{right}"]))
+    out.append("(line: the corpus line's number, counted from 0)")
+    return "\n".join(out)
 
 
 def run_neighbors(args: argparse.Namespace) -> None:
@@ -244,11 +291,12 @@ def run_neighbors(args: argparse.Namespace) -> None:
             file=sys.stderr,
         )
     found = search(index, layer, word.vectors[0], args.k)
+    labels = bool(index.manifest.get("labels"))
     if args.json:
-        json.dump([n.as_json() for n in found], sys.stdout, ensure_ascii=False)
+        json.dump([n.as_json(labels) for n in found], sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        print(_kwic(found))
+        print(_kwic(found, labels))
 
 
 RUNNERS = {"index": run_index, "neighbors": run_neighbors}

@@ -31,14 +31,16 @@ class Neighbor:
     end: int = 0
     label: str = ""
 
-    def as_json(self) -> dict:
-        return {
+    def as_json(self, label: bool = False) -> dict:
+        """The neighbour for ``--json``; its label too when the index has labels."""
+        out = {
             "line": self.line,
             "position": self.position,
             "token": self.token,
             "context": self.context,
             "score": self.score,
         }
+        return {**out, "label": self.label} if label else out
 
 
 def words_of(encoder: Encoder, text: str, layers: list[int], max_tokens: int | None = None):
