@@ -281,6 +281,12 @@ MESSAGES: dict[str, str] = {
         "start one with `ray start --head` and give the address it prints, or leave out "
         "--ray-address for a local cluster."
     ),
+    "ray_join_timeout": (
+        "Something accepts connections at {address}, but joining a Ray cluster there did not "
+        "finish within {seconds} s (Ray's lines above may say why, such as a missing "
+        "authentication token): give the address `ray start --head` printed, or leave out "
+        "--ray-address for a local cluster."
+    ),
     "ray_address_local": "--ray-address needs --engine ray (the local engine runs here).",
     "ray_actors": "--actors must be at least 1 and --actor-gpus at least 0.",
     # viz.syntax: annotations, syntactic heads, token probes

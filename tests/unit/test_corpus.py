@@ -562,3 +562,44 @@ def test_a_context_is_cut_between_words():
     assert _cut("unbelievably", 6, keep_end=False) == "unbel…"  # one word: cut inside it
     assert _cut("我在银行存钱然后回家", 9, keep_end=False) == "我在银行…"  # 2 columns a character
     assert _width("我在a") == 5
+
+
+@pytest.mark.slow
+def test_ray_address_that_is_no_ray_head_is_bounded_and_stops_on_sigterm(tmp_path):
+    """Something listens at --ray-address but is no Ray head: joining gives up after
+    JOIN_SECONDS with what to do, and SIGTERM stops the wait at once (ray.init on the main
+    thread deferred it by half a minute at a time)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from viz.corpus.ray_engine import JOIN_SECONDS
+
+    text = tmp_path / "c.txt"
+    text.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    with socket.socket() as listener:
+        listener.bind(("0.0.0.0", 0))  # Ray connects to this machine's address, not 127.0.0.1
+        listener.listen(16)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        args = [sys.executable, "-m", "viz", "index", "--input", str(text), "--quiet"]
+        args += ["--out", str(tmp_path / "idx"), "--engine", "ray", "--ray-address", address]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        start = time.monotonic()
+        done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+        assert time.monotonic() - start < JOIN_SECONDS + 20
+        assert done.returncode == 2
+        assert done.stderr.splitlines()[-1] == (
+            f"error: Something accepts connections at {address}, but joining a Ray cluster "
+            f"there did not finish within {JOIN_SECONDS:g} s (Ray's lines above may say why, "
+            "such as a missing authentication token): give the address `ray start --head` "
+            "printed, or leave out --ray-address for a local cluster."
+        )
+        process = subprocess.Popen(args, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(12)  # past the imports, the model and the probe: inside the join
+        process.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        assert process.wait(timeout=60) == -signal.SIGTERM
+        assert time.monotonic() - sent < 3

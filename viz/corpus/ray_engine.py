@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -46,6 +47,7 @@ def _ray():
 # How long a joined cluster's head has to accept a connection: ray.init itself waits a minute
 # or more for an address where nothing listens, and defers SIGTERM and Ctrl-C while it does
 PROBE_SECONDS = 5.0
+JOIN_SECONDS = 20.0  # how long a cluster that accepted the connection has to let us join
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -82,6 +84,31 @@ def probe(address: str, seconds: float = PROBE_SECONDS) -> None:
     raise UserError("ray_unreachable", address=address, seconds=f"{seconds:g}")
 
 
+def _join(ray, address: str, options: dict, seconds: float | None = None) -> None:
+    """``ray.init(address=...)`` on a thread of its own, waited for ``JOIN_SECONDS`` at most.
+    Where something listens that is no Ray head, ray.init waits a minute or more inside Ray's
+    C++ code, where the main thread would run no signal handler: here it keeps SIGTERM's
+    default (Ray sets its own handler on the main thread only) and Ctrl-C stops the wait."""
+    seconds = JOIN_SECONDS if seconds is None else seconds
+    failed: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            ray.init(address=address, **options)
+        except BaseException as err:  # handed to the main thread
+            failed.append(err)
+
+    # Ray warns that it sets no SIGTERM handler off the main thread: the default is wanted
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    thread = threading.Thread(target=init, name="viz-ray-join", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise UserError("ray_join_timeout", address=address, seconds=f"{seconds:g}")
+    if failed:
+        raise failed[0]
+
+
 @contextlib.contextmanager
 def cluster(address: str | None) -> Iterator[object]:
     """Ray, started here (local, 2 CPUs) or joined at ``address``; an already initialised Ray
@@ -97,9 +124,12 @@ def cluster(address: str | None) -> Iterator[object]:
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     try:
         if address:
-            ray.init(address=address, **quiet)
+            _join(ray, address, quiet)
         else:
-            ray.init(num_cpus=LOCAL_CPUS, include_dashboard=False, **quiet)
+            # "local": a new cluster, even where `ray start` once ran (ray.init would join it)
+            ray.init(address="local", num_cpus=LOCAL_CPUS, include_dashboard=False, **quiet)
+    except UserError:
+        raise
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise UserError("ray_connect", address=address or "local", detail=str(err)) from None
     try:

@@ -642,6 +642,7 @@ ERRORS: dict[str, str] = {
     "ray_missing": "Ray 引擎需要 Ray Data：pip install 'ray[data]'。",
     "ray_connect": "无法连接到位于 {address} 的 Ray 集群：请用 `ray start --head` 启动一个集群并给出它打印的地址，或去掉 --ray-address 以使用本地集群。Ray 的信息：{detail}",
     "ray_unreachable": "{address} 处没有 Ray 集群响应（{seconds} 秒内无连接被接受）：请用 `ray start --head` 启动一个集群并给出它打印的地址，或去掉 --ray-address 以使用本地集群。",
+    "ray_join_timeout": "{address} 处有程序接受连接，但 {seconds} 秒内未能加入那里的 Ray 集群（上面 Ray 的输出可能说明原因，例如缺少认证令牌）：请给出 `ray start --head` 打印的地址，或去掉 --ray-address 以使用本地集群。",
     "ray_address_local": "--ray-address 需要配合 --engine ray（本地引擎在本进程中运行）。",
     "ray_actors": "--actors 必须至少为 1，--actor-gpus 不能小于 0。",
     "syntax_no_letters": "文本中没有可标注的字母或汉字：请写一句英文或中文。",
