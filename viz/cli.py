@@ -36,6 +36,8 @@ EPILOG = """examples:
   python -m viz extract --input sentences.txt --layers all --pooling mean --out emb.npy
   python -m viz extract --input sentences.txt --layers last4 --concat --out last4.npy
   some-command | python -m viz extract --input - --out emb.npy
+  python -m viz index --input corpus.txt --layers emb,L3,L6 --out corpus-index
+  python -m viz neighbors corpus-index --text "The bank by the river." --word bank --layer L3
 """
 
 
@@ -65,11 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     names = ["trace", "extract"] + [n for m in _command_modules() for n in m.RUNNERS]
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(names) + "}")
 
-    def model_options(p: argparse.ArgumentParser) -> None:
+    def model_options(
+        p: argparse.ArgumentParser,
+        default: str | None = DEFAULT_MODEL,
+        default_help: str = f"the bundled {DEFAULT_MODEL}",
+    ) -> None:
         p.add_argument(
             "--model",
-            default=DEFAULT_MODEL,
-            help=f"Hugging Face id or local folder (default: the bundled {DEFAULT_MODEL})",
+            default=default,
+            help=f"Hugging Face id or local folder (default: {default_help})",
         )
         p.add_argument(
             "--allow-pickle",
@@ -490,6 +496,31 @@ def run_extract(args: argparse.Namespace) -> None:
     )
 
 
+def language() -> str:
+    """The language of the messages: Chinese when the locale is (``LC_ALL``, ``LC_MESSAGES``,
+    ``LANG``, the first one set, as the C library reads them), else English."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if value := os.environ.get(name):
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def say(key: str, **values: object) -> str:
+    """The CLI string ``key`` of the UI's catalogues in the user's language (``language``)."""
+    from viz.ui.i18n import tr_in
+
+    return tr_in(language(), key, **values)
+
+
+def _error_text(err: Exception) -> str:
+    """A user error in the user's language, anything else as it is; its first line only."""
+    from viz.ui.i18n import bind, error_text
+
+    bind(language())
+    text = error_text(err) if isinstance(err, UserError) else str(err)
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -498,10 +529,7 @@ def main(argv: list[str] | None = None) -> int:
             runners.update(module.RUNNERS)
         runners[args.command](args)
     except (ValueError, OSError) as err:
-        print(
-            f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
-            file=sys.stderr,
-        )
+        print(f"error: {_error_text(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

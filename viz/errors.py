@@ -113,6 +113,10 @@ MESSAGES: dict[str, str] = {
     # viz.extract: embeddings of many sentences
     "layers_invalid": "--layers '{spec}' is not 'all', 'last4' or numbers like 0,3,6.",
     "layers_empty": "--layers is empty: give 'all', 'last4' or numbers like 0,3,6.",
+    "layer_invalid": (
+        "--layer '{spec}' is not a layer: give one number, 0 (the embeddings) to {last} or -1 "
+        "for the last, or a name like emb or L3."
+    ),
     "layer_missing": (
         "Layer {layer} does not exist: this model has layers 0 (embeddings) to {num_layers}."
     ),
@@ -237,6 +241,15 @@ MESSAGES: dict[str, str] = {
         "labels): resume it with the same ones, or give a new folder."
     ),
     "index_missing": "There is no folder {path}: build an index there first (python -m viz index).",
+    "index_is_file": (
+        "{path} is a file, not an index folder: give the folder that `python -m viz index "
+        "--out` wrote."
+    ),
+    "index_complete_other": (
+        "{path} is already a complete index, of another input or other options ({lines} "
+        "lines, layers {layers}, model {model}): to rebuild it, delete the folder or give "
+        "another --out."
+    ),
     "index_incomplete": (
         "{path} is an index whose build did not finish: run the same `python -m viz index` "
         "again to resume it."
@@ -251,9 +264,29 @@ MESSAGES: dict[str, str] = {
     ),
     "index_layer_missing": "Layer {layer} is not in this index; it has: {layers}.",
     "word_not_in_text": "'{word}' is not a word of the text; its words: {words}.",
+    "word_occurs_once": (
+        "--occurrence {occurrence}: '{word}' occurs once in the text; give 1 (the default)."
+    ),
+    "word_occurrences": (
+        "--occurrence {occurrence}: '{word}' occurs {count} times in the text; give 1 to {count}."
+    ),
     "neighbors_k": "--k must be at least 1.",
     "ray_missing": "The Ray engine needs Ray Data: pip install 'ray[data]'.",
-    "ray_connect": "Could not join the Ray cluster at {address}: {detail}",
+    "ray_connect": (
+        "Could not join the Ray cluster at {address}: start one with `ray start --head` and give "
+        "the address it prints, or leave out --ray-address for a local cluster. Ray said: {detail}"
+    ),
+    "ray_unreachable": (
+        "No Ray cluster answers at {address} (nothing accepted a connection within {seconds} s): "
+        "start one with `ray start --head` and give the address it prints, or leave out "
+        "--ray-address for a local cluster."
+    ),
+    "ray_join_timeout": (
+        "Something accepts connections at {address}, but joining a Ray cluster there did not "
+        "finish within {seconds} s (Ray's lines above may say why, such as a missing "
+        "authentication token): give the address `ray start --head` printed, or leave out "
+        "--ray-address for a local cluster."
+    ),
     "ray_address_local": "--ray-address needs --engine ray (the local engine runs here).",
     "ray_actors": "--actors must be at least 1 and --actor-gpus at least 0.",
     # viz.syntax: annotations, syntactic heads, token probes

@@ -105,6 +105,18 @@ def parse_layers(spec: str, num_layers: int) -> list[int]:
     return out
 
 
+def parse_one_layer(spec: str, num_layers: int) -> int:
+    """One layer (``--layer``): an index (negative counts from the last layer) or a name
+    (``emb``, ``L3``) -> its index into ``hidden_states``."""
+    try:
+        layer = _layer_number(spec.strip().lower())
+    except ValueError:
+        raise UserError("layer_invalid", spec=spec, last=num_layers) from None
+    if not -(num_layers + 1) <= layer <= num_layers:
+        raise UserError("layer_missing", layer=layer, num_layers=num_layers)
+    return layer % (num_layers + 1)
+
+
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     """[K, B, T, D] hidden states + [B, T] attention mask -> [B, K, D] sentence vectors."""
     if how == "cls":

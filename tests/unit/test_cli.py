@@ -34,6 +34,14 @@ def test_help_documents_every_option():
             assert option in result.stdout
 
 
+def test_help_examples_show_every_command_of_the_tour():
+    from viz.cli import EPILOG, build_parser
+
+    assert EPILOG in build_parser().format_help()
+    for command in ("trace", "extract", "index", "neighbors"):
+        assert f"python -m viz {command} " in EPILOG, command
+
+
 def test_trace_writes_npz(tmp_path):
     out = tmp_path / "t.npz"
     result = run("trace", "--text", "The bank closed.", "--pair", "It rained.", "--out", str(out))

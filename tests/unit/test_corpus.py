@@ -217,7 +217,7 @@ def test_errors(tiny_encoders, bundled, tmp_path):
     assert code(build_index, encoder, CORPUS, None, other, [0]) == "index_out_not_empty"
     assert (other / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert code(build_index, bundled, CORPUS, None, folder, [0, 1]) == "index_other_model"
-    assert code(build_index, encoder, CORPUS[:3], None, folder, [0, 1]) == "index_other_input"
+    assert code(build_index, encoder, CORPUS[:3], None, folder, [0, 1]) == "index_complete_other"
     index = CorpusIndex(folder)
     assert code(neighbors, bundled, index, QUERY, "bank", 1) == "index_other_model"
     assert code(neighbors, encoder, index, QUERY, "bank", 2) == "index_layer_missing"
@@ -230,6 +230,8 @@ def test_errors(tiny_encoders, bundled, tmp_path):
     assert code(CorpusIndex, folder) == "index_version"
     (folder / MANIFEST).unlink()
     assert code(build_index, encoder, CORPUS, None, folder, [0, 1]) == "index_version"
+    (folder / "plan.json").write_text(json.dumps({**old, "version": 2}), encoding="utf-8")
+    assert code(build_index, encoder, CORPUS[:3], None, folder, [0, 1]) == "index_other_input"
 
 
 def test_inputs(tmp_path):
@@ -272,7 +274,8 @@ def test_cli_index_then_neighbors_json(tmp_path, capsys):
     assert main([*query, "--k", "3", "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
     assert len(found) == 3
-    assert all(list(n) == ["line", "position", "token", "context", "score"] for n in found)
+    keys = ["line", "position", "token", "context", "score", "label"]  # label: it has labels
+    assert all(list(n) == keys for n in found)
     assert {n["line"] for n in found[:2]} == COPIES and found[0]["context"] == QUERY
     assert found[0]["token"] == "bank" and isinstance(found[0]["position"], int)
     assert found[0]["score"] >= found[1]["score"] >= found[2]["score"]
@@ -285,7 +288,7 @@ def test_cli_index_then_neighbors_json(tmp_path, capsys):
     assert "not a corpus index" in capsys.readouterr().err
     no_labels = [a for a in args if a not in ("--label-column", "topic")]
     assert main(no_labels) == 2  # the same lines without their labels: another input
-    assert "another input" in capsys.readouterr().err
+    assert "is already a complete index, of another input" in capsys.readouterr().err
     with_address = [*args, "--ray-address", "auto"]
     assert main(with_address) == 2 and "--engine ray" in capsys.readouterr().err
 
@@ -363,3 +366,241 @@ def test_a_shard_of_blank_lines_only(tiny_encoders, tmp_path):
     assert min(words) == 3  # no word in the blank shard
     for layer in (0, 2):
         assert index.faiss(layer).ntotal == len(words)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # free once closed: nothing listens there
+
+
+def test_ray_address_without_a_cluster_fails_in_seconds(tiny_mlm_folder, tmp_path, capsys):
+    """Nothing at --ray-address: a UserError saying what to do, in seconds (ray.init waited a
+    minute and more there, deaf to SIGTERM), before the model loads."""
+    import time
+
+    pytest.importorskip("ray")
+    text = tmp_path / "c.txt"
+    text.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    address = f"127.0.0.1:{_closed_port()}"
+    args = ["index", "--input", str(text), "--model", tiny_mlm_folder, "--quiet"]
+    args += ["--out", str(tmp_path / "idx"), "--engine", "ray", "--ray-address", address]
+    start = time.monotonic()
+    assert main(args) == 2
+    assert time.monotonic() - start < 15
+    err = capsys.readouterr().err
+    assert f"No Ray cluster answers at {address}" in err
+    assert "ray start --head" in err and "leave out --ray-address" in err
+    assert not (tmp_path / "idx").exists()
+    from viz.corpus.ray_engine import cluster
+
+    with pytest.raises(UserError) as caught, cluster(f"ray://{address}"):
+        pass
+    assert caught.value.code == "ray_unreachable"
+
+
+@pytest.mark.slow
+def test_a_ray_run_says_only_its_summary(tiny_mlm_folder, tmp_path):
+    """A normal --engine ray run, in a process of its own (Ray's C++ logs go to its stderr):
+    no Ray warnings (token authentication, restartable actors, an actor pool larger than its
+    input), only our summary."""
+    import os
+    import subprocess
+    import sys
+
+    text = tmp_path / "c.txt"
+    text.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    args = ["index", "--input", str(text), "--model", tiny_mlm_folder, "--quiet"]
+    args += ["--out", str(tmp_path / "idx"), "--engine", "ray"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "viz", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    (summary,) = done.stderr.splitlines()
+    assert summary.startswith(f"wrote {tmp_path / 'idx'}: 8 lines, ")
+
+
+# ---------------------------------------------------------------- the CLI's words and messages
+
+CHINESE = ["我在银行存钱", "他去银行取钱。"]
+
+
+@pytest.fixture(scope="module")
+def labelled_index(bundled, tmp_path_factory):
+    """The corpus and two Chinese lines with their labels, at emb and L6 of the bundled model."""
+    folder = tmp_path_factory.mktemp("labelled")
+    rows = [{"text": t, "topic": lab} for t, lab in zip(CORPUS + CHINESE, LABELS + ["zh", "zh"])]
+    (folder / "c.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    args = ["index", "--input", str(folder / "c.jsonl"), "--label-column", "topic"]
+    assert main([*args, "--out", str(folder / "idx"), "--layers", "emb,L6", "--quiet"]) == 0
+    return folder / "idx"
+
+
+def test_a_word_of_several_words(bundled, labelled_index, capsys, monkeypatch):
+    """银行 is two words of the English WordPiece vocabulary, one per character: the query is
+    their run, its vector the mean of their pieces (one word alone: the index's own bits), and
+    a piece read as [UNK] is said on stderr, in the locale's language."""
+    from viz.corpus.neighbors import locate, words_of
+
+    words, _, vectors = words_of(bundled, QUERY, [6])
+    one = locate(bundled, QUERY, "bank", [6])
+    assert one.words == [5] and one.unknown == 0
+    np.testing.assert_array_equal(one.vectors[0], vectors[0, 5])
+    run = locate(bundled, QUERY, "at  THE bank", [6])
+    assert run.words == [3, 4, 5] and run.text == "at the bank"
+    chinese = locate(bundled, CHINESE[0], "银行", [0, 6])
+    assert chinese.words == [2, 3] and chinese.text == "银行" and chinese.vectors.shape == (2, 384)
+    assert chinese.pieces == 2 and chinese.unknown == 1  # 银 is not in the vocabulary
+    query = ["neighbors", str(labelled_index), "--text", CHINESE[0], "--word", "银行"]
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    assert main([*query, "--json", "--k", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert {n["line"] for n in json.loads(out)} <= {8, 9}
+    assert err.startswith("warning: 1 of the 2 tokens of '银行' are [UNK] for this model")
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert main([*query, "--json", "--k", "3"]) == 0
+    assert capsys.readouterr().err.startswith("警告：“银行”的 2 个词元中有 1 个对该模型是 [UNK]")
+    assert main([*query, "--occurrence", "2"]) == 2  # errors speak the locale's language too
+    assert "“银行”在文本中只出现一次" in capsys.readouterr().err
+
+
+def test_cli_messages_name_what_the_user_typed(labelled_index, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    query = ["neighbors", str(labelled_index), "--text", "The bank by the bank.", "--word", "bank"]
+
+    def error(args) -> str:
+        assert main(args) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        return line
+
+    assert error([*query, "--layer", "foo"]).startswith("error: --layer 'foo' is not a layer:")
+    assert "0 (the embeddings) to 6" in error([*query, "--layer", "all"])
+    assert error([*query, "--occurrence", "3"]) == (
+        "error: --occurrence 3: 'bank' occurs 2 times in the text; give 1 to 2."
+    )
+    once = [*query[:3], "The bank.", "--word", "bank", "--occurrence", "2"]
+    assert "occurs once in the text" in error(once)
+    a_file = labelled_index.parent / "c.jsonl"
+    assert error(["neighbors", str(a_file), "--text", "x", "--word", "x"]) == (
+        f"error: {a_file} is a file, not an index folder: give the folder that "
+        "`python -m viz index --out` wrote."
+    )
+    again = ["index", "--input", str(a_file), "--out", str(labelled_index), "--quiet"]
+    assert error([*again, "--layers", "L6"]) == (
+        f"error: {labelled_index} is already a complete index, of another input or other "
+        "options (10 lines, layers emb, L6, model all-MiniLM-L6-v2): to rebuild it, delete the "
+        "folder or give another --out."
+    )
+    with pytest.raises(SystemExit):
+        main(["neighbors", "--help"])
+    assert "(default: the index's own model)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_index_summary_counts_what_it_cut(tiny_mlm_folder, tmp_path, capsys):
+    """Lines cut to --max-tokens, and table rows with no text, counted in the summary (as
+    extract counts its lines), not said line by line."""
+    long = "a line far longer than the eight tokens kept of it"
+    rows = ['{"text": "The bank."}', '{"text": null}', '{"text": 5}', "{}"]
+    rows += [json.dumps({"text": long}), json.dumps({"text": long + " again"})]
+    (tmp_path / "c.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["index", "--input", str(tmp_path / "c.jsonl"), "--model", tiny_mlm_folder]
+    assert main([*args, "--out", str(tmp_path / "idx"), "--max-tokens", "8", "--quiet"]) == 0
+    (summary,) = capsys.readouterr().err.splitlines()
+    assert summary.endswith(
+        "; 3 rows with no text in the column 'text' (missing, null, or not a string), indexed "
+        "as blank lines; 2 lines longer than 8 tokens, cut to 8"
+    )
+    assert CorpusIndex(tmp_path / "idx").texts()[1:4] == ["", "", ""]
+
+
+def test_the_neighbors_table(labelled_index, capsys, monkeypatch):
+    """The text output: the context cut between words (with …), spaced as in the line (no space
+    before a full stop), a label column, and a footer saying that lines count from 0; --json
+    gains the label."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    query = ["neighbors", str(labelled_index), "--text", QUERY, "--word", "bank", "--k", "8"]
+    assert main(query) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["score", "line", "label", "context"]
+    assert lines[-1] == "(line: the corpus line's number, counted from 0)"
+    (copy,) = [r for r in lines[1:-1] if r.endswith("money at the [bank] this morning.")][:1]
+    assert copy.split()[1] in ("1", "5") and copy.split()[2] == "money"
+    assert any(
+        r.endswith(" We sat on the [bank] and watched the boats go by slowly.") for r in lines
+    )
+    from viz.corpus.cli import _kwic
+    from viz.corpus.neighbors import Neighbor
+
+    line = (
+        "Far away, by the river and past the old mill, the (bank), a boat and a long way home "
+        "to the sea."
+    )
+    start = line.index("bank")
+    row = Neighbor(0, 9, "bank", line, 0.5, start, start + 4, "nature")
+    (cells,) = _kwic([row], labels=False).splitlines()[1:-1]
+    # 40 columns a side, cut between words; no space where the line has none
+    assert cells.endswith(
+        "  …the river and past the old mill, the ([bank]), a boat and a long way home to the…"
+    )
+    assert main([*query, "--json", "--k", "2"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    keys = ["line", "position", "token", "context", "score", "label"]
+    assert [list(n) for n in found] == [keys, keys] and found[0]["label"] == "money"
+
+
+def test_a_context_is_cut_between_words():
+    from viz.corpus.cli import _cut, _width
+
+    text = "the quick brown fox jumps over"
+    assert _cut(text, 40, keep_end=False) == text
+    assert _cut(text, 14, keep_end=False) == "the quick…"  # not "the quick bro…"
+    assert _cut(text, 14, keep_end=True) == "…jumps over"
+    assert _cut("unbelievably", 6, keep_end=False) == "unbel…"  # one word: cut inside it
+    assert _cut("我在银行存钱然后回家", 9, keep_end=False) == "我在银行…"  # 2 columns a character
+    assert _width("我在a") == 5
+
+
+@pytest.mark.slow
+def test_ray_address_that_is_no_ray_head_is_bounded_and_stops_on_sigterm(tmp_path):
+    """Something listens at --ray-address but is no Ray head: joining gives up after
+    JOIN_SECONDS with what to do, and SIGTERM stops the wait at once (ray.init on the main
+    thread deferred it by half a minute at a time)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from viz.corpus.ray_engine import JOIN_SECONDS
+
+    text = tmp_path / "c.txt"
+    text.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    with socket.socket() as listener:
+        listener.bind(("0.0.0.0", 0))  # Ray connects to this machine's address, not 127.0.0.1
+        listener.listen(16)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        args = [sys.executable, "-m", "viz", "index", "--input", str(text), "--quiet"]
+        args += ["--out", str(tmp_path / "idx"), "--engine", "ray", "--ray-address", address]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        start = time.monotonic()
+        done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+        assert time.monotonic() - start < JOIN_SECONDS + 20
+        assert done.returncode == 2
+        assert done.stderr.splitlines()[-1] == (
+            f"error: Something accepts connections at {address}, but joining a Ray cluster "
+            f"there did not finish within {JOIN_SECONDS:g} s (Ray's lines above may say why, "
+            "such as a missing authentication token): give the address `ray start --head` "
+            "printed, or leave out --ray-address for a local cluster."
+        )
+        process = subprocess.Popen(args, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(12)  # past the imports, the model and the probe: inside the join
+        process.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        assert process.wait(timeout=60) == -signal.SIGTERM
+        assert time.monotonic() - sent < 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import unicodedata
 from pathlib import Path
 
 from viz.errors import UserError
@@ -83,7 +84,12 @@ def add_parsers(sub, model_options) -> None:
     )
     n.add_argument("dir", type=Path, metavar="DIR", help="an index folder (python -m viz index)")
     n.add_argument("--text", required=True, help="the sentence the word occurs in")
-    n.add_argument("--word", required=True, help="the word (case is ignored)")
+    n.add_argument(
+        "--word",
+        required=True,
+        help="a word of the text, or several in a row (银行: two characters, each a word of an "
+        "English vocabulary); case is ignored",
+    )
     n.add_argument(
         "--occurrence", type=int, default=1, help="which occurrence of the word (default 1)"
     )
@@ -92,19 +98,24 @@ def add_parsers(sub, model_options) -> None:
     n.add_argument(
         "--json",
         action="store_true",
-        help="a JSON list of {line, position, token, context, score}",
+        help="a JSON list of {line, position, token, context, score}, and label when the "
+        "index has labels (line counts from 0)",
     )
-    model_options(n)
-    n.set_defaults(model=None)  # the index's own model unless one is named
+    model_options(n, default=None, default_help="the index's own model")
     n.description += " The model is the index's own unless --model names it."
 
 
 def check_engine(args: argparse.Namespace) -> None:
-    """--ray-address and --actors make sense only with --engine ray."""
+    """--ray-address and --actors make sense only with --engine ray; a cluster must answer
+    at --ray-address."""
     if args.engine == "local" and args.ray_address:
         raise UserError("ray_address_local")
     if args.actors < 1 or args.actor_gpus < 0:
         raise UserError("ray_actors")
+    if args.engine == "ray" and args.ray_address:
+        from viz.corpus.ray_engine import probe
+
+        probe(args.ray_address)  # before the model loads: no cluster there is said in seconds
 
 
 def run_index(args: argparse.Namespace) -> None:
@@ -156,31 +167,105 @@ def run_index(args: argparse.Namespace) -> None:
             progress=bar.update,
             engine=engine,
         )
-    resumed = ""
+    notes = ""
     if result.resumed:
-        resumed = f"; {result.resumed} of {result.shards} shards kept from before"
+        notes = f"; {result.resumed} of {result.shards} shards kept from before"
+    notes += _cuts_note(encoder, corpus, args.max_tokens, args.text_column or "text")
     print(
         f"wrote {args.out}: {result.lines} lines, {result.tokens} tokens, {result.words} words "
-        f"x layers {', '.join(map(layer_name, layers))}{resumed}",
+        f"x layers {', '.join(map(layer_name, layers))}{notes}",
         file=sys.stderr,
     )
 
 
-def _kwic(rows, width: int = 40) -> str:
-    """A keyword-in-context table: the word centred between its left and right context."""
-    out = []
+def _cuts_note(encoder, corpus, max_tokens: int | None, column: str) -> str:
+    """What the summary says of the lines the index did not read whole, as ``extract``'s
+    does: counted, not said line by line."""
+    from viz.cli import _lines_count
+    from viz.corpus.index import _limit, count_cuts
+    from viz.extract import max_chars
+
+    limit = _limit(encoder, max_tokens)
+    chars = max_chars(limit)
+    cut, cut_chars = count_cuts(encoder, corpus.texts, max_tokens)
+    notes = ""
+    if corpus.not_text:
+        rows = f"{corpus.not_text} row{'' if corpus.not_text == 1 else 's'}"
+        notes += (
+            f"; {rows} with no text in the column '{column}' (missing, null, or not a "
+            "string), indexed as blank lines"
+        )
+    if cut:
+        notes += f"; {_lines_count(cut)} longer than {limit} tokens, cut to {limit}"
+    if cut_chars:
+        notes += (
+            f"; {_lines_count(cut_chars)} longer than {chars} characters, cut to {chars} "
+            "before tokenising"
+        )
+    return notes
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes on a terminal: a wide (CJK) character two, a combining one none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _cut(text: str, width: int, keep_end: bool) -> str:
+    """``text`` in at most ``width`` columns: its end (``keep_end``, a left context) or its
+    start, cut between words (at a space; between any two characters of a text without
+    spaces, as Chinese), with … where it was cut."""
+    if _width(text) <= width:
+        return text
+    chars = list(text[::-1] if keep_end else text)
+    kept, used = [], 1  # the … takes a column
+    for c in chars:
+        used += _width(c)
+        if used > width:
+            break
+        kept.append(c)
+    piece = "".join(kept)
+    nxt = chars[len(kept)]
+    if " " in piece and not nxt.isspace():  # the cut fell inside a word: drop its part
+        piece = piece[: piece.rindex(" ")]
+    piece = piece.rstrip()
+    return "…" + piece[::-1] if keep_end else piece + "…"
+
+
+def _pad(text: str, width: int, right: bool = True) -> str:
+    gap = " " * max(0, width - _width(text))
+    return gap + text if right else text + gap
+
+
+def _kwic(rows, labels: bool, width: int = 40) -> str:
+    """A keyword-in-context table: the word between its left and right context (cut between
+    words, spaced as in the line), its line (counted from 0) and, with ``labels``, its
+    label."""
+    label_width = min(16, max([len("label")] + [_width(r.label) for r in rows]))
+    head = ["score", _pad("line", 6)] + (["label".ljust(label_width)] if labels else [])
+    out = ["  ".join([*head, "context"])]
     for r in rows:
-        left = " ".join(r.context[: r.start].split())[-width:]
-        right = " ".join(r.context[r.end :].split())[:width]
+        before, after = r.context[: r.start], r.context[r.end :]
+        left = _cut(" ".join(before.split()), width, keep_end=True)
+        right = _cut(" ".join(after.split()), width, keep_end=False)
         word = r.context[r.start : r.end] or r.token
-        out.append(f"{r.score:6.3f}  {r.line:>6}  {left:>{width}} [{word}] {right}")
-    return "\n".join(["score    line  context", *out])
+        left += " " if before[-1:].isspace() else ""
+        right = (" " if after[:1].isspace() else "") + right
+        cells = [f"{r.score:5.3f}", f"{r.line:>6}"]
+        if labels:
+            cells.append(_pad(_cut(r.label, label_width, False), label_width, right=False))
+        out.append("  ".join([*cells, f"{_pad(left, width + 1)}[{word}]{right}"]))
+    out.append("(line: the corpus line's number, counted from 0)")
+    return "\n".join(out)
 
 
 def run_neighbors(args: argparse.Namespace) -> None:
+    from viz.cli import say
     from viz.corpus.index import CorpusIndex
-    from viz.corpus.neighbors import neighbors
-    from viz.extract import parse_layers
+    from viz.corpus.neighbors import locate, search
+    from viz.extract import parse_one_layer
     from viz.models import load_encoder
 
     if args.k < 1:
@@ -188,13 +273,30 @@ def run_neighbors(args: argparse.Namespace) -> None:
     index = CorpusIndex(args.dir)
     encoder = load_encoder(args.model or index.identity["model"], allow_pickle=args.allow_pickle)
     index.check_model(encoder)
-    (layer,) = parse_layers(args.layer, encoder.facts.num_layers)[:1] or [None]
-    found = neighbors(encoder, index, args.text, args.word, layer, args.k, args.occurrence)
+    layer = parse_one_layer(args.layer, encoder.facts.num_layers)
+    index._check_layer(layer)
+    word = locate(
+        encoder, args.text, args.word, [layer], args.occurrence, index.manifest["max_tokens"]
+    )
+    if word.unknown:
+        unk = getattr(encoder.tokenizer, "unk_token", None)
+        print(
+            say(
+                "cli_word_unknown",
+                word=word.text,
+                unknown=word.unknown,
+                pieces=word.pieces,
+                unk=unk,
+            ),
+            file=sys.stderr,
+        )
+    found = search(index, layer, word.vectors[0], args.k)
+    labels = bool(index.manifest.get("labels"))
     if args.json:
-        json.dump([n.as_json() for n in found], sys.stdout, ensure_ascii=False)
+        json.dump([n.as_json(labels) for n in found], sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
-        print(_kwic(found))
+        print(_kwic(found, labels))
 
 
 RUNNERS = {"index": run_index, "neighbors": run_neighbors}

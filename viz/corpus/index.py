@@ -179,6 +179,30 @@ def label_lines(
     return out
 
 
+# A token covers at least one byte of its text, but for a SentencePiece word's leading mark,
+# which may cover none: a line of fewer bytes than this short of the limit cannot be cut
+ZERO_WIDTH_TOKENS = 8
+
+
+def count_cuts(
+    encoder: Encoder, texts: Sequence[str], max_tokens: int | None = None, chunk: int = 1024
+) -> tuple[int, int]:
+    """How many of ``texts`` the index cuts: (longer than ``max_tokens`` tokens, longer than
+    ``max_chars`` of it, cut before tokenising). Only lines long enough to be cut are
+    tokenised, so a corpus of sentences costs no tokenising here."""
+    limit = _limit(encoder, max_tokens)
+    chars = max_chars(limit)
+    cut_chars = sum(1 for text in texts if len(text) > chars)
+    bytes_short = limit - ZERO_WIDTH_TOKENS
+    long = [text[:chars] for text in texts if len(text) >= bytes_short // 4 and
+            len(text.encode("utf-8", "surrogatepass")) >= bytes_short]  # fmt: skip
+    cut = 0
+    for start in range(0, len(long), chunk):
+        encoded = tokenize_cut(encoder, long[start : start + chunk], limit)
+        cut += sum(1 for e in encoded.encodings or [] if e.overflowing)
+    return cut, cut_chars
+
+
 def encode_lines(
     encoder: Encoder,
     lines: Sequence[int],
@@ -609,6 +633,14 @@ def _prepare(folder: Path, plan: dict) -> int:
                 theirs=old.get("identity", {}).get("model"),
                 ours=plan["identity"]["model"],
             )
+        if old != plan and (folder / MANIFEST).exists():
+            raise UserError(
+                "index_complete_other",
+                path=str(folder),
+                lines=old.get("lines"),
+                layers=", ".join(map(layer_name, old.get("layers", []))),
+                model=old["identity"].get("model"),
+            )
         if old != plan:
             raise UserError("index_other_input", path=str(folder))
     _write_json(folder / PLAN, plan)
@@ -743,6 +775,8 @@ class CorpusIndex:
 
     def __init__(self, folder: Path) -> None:
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise UserError("index_is_file", path=str(folder))
         if not folder.is_dir():
             raise UserError("index_missing", path=str(folder))
         manifest = _read_json(folder / MANIFEST)

@@ -19,6 +19,7 @@ class Corpus:
 
     texts: list[str]
     labels: list[str] | None = None
+    not_text: int = 0  # rows of a table whose text is missing, null or not a string: blank
 
 
 def _columns_check(path: Path, columns: list[str], wanted: str | None, option: str) -> None:
@@ -36,9 +37,18 @@ def _label(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def _texts(values: list) -> tuple[list[str], int]:
+    """A table's texts, each cut one character past the app's limit (as ``.txt`` lines are, so
+    that the cut is counted), and how many values were no text (missing, null, a number, a
+    list...): those are blank lines, a number's digits or a list's repr being no text."""
+    texts = [v[: MAX_CHARS + 1] if isinstance(v, str) else "" for v in values]
+    return texts, sum(1 for v in values if not isinstance(v, str))
+
+
 def read_corpus(path: Path, text_column: str | None = None, label_column: str | None = None):
-    """A ``Corpus`` from ``path``; a table's text column defaults to ``text``. Texts are cut at
-    the app's character limit (the extraction cuts them further to the token limit)."""
+    """A ``Corpus`` from ``path``; a table's text column defaults to ``text``. Texts are cut one
+    character past the app's character limit (the extraction cuts them further to the token
+    limit, and counts the cuts: ``count_cuts``)."""
     path = Path(path)
     if path.is_dir():
         raise UserError("input_is_folder", path=str(path))
@@ -69,11 +79,11 @@ def read_corpus(path: Path, text_column: str | None = None, label_column: str | 
         _columns_check(path, names, label_column, "--label-column")
         wanted = [text_column] + ([label_column] if label_column else [])
         table = pq.read_table(path, columns=wanted)
-        texts = [_label(v)[:MAX_CHARS] for v in table.column(text_column).to_pylist()]
+        texts, not_text = _texts(table.column(text_column).to_pylist())
         labels = None
         if label_column:
             labels = [_label(v) for v in table.column(label_column).to_pylist()]
-        return _checked(path, Corpus(texts, labels))
+        return _checked(path, Corpus(texts, labels, not_text))
     try:
         with path.open(encoding="utf-8", newline="") as f:
             rows = _csv_rows(path, f) if suffix == ".csv" else _jsonl_rows(path, f)
@@ -84,9 +94,9 @@ def read_corpus(path: Path, text_column: str | None = None, label_column: str | 
     columns = list(dict.fromkeys(k for row in rows for k in row))  # first seen, first
     _columns_check(path, columns, text_column, "--text-column")
     _columns_check(path, columns, label_column, "--label-column")
-    texts = [_label(row.get(text_column))[:MAX_CHARS] for row in rows]
+    texts, not_text = _texts([row.get(text_column) for row in rows])
     labels = [_label(row.get(label_column)) for row in rows] if label_column else None
-    return _checked(path, Corpus(texts, labels))
+    return _checked(path, Corpus(texts, labels, not_text))
 
 
 def _csv_rows(path: Path, f) -> list[dict]:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -42,25 +44,92 @@ def _ray():
     return ray
 
 
+# How long a joined cluster's head has to accept a connection: ray.init itself waits a minute
+# or more for an address where nothing listens, and defers SIGTERM and Ctrl-C while it does
+PROBE_SECONDS = 5.0
+JOIN_SECONDS = 20.0  # how long a cluster that accepted the connection has to let us join
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """``host:port`` of ``ray://host:port``, ``host:port`` or ``[::1]:port``; None for ``auto``
+    or an address without a port (Ray itself refuses those at once)."""
+    rest = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def probe(address: str, seconds: float = PROBE_SECONDS) -> None:
+    """Raise ``ray_unreachable`` unless something accepts a connection at ``address`` within
+    ``seconds``. A local host is also tried at this machine's own address, where Ray connects
+    instead (its head listens there)."""
+    import socket
+
+    parsed = _host_port(address)
+    if parsed is None:
+        return
+    host, port = parsed
+    hosts = [host]
+    if host in LOCAL_HOSTS:
+        with contextlib.suppress(Exception):
+            hosts.append(_ray().util.get_node_ip_address())
+    for candidate in hosts:
+        try:
+            socket.create_connection((candidate, port), timeout=seconds).close()
+            return
+        except OSError:
+            continue
+    raise UserError("ray_unreachable", address=address, seconds=f"{seconds:g}")
+
+
+def _join(ray, address: str, options: dict, seconds: float | None = None) -> None:
+    """``ray.init(address=...)`` on a thread of its own, waited for ``JOIN_SECONDS`` at most.
+    Where something listens that is no Ray head, ray.init waits a minute or more inside Ray's
+    C++ code, where the main thread would run no signal handler: here it keeps SIGTERM's
+    default (Ray sets its own handler on the main thread only) and Ctrl-C stops the wait."""
+    seconds = JOIN_SECONDS if seconds is None else seconds
+    failed: list[BaseException] = []
+
+    def init() -> None:
+        try:
+            ray.init(address=address, **options)
+        except BaseException as err:  # handed to the main thread
+            failed.append(err)
+
+    # Ray warns that it sets no SIGTERM handler off the main thread: the default is wanted
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    thread = threading.Thread(target=init, name="viz-ray-join", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise UserError("ray_join_timeout", address=address, seconds=f"{seconds:g}")
+    if failed:
+        raise failed[0]
+
+
 @contextlib.contextmanager
 def cluster(address: str | None) -> Iterator[object]:
     """Ray, started here (local, 2 CPUs) or joined at ``address``; an already initialised Ray
-    (a test session's, a notebook's) is used as it is and left running."""
+    (a test session's, a notebook's) is used as it is and left running. Ray's own chatter
+    (its warnings, its workers' output) stays off the terminal: its errors still show."""
+    if address:
+        probe(address)
     ray = _ray()
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # progress goes to our own bar
     if ray.is_initialized():
         yield ray
         return
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     try:
         if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            _join(ray, address, quiet)
         else:
-            ray.init(
-                num_cpus=LOCAL_CPUS,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
+            # "local": a new cluster, even where `ray start` once ran (ray.init would join it)
+            ray.init(address="local", num_cpus=LOCAL_CPUS, include_dashboard=False, **quiet)
+    except UserError:
+        raise
     except (ConnectionError, RuntimeError, ValueError) as err:
         raise UserError("ray_connect", address=address or "local", detail=str(err)) from None
     try:
@@ -78,10 +147,30 @@ def _dataset(ray, table: pa.Table, rows_per_block: int):
     return ray.data.from_arrow([table.slice(s, step) for s in range(0, max(len(table), 1), step)])
 
 
-def _pool(ray, actors: int):
+def _blocks(rows: int, rows_per_block: int) -> int:
+    """How many blocks ``_dataset`` cuts."""
+    return len(range(0, max(rows, 1), max(1, rows_per_block)))
+
+
+def _pool(ray, actors: int, blocks: int):
     """``actors`` actors, each given one block at a time: a block queued behind a busy actor
-    would wait while another, ready later, idles (the first actor up took every block)."""
-    return ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1)
+    would wait while another, ready later, idles (the first actor up took every block). No
+    more actors than blocks: one more would load its model for nothing (and Ray warns)."""
+    size = max(1, min(actors, blocks))
+    return ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1)
+
+
+@contextlib.contextmanager
+def _restarts(address: str | None) -> Iterator[dict]:
+    """``map_batches``'s keywords for restarting actors. A local cluster's actors are not
+    restarted: a crash there is a bug or the memory, which a restart would meet again, and Ray
+    logs an error for every restartable actor of a pool (Ray Data passes its constructor's
+    arguments through the object store). A joined cluster keeps Ray's restarts, for a lost
+    node. Ray 2.60 (pinned) takes ``max_restarts`` only as a remote argument, which it warns
+    is deprecated, though it names no other way yet: that one warning is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        yield {} if address else {"max_restarts": 0}
 
 
 def _ordered(ray) -> None:
@@ -214,28 +303,31 @@ class RayEngine:
                 # a block, a call, a shard: the actor writes what it was given whole
                 blocks = [table.slice(s, e - s) for s, e in _runs([spans[n] for n in todo])]
                 ds = ray.data.from_arrow(blocks)
-                batch_rows = None
+                batch_rows, count = None, len(blocks)
             else:
                 _ordered(ray)
                 batch_rows = self.batch_size * ROWS_PER_CALL
                 ds = _dataset(ray, table, batch_rows)
-            ds = ds.map_batches(
-                _LineEncoder,
-                fn_constructor_args=(
-                    self.model,
-                    self.allow_pickle,
-                    self.layers,
-                    self.batch_size,
-                    self.max_tokens,
-                    cpus,
-                    self.folder,
-                ),
-                batch_size=batch_rows,
-                batch_format="pyarrow",
-                compute=_pool(ray, self.actors),
-                num_cpus=cpus,
-                num_gpus=self.gpus or None,
-            )
+                count = _blocks(len(table), batch_rows)
+            with _restarts(self.address) as restarts:
+                ds = ds.map_batches(
+                    _LineEncoder,
+                    fn_constructor_args=(
+                        self.model,
+                        self.allow_pickle,
+                        self.layers,
+                        self.batch_size,
+                        self.max_tokens,
+                        cpus,
+                        self.folder,
+                    ),
+                    batch_size=batch_rows,
+                    batch_format="pyarrow",
+                    compute=_pool(ray, self.actors, count),
+                    num_cpus=cpus,
+                    num_gpus=self.gpus or None,
+                    **restarts,
+                )
             if self.folder is not None:
                 for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
                     for n in batch.column("shard").to_pylist():
@@ -327,24 +419,27 @@ def stream_pooled(
         _ordered(ray)
         cpus = actor_cpus(ray, actors)
         rows = batch_size * ROWS_PER_CALL
-        ds = _dataset(ray, table, rows).map_batches(
-            _Pooler,
-            fn_constructor_args=(
-                model,
-                allow_pickle,
-                layers,
-                pooling,
-                batch_size,
-                max_tokens,
-                cpus,
-                None if stats is None else stats.longer_than,
-            ),  # fmt: skip
-            batch_size=rows,
-            batch_format="pyarrow",
-            compute=_pool(ray, actors),
-            num_cpus=cpus,
-            num_gpus=gpus or None,
-        )
+        ds = _dataset(ray, table, rows)
+        with _restarts(address) as restarts:
+            ds = ds.map_batches(
+                _Pooler,
+                fn_constructor_args=(
+                    model,
+                    allow_pickle,
+                    layers,
+                    pooling,
+                    batch_size,
+                    max_tokens,
+                    cpus,
+                    None if stats is None else stats.longer_than,
+                ),  # fmt: skip
+                batch_size=rows,
+                batch_format="pyarrow",
+                compute=_pool(ray, actors, _blocks(len(table), rows)),
+                num_cpus=cpus,
+                num_gpus=gpus or None,
+                **restarts,
+            )
         expected = 0
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             numbers = batch.column("line").to_pylist()

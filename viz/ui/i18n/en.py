@@ -415,6 +415,9 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "attr_agree_y": "Spearman ρ",
         "attr_agree_help": "Spearman's rank correlation between two measures' rows (what each token draws on), averaged over the tokens. Near 1: the measure ranks the tokens as attention does; near 0 or below: attention misreads what this layer mixes.",
     },
+    "cli": {
+        "cli_word_unknown": "warning: {unknown} of the {pieces} tokens of '{word}' are {unk} for this model, which reads them as any other unknown word: its neighbours say little about it. A model whose vocabulary covers it reads it.",
+    },
     "export": {
         "export_layer": "Layer to export (0 = embeddings)",
         "share_help": "The page address holds the model, the text and every control of this page: copy it (or the link in the sidebar) to share this exact page. Every chart's toolbar (camera icon) saves it as an image.",
