@@ -56,6 +56,11 @@ def test_the_same_word_chart_parts_the_senses_of_bank(demo):
     fig = _same_word(at)
     assert fig["layout"]["yaxis"]["range"] == [0, 10]
     bars = _bars(fig)
+    on_map = {
+        t["name"]: t["marker"]["color"]
+        for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]
+    }
+    assert all(t["marker"]["color"] == on_map[t["name"]] for t in fig["data"])  # one colour a label
     assert bars["bank: money"][0] >= 2  # the embeddings: both senses
     assert bars["bank: river"][-1] == 10 and bars.get("bank: money", [0] * 7)[-1] == 0
     at.sidebar.text_area(key="text").input(MONEY).run()

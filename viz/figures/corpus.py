@@ -139,11 +139,17 @@ def corpus_map(
 
 
 def same_word(
-    layer_labels: list[str], counts: dict[str, list[int]], k: int, title: str, y_title: str
+    layer_labels: list[str],
+    counts: dict[str, list[int]],
+    k: int,
+    title: str,
+    y_title: str,
+    colours: list[str] | None = None,
 ) -> go.Figure:
     """How many of a word's ``k`` nearest corpus words are the same word, layer by layer: bars
     stacked by the label of the neighbours' lines (``counts``: label -> a count per layer; one
-    series for an index without labels), their total above each bar. The axis spans 0 to k."""
+    series for an index without labels), their total above each bar; ``colours``, one a
+    series, keep each label's colour of the map. The axis spans 0 to k."""
     fig = go.Figure()
     for i, (name, ys) in enumerate(counts.items()):
         fig.add_trace(
@@ -151,7 +157,7 @@ def same_word(
                 x=layer_labels,
                 y=list(ys),
                 name=safe(shorten(name or "—", 30)),
-                marker={"color": colour(i)},
+                marker={"color": colours[i] if colours else colour(i)},
                 hovertemplate=safe(name or "—") + ": %{y} / " + str(k) + "<extra></extra>",
             )
         )

@@ -528,7 +528,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "corpus_same_title": "How many of the {k} neighbours of '{word}' are the same word, layer by layer",
         "corpus_same_y": "same word (of {k})",
         "corpus_same_here": "At {layer}, {n} of the {k} neighbours are '{word}' itself; the chart below counts them at every layer (at the embeddings every occurrence of a word is alike; deeper, its context moves it, and other words of the same context come closer).",
-        "corpus_same_labels": "Each bar is split by the labels of the neighbours' lines. The demo labels its 'bank' and 生 lines by sense: at the embeddings the neighbours of 'bank' mix both senses, from the first layers on they keep to the sense of the sentence (try 'bank' by a river, then 'bank' for money).",
+        "corpus_same_labels": "Each bar is split by the labels of the neighbours' lines, in their colours on the map. The demo labels its 'bank' and 生 lines by sense, so the colours show which sense the neighbours come from: for 'We walked along the bank of the river.' both senses at the embeddings, only the river from L2 on; for 'I opened an account at the bank.' the money. A sentence whose sense is less clear ('The bank by the river flooded') keeps both.",
         "corpus_same_series": "same word",
         "corpus_neurons_header": "Neurons",
         "corpus_neuron_layer": "Layer of the feed-forward neuron",

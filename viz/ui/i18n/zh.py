@@ -528,7 +528,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "corpus_same_title": "“{word}”的 {k} 个近邻中有多少是同一个词（逐层）",
         "corpus_same_y": "同一个词（共 {k} 个）",
         "corpus_same_here": "在 {layer} 层，{k} 个近邻中有 {n} 个就是“{word}”本身；下图逐层统计这个数（在嵌入层，一个词的每次出现都相似；越往深层，上下文会移动它，同一上下文中的其他词会靠近）。",
-        "corpus_same_labels": "每根柱按近邻所在行的标签分段。演示按词义给“bank”和“生”的句子加了标签：在嵌入层，“bank”的近邻混有两种词义；从前几层开始，它们只保留与句子相同的词义（先试河边的“bank”，再试存钱的“bank”）。",
+        "corpus_same_labels": "每根柱按近邻所在行的标签分段，颜色与分布图相同。演示按词义给“bank”和“生”的句子加了标签，因此颜色显示近邻来自哪种词义：对“We walked along the bank of the river.”，嵌入层两种词义都有，从 L2 起只剩河岸；对“I opened an account at the bank.”，则是银行。词义不那么明确的句子（“The bank by the river flooded”）两种都保留。",
         "corpus_same_series": "同一个词",
         "corpus_neurons_header": "神经元",
         "corpus_neuron_layer": "前馈神经元所在的层",

@@ -23,6 +23,7 @@ from viz.corpus.inputs import read_corpus
 from viz.corpus.neighbors import search, words_of
 from viz.errors import UserError
 from viz.figures import corpus as corpus_fig
+from viz.figures.lines import colour
 from viz.names import layer_name
 from viz.tokens import word_groups, word_texts
 from viz.trace import Trace
@@ -409,8 +410,12 @@ def _neighbours(
     labelled = bool(index.manifest.get("labels"))
     if labelled:
         st.caption(tr("corpus_same_labels"))
+    colours = None
     if labelled and counts:
         series = {label_of(label): c for label, c in counts.items()}
+        # each label in its colour on the map (the order in which the lines bring them)
+        order = {v: i for i, v in enumerate(dict.fromkeys(line_columns(folder, stamp)["label"]))}
+        colours = [colour(order.get(label, len(order) + i)) for i, label in enumerate(counts)]
     else:
         series = {tr("corpus_same_series"): [sum(c) for c in zip(*counts.values())]}
         if not counts:
@@ -422,6 +427,7 @@ def _neighbours(
             k,
             tr("corpus_same_title", word=text, k=k),
             tr("corpus_same_y", k=k),
+            colours,
         ),
         key="corpus_same",
     )
