@@ -417,9 +417,8 @@ def _neighbours(
         order = {v: i for i, v in enumerate(dict.fromkeys(line_columns(folder, stamp)["label"]))}
         colours = [colour(order.get(label, len(order) + i)) for i, label in enumerate(counts)]
     else:
-        series = {tr("corpus_same_series"): [sum(c) for c in zip(*counts.values())]}
-        if not counts:
-            series = {tr("corpus_same_series"): [0] * len(found)}
+        totals = [sum(c) for c in zip(*counts.values())] if counts else [0] * len(found)
+        series = {tr("corpus_same_series"): totals}
     chart(
         corpus_fig.same_word(
             [layer_name(ly) for ly in index.layers],
