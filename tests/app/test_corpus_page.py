@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tests.drivers import charts, new_app, no_problem
@@ -39,7 +40,7 @@ def demo_dir(tmp_path_factory, bundled):
 
 
 def _open(**query):
-    at = new_app(text=TEXT, **query)
+    at = new_app(**{"text": TEXT, **query})
     at.sidebar.radio(key="view").set_value("corpus").run()
     assert no_problem(at), [e.value for e in at.exception]
     return at
@@ -179,3 +180,109 @@ def test_keyword_in_context_cuts_at_word_boundaries():
     assert right.endswith("…") and after.startswith(right[:-1]) and len(right) <= KWIC_CHARS + 1
     assert after[len(right[:-1])] == " "
     assert _left("short  text") == "short text" and _right("short") == "short"
+
+
+CHINESE = "我们在河边的银行门口见面，然后去银行存钱。"
+
+
+def test_a_new_sentence_starts_on_its_first_content_word_never_punctuation(demo_dir):
+    """A word number means another word in another sentence: the 13th word of the English
+    example ("Street") is the "，" of the Chinese one."""
+    at = _open(text="The bank by the river flooded, so the bank on Main Street closed early.")
+    at.button_group(key="corpus_word").set_value(13).run()
+    assert any("'Street' itself" in c.value for c in at.caption)
+    at.sidebar.text_area(key="text").input(CHINESE).run()
+    assert no_problem(at), [e.value for e in at.exception]
+    strip = at.button_group(key="corpus_word")
+    assert strip.value == 4 and any("'河' itself" in c.value for c in at.caption)  # not "，"
+    # every word the model reads as [UNK] or punctuation: the first that is not punctuation
+    at = new_app(text="，你好。", view="corpus")
+    assert no_problem(at) and at.button_group(key="corpus_word").value == 2  # 你, not "，"
+
+
+def test_an_index_without_labels_is_not_coloured_by_label(bundled, tmp_path):
+    build_index(bundled, CORPUS, None, tmp_path / "plain", [0, 6], batch_size=4)
+    at = _open()
+    at.radio(key="corpus_source").set_value("folder").run()
+    at.text_input(key="corpus_folder").input(str(tmp_path / "plain")).run()
+    assert no_problem(at), [e.value for e in at.exception]
+    colour = at.radio(key="corpus_colour")
+    assert list(colour.options) == ["line number", "tokens in the line"]
+    assert colour.value == "line"
+    assert '"colorscale"' in at.get("plotly_chart")[0].proto.spec  # numbers: a colour scale
+    assert len(json.loads(at.get("plotly_chart")[1].proto.spec)["data"]) == 1  # one series
+
+
+def test_one_outlier_line_does_not_squeeze_the_map(bundled, tmp_path):
+    """A line of "!" lies far from every other line at every layer: the frame holds the rest
+    (Tukey's far fences), the outlier is drawn on its edge, and the chart says so."""
+    build_index(bundled, [*CORPUS, "!" * 24], LABELS + ["odd"], tmp_path / "odd", [0, 3, 6], 4)
+    at = _open()
+    at.radio(key="corpus_source").set_value("folder").run()
+    at.text_input(key="corpus_folder").input(str(tmp_path / "odd")).run()
+    assert no_problem(at), [e.value for e in at.exception]
+    xs, ys = [], []  # every other line, at every layer
+    for layer in (0, 3, 6):
+        at.select_slider(key="corpus_layer").set_value(layer).run()
+        fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+        others = [t for t in fig["data"] if t["name"] != "odd"]
+        xs += [_values(t["x"]) for t in others]
+        ys += [_values(t["y"]) for t in others]
+    (x0, x1), (y0, y1) = fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"]
+    # they fill the frame (with the outlier in it, they had a fifth of each axis)
+    assert np.ptp(np.concatenate(xs)) > 0.8 * (x1 - x0)
+    assert np.ptp(np.concatenate(ys)) > 0.8 * (y1 - y0)
+    (odd,) = [t for t in fig["data"] if t["name"] == "odd"]
+    assert odd["marker"]["symbol"] == ["diamond-open"]
+    assert _values(odd["x"])[0] in (np.float32(x0), np.float32(x1)) or _values(odd["y"])[0] in (
+        np.float32(y0),
+        np.float32(y1),
+    )  # on the frame's edge
+    title = fig["layout"]["title"]["text"]
+    assert "One frame for every layer" in title and "1 at this layer, drawn on its edge" in title
+
+
+def _values(axis) -> np.ndarray:
+    """A trace's coordinates: a list, or Plotly's base64 typed array."""
+    import base64
+
+    if isinstance(axis, dict):
+        return np.frombuffer(base64.b64decode(axis["bdata"]), dtype=axis["dtype"])
+    return np.asarray(axis, np.float32)
+
+
+def test_a_special_token_among_the_top_tokens_has_its_lines_context(bundled, demo_dir):
+    from viz.corpus.index import CorpusIndex
+    from viz.corpus.neurons import layer_activations
+
+    index = CorpusIndex(demo_folder(DEFAULT_MODEL))
+    acts = layer_activations(bundled, index, 6)
+    tokens = index.table("tokens")
+    sep = np.array([t == "[SEP]" for t in tokens.column("token").to_pylist()])[acts.rows]
+    values = acts.values.astype(np.float32)
+    neuron = int(np.argmax(values[sep].max(axis=0) - values[~sep].max(axis=0)))  # [SEP] first
+    at = _open()
+    at.number_input(key="corpus_neuron").set_value(neuron).run()
+    for button in [b for b in at.button if b.key == "corpus_neurons_run"]:  # not yet run
+        button.click().run()
+    assert no_problem(at), [e.value for e in at.exception]
+    top = at.dataframe[-1].value
+    row = top.iloc[0]
+    assert row["token"] == "[SEP]"
+    assert row["left"] == CORPUS[row["line"]] and row["right"] == ""  # after the line
+    first = top[top["token"] == "[CLS]"]
+    assert all(first["left"] == "")
+
+
+def test_the_neurons_offer_goes_once_it_has_run_and_comes_back_for_another_layer(demo_dir):
+    at = _open()
+    at.slider(key="corpus_neuron_layer").set_value(2).run()  # a layer no other test runs
+    assert any("Finding what a neuron fires on" in c.value for c in at.caption)
+    at.button(key="corpus_neurons_run").click().run()
+    assert no_problem(at), [e.value for e in at.exception]
+    assert all(b.key != "corpus_neurons_run" for b in at.button)  # answered: no button left
+    assert not any("Finding what a neuron fires on" in c.value for c in at.caption)
+    assert any("neuron 0 of layer 2" in c.value for c in at.caption)
+    at.slider(key="corpus_neuron_layer").set_value(1).run()
+    (button,) = [b for b in at.button if b.key == "corpus_neurons_run"]
+    assert button.label == "Find the top tokens at layer 1"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
+
 from tests.drivers import layer_shown, new_app, no_problem
 from viz.ui.i18n import zh
 
@@ -162,3 +164,31 @@ def test_run_button_and_translated_hints():
     at.sidebar.text_area(key="text").input("A new sentence to run.").run()
     at.sidebar.button(key="run").click().run()
     assert no_problem(at) and "A new sentence to run." in at.query_params["text"]
+
+
+CHINESE = "我们在河边的银行门口见面，然后去银行存钱。"
+TEXT = "The bank by the river flooded again."
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ({"lang": "zh"}, CHINESE),
+        ({"lang": "zh", "text": TEXT}, TEXT),  # a link's own sentence stays
+        ({"lang": "en"}, "The bank by the river flooded, so the bank on Main Street closed early."),
+    ],
+)
+def test_a_chinese_link_opens_on_the_chinese_example(query, text):
+    at = new_app(**query)
+    assert no_problem(at) and at.sidebar.text_area(key="text").value == text
+
+
+def test_switching_to_chinese_swaps_the_untouched_example_only():
+    at = new_app()
+    at.sidebar.radio(key="lang").set_value("zh").run()
+    assert at.sidebar.text_area(key="text").value == CHINESE
+    at.sidebar.radio(key="lang").set_value("en").run()
+    assert at.sidebar.text_area(key="text").value.startswith("The bank by the river")
+    at = new_app(text=TEXT)
+    at.sidebar.radio(key="lang").set_value("zh").run()
+    assert no_problem(at) and at.sidebar.text_area(key="text").value == TEXT

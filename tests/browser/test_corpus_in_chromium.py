@@ -26,8 +26,8 @@ TEXT = "The bank by the river flooded again."
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, bundled):
-    """A server whose demo corpus is a small index built here (the page's own demo would take a
-    minute to build)."""
+    """A server whose demo corpus is a small index built here (four lines: the page's own demo
+    takes 3-9 s to build, and its neighbours would be other words)."""
     root = tmp_path_factory.mktemp("corpus")
     mp = pytest.MonkeyPatch()
     mp.setenv("VIZ_CORPUS_DIR", str(root))
@@ -85,4 +85,21 @@ def test_a_repeated_word_is_chosen_by_its_own_pill(server):
         first = strip.get_by_role("radio", name="bank¹", exact=True)
         assert first.get_attribute("aria-checked") == "true"
         assert second.get_attribute("aria-checked") == "false"
+        assert page.locator(ERRORS).count() == 0
+
+
+def test_the_neurons_offer_goes_once_its_run_has_answered(server):
+    """Once the top tokens are found, the button that asked for them and its caption are gone
+    (they stayed on the page beside the result, as if the run had not happened)."""
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 3000})
+        page.goto(f"{server}/?view=corpus&text={TEXT.replace(' ', '+')}")
+        wait_for_charts(page, 2, timeout=240_000)
+        button = page.locator(".st-key-corpus_neurons_run button")
+        assert button.inner_text() == "Find the top tokens at layer 6"
+        button.click()
+        page.get_by_text("The corpus tokens where neuron 0 of layer 6", exact=False).wait_for()
+        wait_for_charts(page, 2)
+        assert button.count() == 0
+        assert page.get_by_text("Finding what a neuron fires on", exact=False).count() == 0
         assert page.locator(ERRORS).count() == 0

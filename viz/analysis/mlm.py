@@ -103,7 +103,8 @@ def mask_position(trace: object, mask_token_id: int) -> int:
     return int(hits[0])
 
 
-def _is_punctuation(word: str) -> bool:
+def is_punctuation(word: str) -> bool:
+    """Every character punctuation, a symbol or a space ("，", "...", "--")."""
     return all(unicodedata.category(c)[0] in "PSZ" for c in word)
 
 
@@ -115,7 +116,7 @@ def content_word(words: Sequence[str], candidates: Sequence[int], avoid: Sequenc
     if not candidates:
         raise UserError("mask_not_a_word")
     avoided = set(avoid)
-    usable = [i for i in candidates if i not in avoided and not _is_punctuation(words[i])]
+    usable = [i for i in candidates if i not in avoided and not is_punctuation(words[i])]
 
     def stop(word: str) -> bool:
         w = word.casefold()

@@ -11,16 +11,43 @@ from viz.figures.lines import colour
 
 HOVER_CHARS = 120  # a longer line is cut in its hover box
 MARGIN = 0.05  # of the span, around the points of every layer
+# The frame holds every line at every layer but a few far from the rest: on each side of each
+# axis, the outermost OUTLIER_SHARE of the lines (at least one) are left out when they lie
+# beyond the others by more than GAP of the others' span, and drawn on its edge. One odd line
+# would otherwise set the axes and squeeze every other line into a corner; a group of lines
+# (a cluster of another language) is more than a few, and stays in
+OUTLIER_SHARE = 0.01
+GAP = 0.5
+OUTSIDE_SYMBOL = "diamond-open"
+
+Ranges = tuple[tuple[float, float], tuple[float, float]]
 
 
-def span(coords: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
-    """[..., 2] coordinates of every layer -> the (x, y) ranges that hold them all, so that a
-    map drawn at any one layer keeps the same axes."""
-    flat = np.asarray(coords, np.float64).reshape(-1, 2)
-    low, high = flat.min(axis=0), flat.max(axis=0)
+def span(coords: np.ndarray) -> Ranges:
+    """[K, N, 2] coordinates of N lines at K layers (or [N, 2] at one) -> the (x, y) ranges
+    that hold them all but a few far outliers (see ``OUTLIER_SHARE``), so that a map drawn at
+    any one layer keeps the same axes."""
+    c = np.asarray(coords, np.float64)
+    c = c.reshape(-1, *c.shape[-2:])  # [K, N, 2]
+    lows, highs = np.sort(c.min(axis=0), axis=0), np.sort(c.max(axis=0), axis=0)  # [N, 2]
+    n = c.shape[1]
+    cut = max(1, int(n * OUTLIER_SHARE)) if n > 2 else 0
+    low, high = lows[0].copy(), highs[-1].copy()
+    if cut:
+        kept_low, kept_high = lows[cut], highs[-1 - cut]
+        rest = np.maximum(kept_high - kept_low, 0)
+        low = np.where(kept_low - low > GAP * rest, kept_low, low)
+        high = np.where(high - kept_high > GAP * rest, kept_high, high)
     pad = np.maximum((high - low) * MARGIN, 1e-6)
     low, high = low - pad, high + pad
     return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
+
+
+def outside(coords: np.ndarray, ranges: Ranges) -> np.ndarray:
+    """[N, 2] -> [N] bool: the points beyond the frame ``ranges``."""
+    (x0, x1), (y0, y1) = ranges
+    x, y = coords[:, 0], coords[:, 1]
+    return (x < x0) | (x > x1) | (y < y0) | (y > y1)
 
 
 def corpus_map(
@@ -31,13 +58,30 @@ def corpus_map(
     axes: tuple[str, str],
     subtitle: str,
     colour_name: str = "",
-    ranges: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    ranges: Ranges | None = None,
+    outside_note: str = "",
 ) -> go.Figure:
     """[N, 2] points coloured by ``colours`` [N]: text values get a colour (and legend entry)
     each, numbers a colour scale named ``colour_name``. Hover shows the line's text, escaped
-    (it is user text). ``ranges`` fixes the axes (else they fit these points)."""
+    (it is user text); ``subtitle`` may have several lines. ``ranges`` fixes the axes (else
+    they fit these points); a point beyond them is drawn on the frame's edge as an open
+    diamond, ``outside_note`` in its hover."""
     fig = go.Figure()
     hover = [safe(shorten(t, HOVER_CHARS)) for t in texts]
+    symbols = np.full(len(coords), "circle", dtype=object)
+
+    def symbol(pick: np.ndarray) -> str | list[str]:
+        chosen = symbols[pick]
+        return list(chosen) if (chosen != "circle").any() else "circle"
+
+    if ranges is not None:
+        out = outside(coords, ranges)
+        coords = np.stack(
+            [np.clip(coords[:, 0], *ranges[0]), np.clip(coords[:, 1], *ranges[1])], axis=1
+        )
+        symbols[out] = OUTSIDE_SYMBOL
+        note = "<br>" + safe(outside_note) if outside_note else ""
+        hover = [h + note if o else h for h, o in zip(hover, out)]
     if isinstance(colours, np.ndarray) and colours.dtype.kind in "iuf":
         fig.add_trace(
             go.Scatter(
@@ -46,6 +90,7 @@ def corpus_map(
                 mode="markers",
                 marker={
                     "size": 7,
+                    "symbol": symbol(np.ones(len(coords), bool)),
                     "color": compact(colours),
                     "colorscale": "Viridis",
                     "opacity": 0.8,
@@ -56,6 +101,7 @@ def corpus_map(
                 + safe(colour_name)
                 + ": %{customdata[1]}<extra></extra>",
                 showlegend=False,
+                cliponaxis=False,  # a point on the frame's edge drawn whole
             )
         )
     else:
@@ -67,9 +113,15 @@ def corpus_map(
                     y=compact(coords[pick, 1]),
                     mode="markers",
                     name=safe(shorten(value or "—", 30)),
-                    marker={"size": 7, "color": colour(i), "opacity": 0.8},
+                    marker={
+                        "size": 7,
+                        "symbol": symbol(pick),
+                        "color": colour(i),
+                        "opacity": 0.8,
+                    },
                     customdata=[h for h, p in zip(hover, pick) if p],
                     hovertemplate="%{customdata}<extra></extra>",
+                    cliponaxis=False,
                 )
             )
     fig.update_xaxes(title_text=axes[0], zeroline=False)
@@ -78,26 +130,48 @@ def corpus_map(
         fig.update_xaxes(range=list(ranges[0]), autorange=False)
         fig.update_yaxes(range=list(ranges[1]), autorange=False)
     fig.update_layout(legend={"orientation": "h", "y": -0.15})
-    subline = f"<span style='font-size:13px;font-weight:normal'>{safe(subtitle)}</span>"
-    return base_layout(fig, f"{safe(title)}<br>{subline}", height=520, top=70)
+    sublines = [
+        f"<span style='font-size:13px;font-weight:normal'>{safe(line)}</span>"
+        for line in subtitle.split("\n")
+    ]
+    top = 50 + 20 * len(sublines)
+    return base_layout(fig, "<br>".join([safe(title), *sublines]), height=500 + top, top=top)
 
 
-def same_word(layer_labels: list[str], counts: list[int], k: int, title: str, y_title: str):
-    """How many of a word's ``k`` nearest corpus words are the same word, layer by layer."""
-    fig = go.Figure(
-        go.Scatter(
-            x=layer_labels,
-            y=counts,
-            mode="lines+markers+text",
-            text=[f"{c}/{k}" for c in counts],
-            textposition="top center",
-            line={"color": colour(0)},
-            hovertemplate="%{x}: %{y} / " + str(k) + "<extra></extra>",
+def same_word(
+    layer_labels: list[str],
+    counts: dict[str, list[int]],
+    k: int,
+    title: str,
+    y_title: str,
+    colours: list[str] | None = None,
+) -> go.Figure:
+    """How many of a word's ``k`` nearest corpus words are the same word, layer by layer: bars
+    stacked by the label of the neighbours' lines (``counts``: label -> a count per layer; one
+    series for an index without labels), their total above each bar; ``colours``, one a
+    series, keep each label's colour of the map. The axis spans 0 to k."""
+    fig = go.Figure()
+    for i, (name, ys) in enumerate(counts.items()):
+        fig.add_trace(
+            go.Bar(
+                x=layer_labels,
+                y=list(ys),
+                name=safe(shorten(name or "—", 30)),
+                marker={"color": colours[i] if colours else colour(i)},
+                hovertemplate=safe(name or "—") + ": %{y} / " + str(k) + "<extra></extra>",
+            )
         )
-    )
-    fig.update_yaxes(title_text=safe(y_title), range=[0, k * 1.15 + 0.5])
+    totals = np.sum([list(ys) for ys in counts.values()], axis=0) if counts else []
+    for x, total in zip(layer_labels, totals):
+        fig.add_annotation(
+            x=x, y=int(total), text=f"{int(total)}/{k}", showarrow=False, yshift=9, yanchor="bottom"
+        )
+    fig.update_yaxes(title_text=safe(y_title), range=[0, k])
     fig.update_xaxes(type="category")
-    return base_layout(fig, safe(title), height=320)
+    fig.update_layout(
+        barmode="stack", showlegend=len(counts) > 1, legend={"orientation": "h", "y": -0.2}
+    )
+    return base_layout(fig, safe(title), height=340, top=60)
 
 
 def probe_by_layer(

@@ -27,7 +27,7 @@ from viz.ui.cached import (  # noqa: E402
     get_encoder,
     get_trace,
 )
-from viz.ui.examples import EXAMPLES  # noqa: E402
+from viz.ui.examples import EXAMPLES, FIRST_EXAMPLE, first_example  # noqa: E402
 from viz.ui.i18n import LANGUAGES, labeller, tr  # noqa: E402
 from viz.ui.pages import PAGE_NAMES, load_pages  # noqa: E402
 from viz.ui.state import TraceKey  # noqa: E402
@@ -57,6 +57,15 @@ def use_example() -> None:
     st.session_state[EXAMPLE] = None  # the box offers the examples again, not the last one
 
 
+def switch_language() -> None:
+    """A new language: translated choices handed back, and the sentence, while it is still
+    one language's first example, the new language's."""
+    state.hand_back_translated()
+    s = st.session_state
+    if s.get(TEXT) in FIRST_EXAMPLE.values():
+        s[TEXT] = first_example(s[LANG])
+
+
 def share_link() -> None:
     """The address of this page, to copy (the code box's copy button), and what it leaves out."""
     params, too_long = state.address()
@@ -78,7 +87,7 @@ def sidebar():
             key=LANG,
             horizontal=True,
             format_func=LANGUAGES.get,
-            on_change=state.hand_back_translated,
+            on_change=switch_language,
         )
         i18n.bind(st.session_state[LANG])  # the new choice speaks from here on
         st.selectbox(
@@ -158,8 +167,16 @@ def page_input():
 def main() -> None:
     st.set_page_config(page_title="BERT layer explorer", page_icon="🔎", layout="wide")
     return_freed_memory()  # keeps resident memory near the cache bounds
+    # a link in 中文 without a sentence opens on the Chinese example
+    lang = st.query_params.get(LANG, "en")
     state.from_address(
-        {LANG: "en", TEXT: EXAMPLES[0], PAIR: "", MODEL: allowed_model(""), VIEW: PAGE_NAMES[0]}
+        {
+            LANG: "en",
+            TEXT: first_example(lang),
+            PAIR: "",
+            MODEL: allowed_model(""),
+            VIEW: PAGE_NAMES[0],
+        }
     )
     i18n.bind(st.session_state[LANG])
     state.restore_kept()

@@ -9,6 +9,13 @@ EXAMPLES = [
     "She saw the saw that he saw on the table.",
     "Transformers process every token of a sentence in parallel.",
 ]
+FIRST_EXAMPLE = {"en": EXAMPLES[0], "zh": EXAMPLES[2]}  # the sidebar's sentence, per language
+
+
+def first_example(lang: str | None) -> str:
+    """The sentence a page opens with in ``lang`` (English for an unknown one)."""
+    return FIRST_EXAMPLE.get(lang or "en", FIRST_EXAMPLE["en"])
+
 
 CONTRAST_EXAMPLES = {  # (sentences, the shared word) per language
     "en": (

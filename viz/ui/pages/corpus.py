@@ -3,6 +3,7 @@ layer, the corpus neighbours of a word of the sidebar sentence, and what FFN neu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -15,24 +16,42 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
+from viz.analysis.mlm import is_punctuation
 from viz.corpus import maps, neurons
 from viz.corpus.index import MANIFEST, CorpusIndex, build_index
 from viz.corpus.inputs import read_corpus
 from viz.corpus.neighbors import search, words_of
 from viz.errors import UserError
 from viz.figures import corpus as corpus_fig
+from viz.figures.lines import colour
 from viz.names import layer_name
-from viz.tokens import word_groups
+from viz.tokens import word_groups, word_texts
 from viz.trace import Trace
 from viz.ui import state
 from viz.ui.cached import get_encoder
-from viz.ui.i18n import labeller, tr
+from viz.ui.i18n import labeller, language, tr, tr_in
 from viz.ui.state import TraceKey
 from viz.ui.widgets import chart, message, plain, table, word_choices, word_to_mask
 
 FRAGMENT = True
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-DEMO_FILES = ("topic.csv", "sentiment.csv")
+# news topics, reviews, and lines that use "bank" and 生 in two senses each (about 20 lines a
+# sense: enough for a word's neighbours at a layer to be all of one sense, or not)
+DEMO_FILES = ("topic.csv", "sentiment.csv", "senses.csv")
+# the demo's labels, each with its name in the catalogues (a user's labels are data: shown as
+# they are)
+DEMO_LABELS = {
+    "sports": "sports",
+    "business": "business",
+    "politics": "politics",
+    "science": "science",
+    "positive": "positive",
+    "negative": "negative",
+    "bank: river": "bank_river",
+    "bank: money": "bank_money",
+    "生: student": "sheng_student",
+    "生: life": "sheng_life",
+}
 SOURCES = ("demo", "folder")
 METHODS = ("PCA", "t-SNE", "UMAP")
 MAP_LINES = 5000  # the map draws at most this many lines (the first ones)
@@ -45,6 +64,7 @@ LAYER = state.widget("corpus_layer", persist=True, clamp=state.layers_from(0))
 METHOD = state.widget("corpus_method", link=state.choice(METHODS))
 COLOUR = state.widget("corpus_colour", persist=True)  # a column of the index's lines
 WORD = state.widget("corpus_word", link=state.NUMBER)  # brought into the sentence's words
+WORD_OF = "_corpus_word_sentence"  # the sentence WORD was chosen in: a word of another is stale
 K = state.widget("corpus_k", persist=True)
 NEURON_LAYER = state.widget("corpus_neuron_layer", persist=True, clamp=state.layers_from(1))
 NEURON = state.widget("corpus_neuron", persist=True)
@@ -98,21 +118,28 @@ def nearest(folder: str, stamp: float, model: str, text: str, word: int, k: int)
     return words[word], found
 
 
-def same_word_counts(word: str, found: dict) -> list[int]:
-    """Per layer (in ``found``'s order), how many of the neighbours are ``word`` (case folded)."""
+def same_word_counts(word: str, found: dict) -> dict[str, list[int]]:
+    """Per label of their lines, and per layer (in ``found``'s order), how many of the
+    neighbours are ``word`` (case folded); the labels most counted first."""
     wanted = word.casefold()
-    return [sum(n.token.casefold() == wanted for n in hits) for hits in found.values()]
+    counts: dict[str, list[int]] = {}
+    for k, hits in enumerate(found.values()):
+        for n in hits:
+            if n.token.casefold() == wanted:
+                counts.setdefault(n.label or "", [0] * len(found))[k] += 1
+    return dict(sorted(counts.items(), key=lambda item: (-sum(item[1]), item[0])))
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def line_columns(folder: str, stamp: float) -> dict[str, list[str] | np.ndarray]:
     """What a map point can be coloured by: every column of the index's lines but the text
-    (labels as text, numbers as numbers), and each line's count of tokens."""
+    (labels as text, numbers as numbers; no labels in an index built without them: every
+    line's label is blank), and each line's count of tokens."""
     index = open_index(folder, stamp)
     lines = index.table("lines")
     out: dict[str, list[str] | np.ndarray] = {}
     for name in lines.column_names:
-        if name == "text":
+        if name == "text" or (name == "label" and not index.manifest.get("labels")):
             continue
         column = lines.column(name)
         if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
@@ -158,12 +185,25 @@ def has_activations(folder: str, stamp: float, model: str, layer: int) -> bool:
         return (folder, stamp, model, layer) in store
 
 
-def _build_demo(model: str, folder: Path) -> None:
+def demo_label(label: str) -> str:
+    """One of the demo's labels in the bound language; any other label as it is."""
+    key = DEMO_LABELS.get(label)
+    return tr(f"corpus_label_{key}") if key else label
+
+
+@functools.cache
+def demo_texts() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The demo's lines and labels, from the bundled samples."""
     texts, labels = [], []
     for name in DEMO_FILES:
         corpus = read_corpus(SAMPLES / name, label_column="label")
         texts += corpus.texts
         labels += corpus.labels or []
+    return tuple(texts), tuple(labels)
+
+
+def _build_demo(model: str, folder: Path) -> None:
+    texts, labels = map(list, demo_texts())
     encoder = get_encoder(model)
     bar = st.progress(0.0, text=tr("corpus_building", n=len(texts)))
     done = [0]
@@ -220,7 +260,7 @@ def choose_index(key: TraceKey) -> CorpusIndex | None:
         if not (folder / MANIFEST).exists():
             offer = st.empty()  # the offer goes once the demo is built
             with offer.container():
-                st.caption(tr("corpus_demo_help", n=480))
+                st.caption(tr("corpus_demo_help", n=len(demo_texts()[0])))
                 pressed = st.button(tr("corpus_demo_build"), key="corpus_demo_build")
             if not pressed:
                 return None
@@ -245,42 +285,51 @@ def choose_index(key: TraceKey) -> CorpusIndex | None:
     return index
 
 
-def _map(index: CorpusIndex, folder: str, stamp: float, layer: int) -> None:
+def _map(index: CorpusIndex, folder: str, stamp: float, layer: int, label_of) -> None:
     st.subheader(tr("corpus_map_header"))
     method = st.radio(tr("method"), METHODS, horizontal=True, key=METHOD)
     pca = shared_pca(folder, stamp)
     k = index.layers.index(layer)
     coords, axes = pca.coords[k], ("PC 1", "PC 2")
     subtitle = tr("corpus_map_pca", a=pca.explained[0], b=pca.explained[1])
+    # one PCA for every layer, so one frame too: the points move, the frame stays
+    ranges = corpus_fig.span(pca.coords) if method == "PCA" else None
     if method != "PCA":
         with st.spinner(tr("corpus_fit_running", method=method)):
             coords = fitted_coords(folder, stamp, layer, method)
         axes = (f"{method} 1", f"{method} 2")
         subtitle = tr("corpus_map_fitted", method=method, seed=maps.SEED)
+    else:
+        outside = int(corpus_fig.outside(coords, ranges).sum())
+        subtitle += "\n" + tr("corpus_map_frame", share=f"{corpus_fig.OUTLIER_SHARE * 100:g}")
+        if outside:
+            subtitle += tr("corpus_map_outside", n=outside)
     n = len(coords)
     columns = line_columns(folder, stamp)
     names = sorted(columns, key=lambda c: (c != "label", c))  # the label first: the usual colour
     if st.session_state.get(COLOUR) not in names:
-        st.session_state[COLOUR] = "label" if "label" in names else names[0]
-    by = st.radio(
-        tr("corpus_colour"),
-        names,
-        horizontal=True,
-        key=COLOUR,
-        format_func=lambda c: tr(f"corpus_colour_{c}") if c in KNOWN_COLUMNS else plain(c),
-    )
+        st.session_state[COLOUR] = "label" if "label" in names else "line"
+    lang = language()  # taken now: Streamlit may format the options outside the run
+
+    def colour_name(c: str) -> str:
+        return tr_in(lang, f"corpus_colour_{c}") if c in KNOWN_COLUMNS else plain(c)
+
+    by = st.radio(tr("corpus_colour"), names, horizontal=True, key=COLOUR, format_func=colour_name)
     shown = tr(f"corpus_colour_{by}") if by in KNOWN_COLUMNS else by
+    values = columns[by][:n]
+    if by == "label":
+        values = [label_of(v) for v in values]
     chart(
         corpus_fig.corpus_map(
             coords,
-            columns[by][:n],
+            values,
             index.texts()[:n],
             tr("corpus_map_title", layer=layer_name(layer), n=n),
             axes,
             subtitle,
             colour_name=shown,
-            # one PCA for every layer, so the same axes too: the points move, the frame stays
-            ranges=corpus_fig.span(pca.coords) if method == "PCA" else None,
+            ranges=ranges,
+            outside_note=tr("corpus_map_outside_point"),
         ),
         key="corpus_map",
     )
@@ -307,7 +356,20 @@ def _numbered(labels: dict[int, str]) -> dict[int, str]:
     return out
 
 
-def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, layer) -> None:
+def start_word(t: Trace, first: list[int]) -> int:
+    """The word the neighbours start on: the first content word (``word_to_mask``), else the
+    first word of ``first`` that is not punctuation ("，" has no neighbours worth reading)."""
+    groups = word_groups(t.word_ids)
+    words = word_texts(groups, t.display_tokens, t.offsets, t.segment_ids, t.text, t.pair)
+    start = word_to_mask(t)
+    if start in first and not is_punctuation(words[start]):
+        return start
+    return next((g for g in first if not is_punctuation(words[g])), first[0])
+
+
+def _neighbours(
+    t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, layer, label_of
+) -> None:
     st.subheader(tr("corpus_neighbours_header"))
     keep, labels = word_choices(t)
     groups = word_groups(t.word_ids)
@@ -315,9 +377,12 @@ def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, laye
     if not first:
         st.info(tr("corpus_no_words"))
         return
-    if st.session_state.get(WORD) not in first:  # a new sentence, or a stale link
-        start = word_to_mask(t)
-        st.session_state[WORD] = start if start in first else first[0]
+    s, sentence = st.session_state, (t.text, t.pair)
+    # a new sentence starts on its first content word: the old one's word number means
+    # another word here (its 13th word, "Street", was a "，" of the Chinese example)
+    if s.get(WORD) not in first or s.get(WORD_OF, sentence) != sentence:
+        s[WORD] = start_word(t, first)
+    s[WORD_OF] = sentence
     shown = _numbered({g: plain(labels[g]) for g in first})
     word = st.pills(
         tr("corpus_word"),
@@ -334,21 +399,34 @@ def _neighbours(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp, laye
         st.info(message(err))
         return
     rows = [
-        {"cosine": round(n.score, 3), "line": n.line, **_kwic_row(n), "label": n.label}
+        {"cosine": round(n.score, 3), "line": n.line, **_kwic_row(n), "label": label_of(n.label)}
         for n in found[layer]
     ]
     st.caption(tr("corpus_neighbours_help", k=k, word=text, layer=layer_name(layer)))
     table(pd.DataFrame(rows), hide_index=True, width="stretch", right=("left",))
     counts = same_word_counts(text, found)
-    here = counts[index.layers.index(layer)]
+    here = sum(c[index.layers.index(layer)] for c in counts.values())
     st.caption(tr("corpus_same_here", n=here, k=k, word=text, layer=layer_name(layer)))
+    labelled = bool(index.manifest.get("labels"))
+    if labelled:
+        st.caption(tr("corpus_same_labels"))
+    colours = None
+    if labelled and counts:
+        series = {label_of(label): c for label, c in counts.items()}
+        # each label in its colour on the map (the order in which the lines bring them)
+        order = {v: i for i, v in enumerate(dict.fromkeys(line_columns(folder, stamp)["label"]))}
+        colours = [colour(order.get(label, len(order) + i)) for i, label in enumerate(counts)]
+    else:
+        totals = [sum(c) for c in zip(*counts.values())] if counts else [0] * len(found)
+        series = {tr("corpus_same_series"): totals}
     chart(
         corpus_fig.same_word(
             [layer_name(ly) for ly in index.layers],
-            counts,
+            series,
             k,
             tr("corpus_same_title", word=text, k=k),
             tr("corpus_same_y", k=k),
+            colours,
         ),
         key="corpus_same",
     )
@@ -373,12 +451,16 @@ def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None
         table(frame, hide_index=True, width="stretch", height=min(400, 35 * (len(frame) + 1)))
     if not has_activations(folder, stamp, key.model, layer):
         n = min(len(index.texts()), NEURON_LINES)
-        st.caption(tr("corpus_neurons_start", n=n))
-        if not st.button(tr("corpus_neurons_run", layer=layer), key="corpus_neurons_run"):
+        offer = st.empty()  # the offer goes once the run is over: the run has answered it
+        with offer.container():
+            st.caption(tr("corpus_neurons_start", n=n))
+            pressed = st.button(tr("corpus_neurons_run", layer=layer), key="corpus_neurons_run")
+        if not pressed:
             return
         bar = st.progress(0.0, text=tr("corpus_neurons_running", n=n))
         acts = activations(folder, stamp, key.model, layer, lambda p: bar.progress(min(p, 1.0)))
         bar.empty()
+        offer.empty()
     else:
         acts = activations(folder, stamp, key.model, layer)
     tokens = index.table("tokens")
@@ -388,6 +470,9 @@ def _neurons(t: Trace, key: TraceKey, index: CorpusIndex, folder, stamp) -> None
         line = tokens.column("line")[row].as_py()
         start, end = tokens.column("start")[row].as_py(), tokens.column("end")[row].as_py()
         text = texts[line]
+        special = tokens.column("word_index")[row].as_py() < 0
+        if special and tokens.column("position")[row].as_py() > 0:
+            start = end = len(text)  # [SEP] (its offsets are 0, 0): after the line, not before
         rows.append(
             {
                 "activation": round(value, 3),
@@ -412,10 +497,12 @@ def render(t: Trace, key: TraceKey) -> None:
     st.caption(
         tr("corpus_about", lines=m["lines"], tokens=m["tokens"], words=m["words"], folder=folder)
     )
+    # the demo's own labels are ours, so translated; an index folder's are its data
+    label_of = demo_label if st.session_state.get(SOURCE) == "demo" else str
     layers = index.layers
     if st.session_state.get(LAYER) not in layers:
         st.session_state[LAYER] = layers[-1]
     layer = st.select_slider(tr("layer_emb"), layers, key=LAYER, format_func=layer_name)
-    _map(index, folder, stamp, layer)
-    _neighbours(t, key, index, folder, stamp, layer)
+    _map(index, folder, stamp, layer, label_of)
+    _neighbours(t, key, index, folder, stamp, layer, label_of)
     _neurons(t, key, index, folder, stamp)
